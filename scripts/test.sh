@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Sets up (or reuses) .venv and runs the test suite; extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+.venv/bin/python -m pytest -q "$@"

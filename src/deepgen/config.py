@@ -1,0 +1,201 @@
+"""Run configuration: typed dataclasses with working defaults, YAML files and `key=value` overrides.
+
+A run is described by three sections plus the model's own config dataclass:
+
+    model: vae
+    data: {data: mnist10k, image_size: null, ...}
+    train: {steps: 2000, batch_size: 128, ...}
+    model_config: {latent_dim: 32, ...}
+
+Every field is also a command-line flag (`latent_dim` -> `--latent-dim`), so field names are
+unique across sections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from deepgen.errors import ConfigError
+
+SECTIONS = ("data", "train", "model_config")
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field with a default and a help text (lists get a fresh copy per instance)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    data: str = opt("mnist10k", "dataset: mnist10k, digits, mnist, fashion-mnist, cifar10, celeba or folder:PATH")
+    data_root: str = opt("~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)")
+    download: bool = opt(False, "download the dataset into --data-root if its files are missing")
+    image_size: int | None = opt(None, "resize (and centre-crop) images to this size; default: the dataset's own")
+    channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own")
+    limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)")
+    test_fraction: float = opt(0.2, "held-out share for datasets without an official test split")
+    split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class")
+    hflip: bool = opt(False, "random horizontal flips of training batches")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = opt(2000, "total training steps (one step = every phase of the model once)")
+    epochs: float | None = opt(None, "train this many passes over the training split instead of --steps")
+    batch_size: int = opt(128, "images per batch")
+    seed: int = opt(0, "seed of weights, noise and batch order")
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast precision of the training step")
+    log_every: int = opt(10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)")
+    sample_every: int = opt(500, "steps between sample/reconstruction grids")
+    checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")
+    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)")
+    tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb")
+
+
+@dataclass
+class RunConfig:
+    model: str
+    data: DataConfig
+    train: TrainConfig
+    model_config: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, **{s: dataclasses.asdict(getattr(self, s)) for s in SECTIONS}}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str) -> RunConfig:
+        from deepgen.registry import get_model
+
+        if not isinstance(raw, dict) or "model" not in raw:
+            raise ConfigError(f"{where}: expected a mapping with a 'model' key")
+        unknown = set(raw) - {"model", *SECTIONS}
+        if unknown:
+            raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; expected model, {', '.join(SECTIONS)}")
+        model_cls = get_model(raw["model"])
+        return cls(
+            model=raw["model"],
+            data=build(DataConfig, raw.get("data") or {}, f"{where}: data"),
+            train=build(TrainConfig, raw.get("train") or {}, f"{where}: train"),
+            model_config=build(model_cls.Config, raw.get("model_config") or {}, f"{where}: model_config"),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def default(cls, model: str) -> RunConfig:
+        from deepgen.registry import get_model
+
+        return cls(model, DataConfig(), TrainConfig(), get_model(model).Config())
+
+    def fields(self) -> dict[str, tuple[str, dataclasses.Field]]:
+        """Field name -> (section, field) over all sections."""
+        return {f.name: (s, f) for s in SECTIONS for f in dataclasses.fields(getattr(self, s))}
+
+    def set(self, key: str, value: Any) -> None:
+        """Set `section.field` or a bare `field` (names are unique across sections)."""
+        section, _, name = key.rpartition(".")
+        known = self.fields()
+        if name not in known or (section and known[name][0] != section):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown option {key!r} for model {self.model!r}{hint}")
+        section = known[name][0]
+        obj = getattr(self, section)
+        setattr(obj, name, coerce(hints(type(obj))[name], value, f"option {name!r}"))
+
+    def apply_overrides(self, pairs: list[str]) -> None:
+        """Apply `--set key=value` strings."""
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise ConfigError(f"--set expects key=value, got {pair!r}")
+            self.set(key.strip(), value.strip())
+
+
+def hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Instantiate config dataclass `cls` from a mapping, checking names and types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown option {key!r}{hint}")
+    types_ = hints(cls)
+    return cls(**{k: coerce(types_[k], v, f"{where}: {k}") for k, v in values.items()})
+
+
+def coerce(tp: Any, value: Any, where: str) -> Any:
+    """Convert `value` (a string from the command line, or a YAML value) to type `tp`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(inner, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: expected one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin is list:
+        if isinstance(value, str):
+            text = value.strip()
+            value = yaml.safe_load(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [coerce(args[0], v, where) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value) if isinstance(value, str) else value
+            if tp is int and float(number) != int(number):
+                raise ValueError
+            return tp(number)
+        except (TypeError, ValueError):
+            kind = "a whole number" if tp is int else "a number"
+            raise ConfigError(f"{where}: expected {kind}, got {value!r}") from None
+    if tp is str:
+        return str(value)
+    raise TypeError(f"unsupported config type {tp}")
+
+
+def field_help(f: dataclasses.Field) -> str:
+    default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    text = f.metadata.get("help", "")
+    return text if default is None else f"{text} (default: {default})"

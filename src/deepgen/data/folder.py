@@ -1,0 +1,104 @@
+"""Folders of image files: one sub-folder per class, any common format, mode or size."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision.transforms.v2 import functional as TF
+
+from deepgen.data.imageset import ImageSet
+from deepgen.errors import DataError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def image_files(directory: Path) -> list[Path]:
+    """Image files directly in `directory` (any case of a known suffix), sorted by name."""
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_class_folder(root: str | Path, size: int, channels: int | None) -> ImageSet:
+    """Read `root/<class>/<image>` into an ImageSet; class names are the sorted sub-folder names."""
+    root = existing_dir(root)
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise DataError(
+            f"{root} has no class sub-folders; expected one sub-folder per class, "
+            f"e.g. {root}/yes/scan1.jpg and {root}/no/scan2.jpg"
+        )
+    files, labels = [], []
+    for label, d in enumerate(class_dirs):
+        found = image_files(d)
+        if not found:
+            raise DataError(f"class folder {d} has no images (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += found
+        labels += [label] * len(found)
+    images, ok = read_images(files, size, channels, root)
+    labels_t = torch.tensor(labels)[ok]
+    for label, d in enumerate(class_dirs):
+        if not (labels_t == label).any():
+            raise DataError(f"class folder {d} has no readable images")
+    return ImageSet(images, labels_t, [d.name for d in class_dirs])
+
+
+def read_flat_folder(root: str | Path, size: int, channels: int | None, class_name: str) -> ImageSet:
+    """Read every image directly in `root` as one class."""
+    root = existing_dir(root)
+    files = image_files(root)
+    if not files:
+        raise DataError(f"{root} has no images (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
+    images, _ = read_images(files, size, channels, root)
+    return ImageSet(images, torch.zeros(len(images), dtype=torch.long), [class_name])
+
+
+def existing_dir(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"image folder {path} does not exist")
+    if not path.is_dir():
+        raise DataError(f"{path} is not a folder; expected a folder with one sub-folder of images per class")
+    return path
+
+
+def read_images(files: list[Path], size: int, channels: int | None, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode, convert and resize `files` in parallel.
+
+    Unreadable files are skipped with one warning that lists them all. Returns the uint8 images
+    and a boolean mask of which files were kept. `channels=None` picks 1 if every image is
+    grayscale, else 3.
+    """
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        decoded = list(pool.map(open_image, files))
+    bad = [(f, err) for f, (img, err) in zip(files, decoded) if img is None]
+    if bad:
+        listing = "\n".join(f"  {f}: {err}" for f, err in bad)
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s) of {len(files)} in {root}:\n{listing}", stacklevel=2)
+    good = [img for img, _ in decoded if img is not None]
+    if not good:
+        raise DataError(f"none of the {len(files)} image files in {root} could be read")
+    if channels is None:
+        channels = 1 if all(img.mode in GRAYSCALE_MODES for img in good) else 3
+    mode = "L" if channels == 1 else "RGB"
+    images = torch.stack([TF.pil_to_tensor(fit(img.convert(mode), size)) for img in good])
+    return images, torch.tensor([img is not None for img, _ in decoded])
+
+
+def open_image(path: Path) -> tuple[Image.Image | None, str]:
+    """Fully decode one image; return (None, reason) instead of raising."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return (img.convert("I").point(lambda v: v / 256).convert("L") if img.mode.startswith("I;16") else img.copy()), ""
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        return None, f"{type(e).__name__}: {e}"
+
+
+def fit(img: Image.Image, size: int) -> Image.Image:
+    """Resize the shorter side to `size` and centre-crop a size x size square."""
+    return TF.center_crop(TF.resize(img, size, antialias=True), [size, size])

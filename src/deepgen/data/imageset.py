@@ -1,0 +1,96 @@
+"""In-memory labelled image sets: uint8 (N, C, H, W) images, int64 labels and class names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from sklearn.model_selection import train_test_split
+from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
+
+
+@dataclass
+class ImageSet:
+    images: Tensor  # uint8 (N, C, H, W)
+    labels: Tensor  # int64 (N,)
+    classes: list[str]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels.shape != (len(self.images),):
+            raise ValueError(f"expected {len(self.images)} labels, got shape {tuple(self.labels.shape)}")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image."""
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def subset(self, index: Tensor) -> ImageSet:
+        return ImageSet(self.images[index], self.labels[index], self.classes)
+
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
+
+
+@dataclass
+class Splits:
+    """A dataset's training and held-out test split."""
+
+    name: str
+    train: ImageSet
+    test: ImageSet
+
+
+def split(data: ImageSet, test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """Deterministic train/test split, stratified by class when every class has two or more images."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    index = torch.arange(len(data))
+    counts = torch.bincount(data.labels)
+    stratify = data.labels.numpy() if counts[counts > 0].min() >= 2 else None
+    train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=stratify)
+    return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
+
+
+def limit_per_class(data: ImageSet, n: int, seed: int) -> ImageSet:
+    """Keep at most `n` images of each class, chosen by a seeded permutation (order kept)."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    keep = torch.cat([order[data.labels[order] == c][:n] for c in range(len(data.classes))])
+    return data.subset(keep.sort().values)
+
+
+def resize(images: Tensor, size: int) -> Tensor:
+    """Resize the shorter side to `size` (antialiased) and centre-crop to size x size."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.cat([TF.resize(chunk, size, antialias=True) for chunk in images.split(4096)])
+    return TF.center_crop(out, [size, size])
+
+
+def set_channels(images: Tensor, channels: int) -> Tensor:
+    """Convert (N, C, H, W) uint8 images to 1 (grayscale) or 3 (RGB) channels."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if channels == 3 and have == 1:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if channels == 1 and have == 3:
+        return TF.rgb_to_grayscale(images)
+    raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
+
+
+def to_float(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float [-1, 1]: the one place images enter a model."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounded and clamped."""
+    return images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)

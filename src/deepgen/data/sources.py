@@ -1,0 +1,182 @@
+"""Dataset sources, read offline from their standard on-disk formats (torchvision's layout)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import struct
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from deepgen.config import DataConfig
+from deepgen.data.folder import read_class_folder, read_flat_folder
+from deepgen.data.imageset import ImageSet
+from deepgen.errors import DataError
+
+
+@dataclass(frozen=True)
+class Source:
+    description: str
+    read: Callable[[DataConfig], tuple[ImageSet, ImageSet | None]]  # (train, official test split or None)
+    image_size: int  # native size; folders are resized to it unless --image-size says otherwise
+    offline: bool = False  # ships with deepgen
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (the MNIST format), plain or gzipped."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated: header says {dims}, found {body.size} bytes of data")
+    return body.reshape(dims)
+
+
+def idx_pair(folder: Path, prefix: str, classes: list[str]) -> ImageSet:
+    images = read_idx(find_file(folder, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(find_file(folder, f"{prefix}-labels-idx1-ubyte"))
+    if len(images) != len(labels):
+        raise DataError(f"{folder}: {len(images)} {prefix} images but {len(labels)} labels")
+    return ImageSet(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), classes)
+
+
+def find_file(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(folder / name)
+
+
+def missing(name: str, folder: Path, expected: str) -> DataError:
+    return DataError(
+        f"{name}: files not found in {folder} (expected {expected}). Put them there, point --data-root "
+        f"at the folder that holds them, or add --download to fetch them."
+    )
+
+
+def root_of(cfg: DataConfig) -> Path:
+    return Path(cfg.data_root).expanduser()
+
+
+DIGITS = [str(i) for i in range(10)]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def mnist_like(name: str, folder_name: str, classes: list[str], dataset_class: str) -> Callable:
+    def read(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+        folder = root_of(cfg) / folder_name / "raw"
+        if cfg.download:
+            download(dataset_class, root_of(cfg))
+        try:
+            return idx_pair(folder, "train", classes), idx_pair(folder, "t10k", classes)
+        except FileNotFoundError:
+            raise missing(name, folder, "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-* (optionally .gz)") from None
+
+    return read
+
+
+def download(dataset_class: str, root: Path, **kwargs: object) -> None:
+    """Fetch a dataset with torchvision into `root` (torchvision's own layout)."""
+    import torchvision.datasets
+
+    try:
+        getattr(torchvision.datasets, dataset_class)(str(root), download=True, **kwargs)
+    except Exception as e:  # network errors come in many types
+        raise DataError(f"downloading {dataset_class} into {root} failed: {e}") from None
+
+
+def read_mnist10k(cfg: DataConfig) -> tuple[ImageSet, None]:
+    folder = resources.files("deepgen.data") / "mnist10k"
+    with resources.as_file(folder) as path:
+        return idx_pair(Path(path), "t10k", DIGITS), None
+
+
+def read_digits(cfg: DataConfig) -> tuple[ImageSet, None]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
+    return ImageSet(images, torch.from_numpy(bunch.target), DIGITS), None
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batches (dicts of bytes, lists and numpy arrays) and nothing else."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes in protocol-2 pickles
+    }
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> dict:
+    try:
+        return CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise DataError(f"{path} is not a CIFAR-10 python batch: {e}") from None
+
+
+def read_cifar10(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
+    folder = root_of(cfg) / "cifar-10-batches-py"
+    if cfg.download:
+        download("CIFAR10", root_of(cfg))
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+    if not all((folder / n).is_file() for n in names):
+        raise missing("cifar10", folder, ", ".join(names))
+    classes = read_cifar_batch(folder / "batches.meta")["label_names"]
+
+    def load(batch_names: list[str]) -> ImageSet:
+        batches = [read_cifar_batch(folder / n) for n in batch_names]
+        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches]).reshape(-1, 3, 32, 32)
+        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
+        return ImageSet(torch.from_numpy(data), torch.from_numpy(labels), list(classes))
+
+    return load(names[:5]), load(["test_batch"])
+
+
+def read_celeba(cfg: DataConfig) -> tuple[ImageSet, None]:
+    folder = root_of(cfg) / "celeba" / "img_align_celeba"
+    if cfg.download:
+        download("CelebA", root_of(cfg), split="all")
+    if not folder.is_dir():
+        raise missing("celeba", folder, "the aligned JPEGs 000001.jpg ... of img_align_celeba")
+    return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba"), None
+
+
+def read_folder(cfg: DataConfig) -> tuple[ImageSet, None]:
+    return read_class_folder(cfg.data.partition(":")[2], cfg.image_size or 64, cfg.channels), None
+
+
+SOURCES: dict[str, Source] = {
+    "mnist10k": Source("the real MNIST test set (10,000 digits, 28 px), shipped with deepgen", read_mnist10k, 28, True),
+    "digits": Source("scikit-learn's bundled handwritten digits (1,797 images, 8 px)", read_digits, 8, True),
+    "mnist": Source("MNIST (60,000 + 10,000 digits, 28 px) from DATA_ROOT/MNIST/raw", mnist_like("mnist", "MNIST", DIGITS, "MNIST"), 28),
+    "fashion-mnist": Source(
+        "Fashion-MNIST (60,000 + 10,000, 28 px) from DATA_ROOT/FashionMNIST/raw",
+        mnist_like("fashion-mnist", "FashionMNIST", FASHION, "FashionMNIST"),
+        28,
+    ),
+    "cifar10": Source("CIFAR-10 (50,000 + 10,000, 32 px RGB) from DATA_ROOT/cifar-10-batches-py", read_cifar10, 32),
+    "celeba": Source("CelebA aligned faces from DATA_ROOT/celeba/img_align_celeba (64 px)", read_celeba, 64),
+    "folder": Source("folder:PATH, one sub-folder of images per class (64 px unless --image-size)", read_folder, 64),
+}

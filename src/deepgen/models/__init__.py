@@ -1,0 +1,3 @@
+"""Model families; importing this package registers each of them."""
+
+from deepgen.models import ae, vae  # noqa: F401

@@ -1,0 +1,106 @@
+"""The interface every model implements; the trainer, sampler and evaluators rely on nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from deepgen.data.imageset import ImageSet, to_float
+from deepgen.data.loader import Batch
+
+
+@dataclass
+class Phase:
+    """One optimisation phase of a training step, e.g. the critic repeated 5 times, then the generator."""
+
+    name: str
+    optimizer: torch.optim.Optimizer
+    repeat: int = 1
+
+
+@dataclass
+class StepLoss:
+    terms: dict[str, Tensor]  # summed and backpropagated
+    stats: dict[str, Tensor] = field(default_factory=dict)  # logged only
+
+
+class GenerativeModel(nn.Module):
+    """A model family: its networks, its optimisation phases and the loss of each phase.
+
+    Subclasses set `Config` (a dataclass of their options) and are registered with
+    `deepgen.registry.register`. Images enter and leave as float tensors in [-1, 1].
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type]
+    can_sample: ClassVar[bool] = True
+    can_reconstruct: ClassVar[bool] = False
+
+    def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
+        super().__init__()
+        self.config, self.shape, self.classes = config, tuple(shape), list(classes)
+
+    # --- training -------------------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        """The optimisation phases of one training step, each with its own optimizer (called once)."""
+        raise NotImplementedError
+
+    def loss(self, phase: str, batch: Batch) -> StepLoss:
+        """The named loss terms of `phase` on `batch`."""
+        raise NotImplementedError
+
+    def after_step(self, phase: str) -> None:
+        """Called after each optimizer step of `phase` (weight clipping, EMA updates, schedules)."""
+
+    # --- use ------------------------------------------------------------------------------
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        """`n` new images in [-1, 1]."""
+        raise NotImplementedError(f"{self.name} cannot generate images from noise")
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Images in [-1, 1] -> their reconstructions in [-1, 1]."""
+        raise NotImplementedError(f"{self.name} does not reconstruct images")
+
+    def noise(self, n: int, dim: int, generator: torch.Generator | None) -> Tensor:
+        """Standard normal noise drawn on the CPU (reproducible across devices), moved to the model's device."""
+        return torch.randn(n, dim, generator=generator).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageSet, batch_size: int = 500) -> dict[str, float]:
+        """Held-out metrics computed at the end of training (reconstruction error for autoencoders)."""
+        if not self.can_reconstruct:
+            return {}
+        sq_err, psnr = 0.0, 0.0
+        for images in test.images.split(batch_size):
+            x = to_float(images.to(self.device))
+            mse = ((self.reconstruct(x) - x) / 2).square().flatten(1).mean(1)  # on the [0, 1] pixel scale
+            sq_err += mse.sum().item()
+            psnr += (-10 * torch.log10(mse.clamp_min(1e-10))).sum().item()
+        n = len(test)
+        return {"recon_mse": sq_err / n, "recon_psnr": psnr / n}
+
+    def init_args(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model (saved in each checkpoint's metadata)."""
+        return {
+            "model": self.name,
+            "model_config": dataclasses.asdict(self.config),
+            "shape": list(self.shape),
+            "classes": self.classes,
+        }
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def adam(params: Any, lr: float, betas: list[float] | tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, betas=(betas[0], betas[1]))
+

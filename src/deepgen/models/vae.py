@@ -1,0 +1,85 @@
+"""Variational autoencoder (Kingma & Welling 2014): reparameterised Gaussian code, BCE or MSE + KL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from deepgen.config import opt
+from deepgen.data.imageset import ImageSet, to_float
+from deepgen.data.loader import Batch
+from deepgen.losses import ReconLoss, kl_to_standard_normal, logits_to_image, reconstruction
+from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.nn.layers import Arch, decoder, encoder
+from deepgen.registry import register
+
+
+@dataclass
+class VAEConfig:
+    arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
+    latent_dim: int = opt(32, "size of the latent code (2 gives a plottable latent space)")
+    width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)")
+    hidden: list[int] = opt([512, 256], "hidden layer sizes of the encoder, mirrored in the decoder (dense)")
+    recon_loss: ReconLoss = opt("bce", "reconstruction term on [0, 1] pixels: bce (Bernoulli) or mse (squared error)")
+    beta: float = opt(1.0, "weight of the KL term (1 = the ELBO)")
+    lr: float = opt(1e-3, "Adam learning rate")
+
+
+@register("vae", "variational autoencoder (convolutional; BCE or MSE + KL; samples from the prior)")
+class VAE(GenerativeModel):
+    Config = VAEConfig
+    can_reconstruct = True
+
+    def __init__(self, config: VAEConfig, shape: tuple[int, int, int], classes: list[str]):
+        super().__init__(config, shape, classes)
+        c = config
+        self.encoder = encoder(c.arch, self.shape, 2 * c.latent_dim, c.width, c.hidden)
+        self.decoder = decoder(c.arch, self.shape, c.latent_dim, c.width, c.hidden)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("vae", adam(self.parameters(), self.config.lr))]
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z|x)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def terms(self, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-image reconstruction and KL terms of the negative ELBO, for noise `eps`."""
+        mu, logvar = self.posterior(x)
+        z = mu + eps * (0.5 * logvar).exp()
+        return reconstruction(self.decoder(z), x, self.config.recon_loss), kl_to_standard_normal(mu, logvar)
+
+    def loss(self, phase: str, batch: Batch) -> StepLoss:
+        x = batch.x
+        recon, kl = self.terms(x, torch.randn(len(x), self.config.latent_dim, device=x.device))
+        return StepLoss({"recon": recon.mean(), "kl": self.config.beta * kl.mean()})
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.posterior(x)[0]
+
+    def decode(self, z: Tensor) -> Tensor:
+        return logits_to_image(self.decoder(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        return self.decode(self.noise(n, self.config.latent_dim, generator))
+
+    @torch.no_grad()
+    def evaluate(self, test: ImageSet, batch_size: int = 500) -> dict[str, float]:
+        """Adds the negative ELBO under the Bernoulli likelihood (nats per image, one posterior
+        sample, fixed seed) to the reconstruction metrics; only defined for recon_loss=bce."""
+        metrics = super().evaluate(test, batch_size)
+        if self.config.recon_loss != "bce":
+            return metrics
+        g = torch.Generator().manual_seed(0)
+        total = 0.0
+        for images in test.images.split(batch_size):
+            x = to_float(images.to(self.device))
+            recon, kl = self.terms(x, self.noise(len(x), self.config.latent_dim, g))
+            total += (recon + kl).sum().item()
+        return {**metrics, "neg_elbo": total / len(test)}

@@ -1,0 +1,82 @@
+"""Loss logging without a host sync per step: values stay on the device until a flush."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from deepgen.errors import NonFiniteLossError
+from deepgen.io import atomic_write_text
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a metrics.jsonl file; a torn last line (a killed run) is dropped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+class MetricsLog:
+    """Collects per-step loss terms and writes their means to metrics.jsonl and TensorBoard on `flush`.
+
+    On resume, rows after `start_step` (written after the checkpoint) are discarded.
+    """
+
+    def __init__(self, run: Path, start_step: int, tensorboard: bool):
+        self.path = run / "metrics.jsonl"
+        rows = [r for r in read_jsonl(self.path) if r.get("step", 0) <= start_step]
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run / "tb"), purge_step=start_step + 1 if start_step else None)
+        self.pending: list[tuple[int, dict[str, Tensor], dict[str, Tensor]]] = []
+
+    def record(self, step: int, terms: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
+        """Keep this step's loss terms (checked for finiteness) and stats (logged only)."""
+        self.pending.append((step, terms, stats))
+
+    def flush(self, extra: dict[str, float]) -> dict[str, float]:
+        """Write the means since the last flush; raise NonFiniteLossError naming the first bad step."""
+        if not self.pending:
+            return {}
+        flat = [v.detach().float().reshape(()) for _, t, s in self.pending for v in (*t.values(), *s.values())]
+        values = iter(torch.stack(flat).tolist())  # the one device-to-host copy
+        rows = [(step, {k: next(values) for k in t}, {k: next(values) for k in s}) for step, t, s in self.pending]
+        self.pending.clear()
+        for step, terms, _ in rows:
+            if not all(math.isfinite(v) for v in terms.values()):
+                raise NonFiniteLossError(f"non-finite loss at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items()))
+        means: dict[str, list[float]] = {}
+        for _, terms, stats in rows:
+            for k, v in (*terms.items(), *stats.items()):
+                means.setdefault(k, []).append(v)
+        step = rows[-1][0]
+        row = {"step": step, **{k: sum(v) / len(v) for k, v in means.items()}, **extra}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self.tb.add_scalar(k, v, step)
+        return row
+
+    def add_image(self, tag: str, grid: Tensor, step: int) -> None:
+        if self.tb is not None:
+            self.tb.add_image(tag, grid, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()

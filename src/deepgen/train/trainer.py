@@ -1,0 +1,256 @@
+"""The training loop shared by every model: phases, AMP, logging, grids, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from deepgen.config import RunConfig
+from deepgen.data import load_data
+from deepgen.data.imageset import to_float, to_uint8
+from deepgen.data.loader import Batches
+from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
+from deepgen.io import atomic_write_text
+from deepgen.models.base import GenerativeModel, Phase, StepLoss
+from deepgen.registry import get_model
+from deepgen.train.checkpoint import STATE, WEIGHTS, latest_checkpoint, load_state, load_weights, read_weights, save_checkpoint
+from deepgen.train.device import autocast, grad_scaler, resolve_device
+from deepgen.train.metrics_log import MetricsLog, read_jsonl
+from deepgen.viz.curves import plot_losses
+from deepgen.viz.grids import grid, reconstruction_grid, save_png
+
+GRID_SIZE = 64
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    step: int
+    checkpoint: Path | None = None
+    outputs: dict[str, Path] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
+    """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its newest checkpoint."""
+    t = cfg.train
+    device = resolve_device(t.device)
+    run = Path(t.out) if resume else new_run_dir(cfg)
+    splits = load_data(cfg.data)
+    torch.manual_seed(t.seed)
+    model = get_model(cfg.model)(cfg.model_config, splits.train.shape, splits.train.classes).to(device)
+    phases = model.phases()
+    scalers = {p.name: grad_scaler(device, t.precision) for p in phases}
+    batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip)
+    total = t.steps
+    if t.epochs is not None:
+        total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
+    resumed = latest_checkpoint(run) if resume else None
+    step, elapsed = restore(resumed, model, phases, scalers, batches) if resumed else (0, 0.0)
+    atomic_write_text(run / "config.yaml", cfg.to_yaml())
+    result = TrainResult(run, step, checkpoint=resumed)
+    saved = step if resumed else None
+    log = MetricsLog(run, step, t.tensorboard)
+    fixed_x = to_float(splits.test.images[:32]).to(device)
+    switch = TrainableSwitch(model, phases)
+
+    def checkpoint() -> None:
+        nonlocal saved
+        state = {
+            "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
+            "scalers": {name: s.state_dict() for name, s in scalers.items()},
+            "rng": rng_state(),
+            "data_position": batches.position,
+            "elapsed_s": elapsed + time.perf_counter() - started,
+        }
+        result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
+        saved = step
+
+    def flush() -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        extra = {"elapsed_s": round(elapsed + now - started, 3), "img_per_s": round((batches.position - mark[1]) * batches.batch_size / max(now - mark[0], 1e-9), 1)}
+        mark = (now, batches.position)
+        row = log.flush(extra)
+        bar.set_postfix({k.split("/", 1)[-1]: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False)
+
+    started = time.perf_counter()
+    mark = (started, batches.position)
+    bar = tqdm(total=total, initial=step, desc=f"{cfg.model} {cfg.data.data}", unit="step", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 10)
+    model.train()
+    try:
+        with stop_requests() as stop:
+            while step < total and not stop.is_set():
+                terms, stats = {}, {}
+                for phase in phases:
+                    switch.enable(phase)
+                    outs = [optimize(model, phase, batches.next(), scalers[phase.name], device, t.precision) for _ in range(phase.repeat)]
+                    terms.update(prefixed(phase.name, [o.terms for o in outs], total_term=True))
+                    stats.update(prefixed(phase.name, [o.stats for o in outs]))
+                step += 1
+                result.step = step
+                log.record(step, terms, stats)
+                bar.update()
+                if step % t.log_every == 0:
+                    flush()
+                if step % t.sample_every == 0:
+                    write_grids(model, step, run, log, fixed_x, t.seed, result)
+                if step % t.checkpoint_every == 0:
+                    flush()
+                    checkpoint()
+            flush()
+            if saved != step:
+                checkpoint()
+        result.interrupted = stop.is_set()
+        if not result.interrupted:
+            finish(model, step, run, log, fixed_x, t.seed, splits.test, result)
+    except NonFiniteLossError as e:
+        last = f"the last good checkpoint is {result.checkpoint}" if result.checkpoint else "no checkpoint was written"
+        raise NonFiniteLossError(
+            f"{e}. Training stopped; {last}. A lower learning rate or --precision fp32 may help."
+        ) from None
+    finally:
+        bar.close()
+        log.close()
+    return result
+
+
+def finish(model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, test: Any, result: TrainResult) -> None:
+    """End-of-run outputs: grids, held-out metrics, loss curves."""
+    write_grids(model, step, run, log, fixed_x, seed, result)
+    model.eval()
+    metrics = model.evaluate(test)
+    if metrics:
+        atomic_write_text(run / "metrics.json", json.dumps({"step": step, "split": "test", "n_images": len(test), **metrics}, indent=2))
+        result.outputs["metrics"] = run / "metrics.json"
+        result.metrics = metrics
+    plot_losses(read_jsonl(run / "metrics.jsonl"), run / "loss_curves.png", f"{model.name}: losses")
+    result.outputs["loss curves"] = run / "loss_curves.png"
+
+
+def optimize(model: GenerativeModel, phase: Phase, batch: Any, scaler: torch.amp.GradScaler, device: torch.device, precision: str) -> StepLoss:
+    """One optimizer step of `phase` on `batch`."""
+    with autocast(device, precision):
+        out = model.loss(phase.name, batch)
+    phase.optimizer.zero_grad(set_to_none=True)
+    scaler.scale(sum(out.terms.values())).backward()
+    scaler.step(phase.optimizer)
+    scaler.update()
+    model.after_step(phase.name)
+    return out
+
+
+def prefixed(phase: str, outs: list[dict[str, Tensor]], total_term: bool = False) -> dict[str, Tensor]:
+    """'phase/name' -> value averaged over the phase's repeats (plus 'phase/loss' when there are several terms)."""
+    merged = {f"{phase}/{k}": sum(o[k] for o in outs) / len(outs) for k in outs[0]}
+    if total_term and len(merged) > 1:
+        merged[f"{phase}/loss"] = sum(merged.values())
+    return merged
+
+
+def write_grids(model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, result: TrainResult) -> None:
+    """Fixed-noise samples and reconstructions of a fixed test batch; touches no global RNG."""
+    model.eval()
+    with torch.no_grad():
+        if model.can_sample:
+            image = grid(to_uint8(model.sample(GRID_SIZE, generator=torch.Generator().manual_seed(seed))))
+            result.outputs["samples"] = run / "samples" / f"step_{step:06d}.png"
+            save_png(image, result.outputs["samples"])
+            log.add_image("samples", image, step)
+        if model.can_reconstruct:
+            image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
+            result.outputs["reconstructions"] = run / "samples" / f"recon_step_{step:06d}.png"
+            save_png(image, result.outputs["reconstructions"])
+            log.add_image("reconstructions", image, step)
+    model.train()
+
+
+class TrainableSwitch:
+    """With several phases, only the current phase's parameters require gradients."""
+
+    def __init__(self, model: GenerativeModel, phases: list[Phase]):
+        self.params = list(model.parameters())
+        self.owned = {p.name: {id(x) for g in p.optimizer.param_groups for x in g["params"]} for p in phases}
+        self.active = len(phases) > 1
+
+    def enable(self, phase: Phase) -> None:
+        if self.active:
+            for p in self.params:
+                p.requires_grad_(id(p) in self.owned[phase.name])
+
+
+def rng_state() -> dict[str, Any]:
+    return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore(ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches) -> tuple[int, float]:
+    """Load a checkpoint into the freshly built training objects; returns (step, elapsed seconds)."""
+    tensors, meta = read_weights(ckpt / WEIGHTS)
+    if meta["model"] != model.name:
+        raise CheckpointError(f"{ckpt} holds a {meta['model']} model, not {model.name}")
+    load_weights(model, tensors, ckpt / WEIGHTS)
+    state = load_state(ckpt / STATE)
+    try:
+        for p in phases:
+            p.optimizer.load_state_dict(state["optimizers"][p.name])
+            scalers[p.name].load_state_dict(state["scalers"][p.name])
+        torch.set_rng_state(state["rng"]["cpu"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        batches.position = state["data_position"]
+        return state["step"], state["elapsed_s"]
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"training state {ckpt / STATE} does not fit this run: {e!r}") from None
+
+
+def new_run_dir(cfg: RunConfig) -> Path:
+    """The run directory for a new run: --out if empty, else runs/MODEL-DATA numbered."""
+    if cfg.train.out:
+        run = Path(cfg.train.out)
+        if run.exists() and any(run.iterdir()):
+            raise ConfigError(f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out")
+    else:
+        data = cfg.data.data
+        slug = f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data
+        base = run = Path("runs") / f"{cfg.model}-{slug}"
+        n = 2
+        while run.exists():
+            run, n = base.with_name(f"{base.name}-{n}"), n + 1
+        cfg.train.out = str(run)
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+@contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step (and checkpoint); a second Ctrl-C aborts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

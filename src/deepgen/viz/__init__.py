@@ -1,0 +1,1 @@
+"""Pictures: sample grids and loss curves."""

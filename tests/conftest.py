@@ -1,0 +1,56 @@
+"""Shared test helpers: tiny run configs and image folders written on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepgen.config import RunConfig
+
+TINY_MODEL = {"ae": {"width": 8, "latent_dim": 4, "hidden": [32]}, "vae": {"width": 8, "latent_dim": 2, "hidden": [32]}}
+
+
+def tiny_config(model: str, out: Path, **overrides: object) -> RunConfig:
+    """A run that takes a second or two on the CPU: digits (8 px), small nets, few steps."""
+    cfg = RunConfig.default(model)
+    settings = {
+        "data": "digits",
+        "steps": 6,
+        "batch_size": 16,
+        "log_every": 2,
+        "sample_every": 3,
+        "checkpoint_every": 3,
+        "device": "cpu",
+        "tensorboard": False,
+        "out": str(out),
+        **TINY_MODEL.get(model, {}),
+        **overrides,
+    }
+    for key, value in settings.items():
+        cfg.set(key, value)
+    return cfg
+
+
+def write_image(path: Path, size: tuple[int, int], mode: str, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(array).convert(mode).save(path)
+
+
+@pytest.fixture
+def class_folder(tmp_path: Path) -> Path:
+    """Two classes of mixed extensions, letter case, sizes and modes."""
+    root = tmp_path / "scans"
+    files = {
+        "yes": [("a.jpg", (40, 30), "RGB"), ("b.JPG", (64, 64), "L"), ("c.png", (50, 80), "RGBA"), ("d.jpeg", (33, 33), "RGB")],
+        "no": [("e.PNG", (70, 20), "P"), ("f.png", (64, 64), "LA"), ("g.Jpeg", (16, 16), "CMYK")],
+    }
+    for label, entries in files.items():
+        (root / label).mkdir(parents=True)
+        for i, (name, size, mode) in enumerate(entries):
+            write_image(root / label / name, size, mode, seed=i)
+    (root / "yes" / "notes.txt").write_text("not an image")
+    return root
