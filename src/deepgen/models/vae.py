@@ -19,7 +19,7 @@ from deepgen.registry import register
 @dataclass
 class VAEConfig:
     arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
-    latent_dim: int = opt(32, "size of the latent code (2 gives a plottable latent space)")
+    latent_dim: int = opt(16, "size of the latent code (2 gives a plottable latent space)")
     width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)")
     hidden: list[int] = opt([512, 256], "hidden layer sizes of the encoder, mirrored in the decoder (dense)")
     recon_loss: ReconLoss = opt("bce", "reconstruction term on [0, 1] pixels: bce (Bernoulli) or mse (squared error)")
