@@ -45,7 +45,12 @@ def class_folder(tmp_path: Path) -> Path:
     """Two classes of mixed extensions, letter case, sizes and modes."""
     root = tmp_path / "scans"
     files = {
-        "yes": [("a.jpg", (40, 30), "RGB"), ("b.JPG", (64, 64), "L"), ("c.png", (50, 80), "RGBA"), ("d.jpeg", (33, 33), "RGB")],
+        "yes": [
+            ("a.jpg", (40, 30), "RGB"),
+            ("b.JPG", (64, 64), "L"),
+            ("c.png", (50, 80), "RGBA"),
+            ("d.jpeg", (33, 33), "RGB"),
+        ],
         "no": [("e.PNG", (70, 20), "P"), ("f.png", (64, 64), "LA"), ("g.Jpeg", (16, 16), "CMYK")],
     }
     for label, entries in files.items():

@@ -15,7 +15,23 @@ from safetensors.torch import load_file
 from deepgen.cli import main
 from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
 
-TINY = ["--data", "digits", "--steps", "4", "--batch-size", "16", "--width", "8", "--latent-dim", "2", "--device", "cpu", "--no-tensorboard", "--log-every", "2"]
+TINY = [
+    "--data",
+    "digits",
+    "--steps",
+    "4",
+    "--batch-size",
+    "16",
+    "--width",
+    "8",
+    "--latent-dim",
+    "2",
+    "--device",
+    "cpu",
+    "--no-tensorboard",
+    "--log-every",
+    "2",
+]
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -67,7 +83,9 @@ def test_autoencoder_cannot_be_sampled(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1 and "no prior to sample from" in err
 
 
-def test_default_run_directory_is_numbered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_default_run_directory_is_numbered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["train", "ae", *TINY]) == 0
     assert main(["train", "ae", *TINY]) == 0

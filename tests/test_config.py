@@ -31,7 +31,15 @@ def test_values_from_the_command_line(tp: type, text: str, expected: object) -> 
     assert coerce(tp, text, "x") == expected
 
 
-@pytest.mark.parametrize("tp,text,message", [(int, "2.5", "whole number"), (float, "fast", "a number"), (bool, "maybe", "true or false"), (Literal["a", "b"], "c", "one of a, b")])
+@pytest.mark.parametrize(
+    "tp,text,message",
+    [
+        (int, "2.5", "whole number"),
+        (float, "fast", "a number"),
+        (bool, "maybe", "true or false"),
+        (Literal["a", "b"], "c", "one of a, b"),
+    ],
+)
 def test_bad_values_name_the_option(tp: type, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"option 'x'.*{message}"):
         coerce(tp, text, "option 'x'")
@@ -40,7 +48,12 @@ def test_bad_values_name_the_option(tp: type, text: str, message: str) -> None:
 def test_overrides_and_yaml_round_trip(tmp_path: Path) -> None:
     cfg = RunConfig.default("vae")
     cfg.apply_overrides(["latent_dim=2", "train.batch_size=64", "data.image_size=32", "hidden=16,8"])
-    assert (cfg.model_config.latent_dim, cfg.train.batch_size, cfg.data.image_size, cfg.model_config.hidden) == (2, 64, 32, [16, 8])
+    assert (cfg.model_config.latent_dim, cfg.train.batch_size, cfg.data.image_size, cfg.model_config.hidden) == (
+        2,
+        64,
+        32,
+        [16, 8],
+    )
     path = tmp_path / "config.yaml"
     path.write_text(cfg.to_yaml())
     assert RunConfig.load(path) == cfg

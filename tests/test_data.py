@@ -85,7 +85,10 @@ def write_cifar10(root: Path) -> dict[str, dict]:
     rng = np.random.default_rng(0)
     batches = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batches[name] = {"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 20).tolist()}
+        batches[name] = {
+            "data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, 20).tolist(),
+        }
         (folder / name).write_bytes(cifar_pickle(batches[name]))
     (folder / "batches.meta").write_bytes(cifar_pickle({"label_names": CIFAR_CLASSES}))
     return batches
@@ -172,3 +175,18 @@ def test_shipped_files_are_the_mnist_test_set() -> None:
         pytest.skip("../shared/data/mnist is not beside this checkout")
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         assert gzip.decompress((SHIPPED / name).read_bytes()) == gzip.decompress((shared / name).read_bytes())
+
+
+def test_download_asks_torchvision_for_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--download hands the data root to torchvision (no network here: a stand-in writes the files)."""
+    import torchvision.datasets
+
+    calls = []
+
+    def fake_mnist(root: str, download: bool) -> None:
+        calls.append((root, download))
+        mnist_layout(Path(root), "MNIST", 50, compress=False)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
+    splits = load_data(DataConfig(data="mnist", data_root=str(tmp_path), download=True))
+    assert calls == [(str(tmp_path), True)] and len(splits.train) == 50

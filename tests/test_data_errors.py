@@ -110,7 +110,9 @@ def test_bad_channels_option() -> None:
         (["--steps", "ten"], "expected a whole number"),
     ],
 )
-def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], expected: str) -> None:
+def test_cli_reports_bad_input_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], expected: str
+) -> None:
     with pytest.raises(SystemExit) if "invalid choice" in expected else nullcontext():
         code = main(["train", "vae", "--out", str(tmp_path / "run"), "--device", "cpu", *args])
         assert code != 0

@@ -96,7 +96,9 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monk
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 
 
-def test_non_finite_loss_stops_with_step_and_terms_keeping_last_good_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_non_finite_loss_stops_with_step_and_terms_keeping_last_good_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = {"n": 0}
     real_loss = VAE.loss
 

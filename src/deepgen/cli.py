@@ -13,7 +13,16 @@ from deepgen.config import SECTIONS, RunConfig, field_help, hints
 from deepgen.errors import ConfigError, DeepgenError
 
 # Options a resumed run may change: none of them alters the computation.
-RESUMABLE = {"steps", "epochs", "device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "tensorboard"}
+RESUMABLE = {
+    "steps",
+    "epochs",
+    "device",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "tensorboard",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +73,18 @@ def cmd_train(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog=f"deepgen train {cfg.model if cfg else 'MODEL'}",
         description="Train a model. Every option can also be given as --set KEY=VALUE.",
-        epilog=None if cfg else "models: " + ", ".join(models_list()) + "  (deepgen train MODEL --help lists its options)",
+        epilog=None
+        if cfg
+        else "models: " + ", ".join(models_list()) + "  (deepgen train MODEL --help lists its options)",
     )
     parser.add_argument("model", nargs="?", help="model to train (deepgen models lists them)")
     parser.add_argument("--config", help="repeat a run from its config.yaml (options given here override it)")
-    parser.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint (up to --steps in total)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="set any option, e.g. --set latent_dim=2")
+    parser.add_argument(
+        "--resume", metavar="RUN", help="continue RUN from its newest checkpoint (up to --steps in total)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="set any option, e.g. --set latent_dim=2"
+    )
     if cfg:
         add_config_flags(parser, cfg)
     args = parser.parse_args(argv)
@@ -79,9 +94,10 @@ def cmd_train(argv: list[str]) -> int:
     if known.resume:
         changed = {k.split(".")[1] for k in given} | {p.partition("=")[0].split(".")[-1] for p in args.set}
         if changed - RESUMABLE:
+            allowed = ", ".join("--" + n.replace("_", "-") for n in sorted(RESUMABLE))
             raise ConfigError(
-                f"--resume continues {known.resume} exactly as configured; it can change only "
-                f"{', '.join('--' + n.replace('_', '-') for n in sorted(RESUMABLE))}, not {', '.join(sorted(changed - RESUMABLE))}"
+                f"--resume continues {known.resume} exactly as configured; it can change only {allowed}, "
+                f"not {', '.join(sorted(changed - RESUMABLE))}"
             )
     for key, value in given.items():
         cfg.set(key, value)
@@ -98,7 +114,10 @@ def cmd_train(argv: list[str]) -> int:
         print(f"  {name + ':':<17}{path}")
     print(f"  {'checkpoint:':<17}{result.checkpoint}")
     print(f"  {'config:':<17}{result.run / 'config.yaml'}")
-    print(f"  {'losses:':<17}{result.run / 'metrics.jsonl'}" + (f"  (tensorboard --logdir {result.run / 'tb'})" if cfg.train.tensorboard else ""))
+    print(
+        f"  {'losses:':<17}{result.run / 'metrics.jsonl'}"
+        + (f"  (tensorboard --logdir {result.run / 'tb'})" if cfg.train.tensorboard else "")
+    )
     if result.metrics:
         print("  test split: " + ", ".join(f"{k}={v:.5g}" for k, v in result.metrics.items()))
     return 0
@@ -136,7 +155,9 @@ def cmd_sample(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="deepgen sample", description="Generate images from a trained run.")
     parser.add_argument("run", type=Path, help="run directory (or a checkpoint directory inside it)")
     parser.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
-    parser.add_argument("--out", type=Path, required=True, help="a folder (one PNG per image), FILE.png (a grid) or FILE.npz")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="a folder (one PNG per image), FILE.png (a grid) or FILE.npz"
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     args = parser.parse_args(argv)
@@ -145,7 +166,9 @@ def cmd_sample(argv: list[str]) -> int:
     ckpt = args.run if (args.run / WEIGHTS).is_file() else latest_checkpoint(args.run)
     model, meta = build_model(ckpt / WEIGHTS, resolve_device(args.device))
     if not model.can_sample:
-        raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN to generate images")
+        raise DeepgenError(
+            f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN to generate images"
+        )
     out = write_samples(generate(model, args.n, args.seed), args.out)
     print(f"wrote {args.n} images from {ckpt} (step {meta['step']}) to {out}")
     return 0

@@ -38,7 +38,9 @@ def opt(default: Any, help: str) -> Any:
 @dataclass
 class DataConfig:
     data: str = opt("mnist10k", "dataset: mnist10k, digits, mnist, fashion-mnist, cifar10, celeba or folder:PATH")
-    data_root: str = opt("~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)")
+    data_root: str = opt(
+        "~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)"
+    )
     download: bool = opt(False, "download the dataset into --data-root if its files are missing")
     image_size: int | None = opt(None, "resize (and centre-crop) images to this size; default: the dataset's own")
     channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own")

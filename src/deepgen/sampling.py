@@ -20,7 +20,9 @@ def generate(model: GenerativeModel, n: int, seed: int, batch_size: int = 500) -
     """`n` samples as uint8 (N, C, H, W), reproducible for a given seed."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    return torch.cat([to_uint8(model.sample(min(batch_size, n - i), generator=g)).cpu() for i in range(0, n, batch_size)])
+    return torch.cat(
+        [to_uint8(model.sample(min(batch_size, n - i), generator=g)).cpu() for i in range(0, n, batch_size)]
+    )
 
 
 def write_samples(images: Tensor, out: Path) -> Path:

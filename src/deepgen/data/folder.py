@@ -78,7 +78,9 @@ def read_images(files: list[Path], size: int, channels: int | None, root: Path) 
     bad = [(f, err) for f, (img, err) in zip(files, decoded) if img is None]
     if bad:
         listing = "\n".join(f"  {f}: {err}" for f, err in bad)
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s) of {len(files)} in {root}:\n{listing}", stacklevel=2)
+        warnings.warn(
+            f"skipped {len(bad)} unreadable image file(s) of {len(files)} in {root}:\n{listing}", stacklevel=2
+        )
     good = [img for img, _ in decoded if img is not None]
     if not good:
         raise DataError(f"none of the {len(files)} image files in {root} could be read")
@@ -94,7 +96,9 @@ def open_image(path: Path) -> tuple[Image.Image | None, str]:
     try:
         with Image.open(path) as img:
             img.load()
-            return (img.convert("I").point(lambda v: v / 256).convert("L") if img.mode.startswith("I;16") else img.copy()), ""
+            return (
+                img.convert("I").point(lambda v: v / 256).convert("L") if img.mode.startswith("I;16") else img.copy()
+            ), ""
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         return None, f"{type(e).__name__}: {e}"
 

@@ -25,7 +25,9 @@ class Batches:
 
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device, seed: int, hflip: bool = False):
         if batch_size > len(data):
-            warnings.warn(f"batch size {batch_size} exceeds the {len(data)} training images; using {len(data)}", stacklevel=2)
+            warnings.warn(
+                f"batch size {batch_size} exceeds the {len(data)} training images; using {len(data)}", stacklevel=2
+            )
             batch_size = len(data)
         self.batch_size, self.device, self.seed, self.hflip = batch_size, device, seed, hflip
         self.per_epoch = len(data) // batch_size

@@ -6,10 +6,10 @@ import gzip
 import io
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,9 @@ def mnist_like(name: str, folder_name: str, classes: list[str], dataset_class: s
         try:
             return idx_pair(folder, "train", classes), idx_pair(folder, "t10k", classes)
         except FileNotFoundError:
-            raise missing(name, folder, "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-* (optionally .gz)") from None
+            raise missing(
+                name, folder, "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-* (optionally .gz)"
+            ) from None
 
     return read
 
@@ -170,7 +172,11 @@ def read_folder(cfg: DataConfig) -> tuple[ImageSet, None]:
 SOURCES: dict[str, Source] = {
     "mnist10k": Source("the real MNIST test set (10,000 digits, 28 px), shipped with deepgen", read_mnist10k, 28, True),
     "digits": Source("scikit-learn's bundled handwritten digits (1,797 images, 8 px)", read_digits, 8, True),
-    "mnist": Source("MNIST (60,000 + 10,000 digits, 28 px) from DATA_ROOT/MNIST/raw", mnist_like("mnist", "MNIST", DIGITS, "MNIST"), 28),
+    "mnist": Source(
+        "MNIST (60,000 + 10,000 digits, 28 px) from DATA_ROOT/MNIST/raw",
+        mnist_like("mnist", "MNIST", DIGITS, "MNIST"),
+        28,
+    ),
     "fashion-mnist": Source(
         "Fashion-MNIST (60,000 + 10,000, 28 px) from DATA_ROOT/FashionMNIST/raw",
         mnist_like("fashion-mnist", "FashionMNIST", FASHION, "FashionMNIST"),

@@ -103,4 +103,3 @@ class GenerativeModel(nn.Module):
 
 def adam(params: Any, lr: float, betas: list[float] | tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, betas=(betas[0], betas[1]))
-

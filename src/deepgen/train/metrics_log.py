@@ -58,7 +58,9 @@ class MetricsLog:
         self.pending.clear()
         for step, terms, _ in rows:
             if not all(math.isfinite(v) for v in terms.values()):
-                raise NonFiniteLossError(f"non-finite loss at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items()))
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+                )
         means: dict[str, list[float]] = {}
         for _, terms, stats in rows:
             for k, v in (*terms.items(), *stats.items()):

@@ -26,7 +26,15 @@ from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel, Phase, StepLoss
 from deepgen.registry import get_model
-from deepgen.train.checkpoint import STATE, WEIGHTS, latest_checkpoint, load_state, load_weights, read_weights, save_checkpoint
+from deepgen.train.checkpoint import (
+    STATE,
+    WEIGHTS,
+    latest_checkpoint,
+    load_state,
+    load_weights,
+    read_weights,
+    save_checkpoint,
+)
 from deepgen.train.device import autocast, grad_scaler, resolve_device
 from deepgen.train.metrics_log import MetricsLog, read_jsonl
 from deepgen.viz.curves import plot_losses
@@ -46,7 +54,7 @@ class TrainResult:
 
 
 def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
-    """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its newest checkpoint."""
+    """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last checkpoint."""
     t = cfg.train
     device = resolve_device(t.device)
     run = Path(t.out) if resume else new_run_dir(cfg)
@@ -83,14 +91,27 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
     def flush() -> None:
         nonlocal mark
         now = time.perf_counter()
-        extra = {"elapsed_s": round(elapsed + now - started, 3), "img_per_s": round((batches.position - mark[1]) * batches.batch_size / max(now - mark[0], 1e-9), 1)}
+        extra = {
+            "elapsed_s": round(elapsed + now - started, 3),
+            "img_per_s": round((batches.position - mark[1]) * batches.batch_size / max(now - mark[0], 1e-9), 1),
+        }
         mark = (now, batches.position)
         row = log.flush(extra)
-        bar.set_postfix({k.split("/", 1)[-1]: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False)
+        short = len(phases) == 1  # "recon" rather than "vae/recon"; "D/loss" and "G/loss" stay apart
+        bar.set_postfix(
+            {k.split("/", 1)[-1] if short else k: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False
+        )
 
     started = time.perf_counter()
     mark = (started, batches.position)
-    bar = tqdm(total=total, initial=step, desc=f"{cfg.model} {cfg.data.data}", unit="step", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 10)
+    bar = tqdm(
+        total=total,
+        initial=step,
+        desc=f"{cfg.model} {cfg.data.data}",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.1 if sys.stderr.isatty() else 10,
+    )
     model.train()
     try:
         with stop_requests() as stop:
@@ -98,7 +119,10 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                 terms, stats = {}, {}
                 for phase in phases:
                     switch.enable(phase)
-                    outs = [optimize(model, phase, batches.next(), scalers[phase.name], device, t.precision) for _ in range(phase.repeat)]
+                    outs = [
+                        optimize(model, phase, batches.next(), scalers[phase.name], device, t.precision)
+                        for _ in range(phase.repeat)
+                    ]
                     terms.update(prefixed(phase.name, [o.terms for o in outs], total_term=True))
                     stats.update(prefixed(phase.name, [o.stats for o in outs]))
                 step += 1
@@ -129,20 +153,34 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
     return result
 
 
-def finish(model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, test: Any, result: TrainResult) -> None:
+def finish(
+    model: GenerativeModel,
+    step: int,
+    run: Path,
+    log: MetricsLog,
+    fixed_x: Tensor,
+    seed: int,
+    test: Any,
+    result: TrainResult,
+) -> None:
     """End-of-run outputs: grids, held-out metrics, loss curves."""
     write_grids(model, step, run, log, fixed_x, seed, result)
     model.eval()
     metrics = model.evaluate(test)
     if metrics:
-        atomic_write_text(run / "metrics.json", json.dumps({"step": step, "split": "test", "n_images": len(test), **metrics}, indent=2))
+        atomic_write_text(
+            run / "metrics.json",
+            json.dumps({"step": step, "split": "test", "n_images": len(test), **metrics}, indent=2),
+        )
         result.outputs["metrics"] = run / "metrics.json"
         result.metrics = metrics
     plot_losses(read_jsonl(run / "metrics.jsonl"), run / "loss_curves.png", f"{model.name}: losses")
     result.outputs["loss curves"] = run / "loss_curves.png"
 
 
-def optimize(model: GenerativeModel, phase: Phase, batch: Any, scaler: torch.amp.GradScaler, device: torch.device, precision: str) -> StepLoss:
+def optimize(
+    model: GenerativeModel, phase: Phase, batch: Any, scaler: torch.amp.GradScaler, device: torch.device, precision: str
+) -> StepLoss:
     """One optimizer step of `phase` on `batch`."""
     with autocast(device, precision):
         out = model.loss(phase.name, batch)
@@ -162,7 +200,9 @@ def prefixed(phase: str, outs: list[dict[str, Tensor]], total_term: bool = False
     return merged
 
 
-def write_grids(model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, result: TrainResult) -> None:
+def write_grids(
+    model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, result: TrainResult
+) -> None:
     """Fixed-noise samples and reconstructions of a fixed test batch; touches no global RNG."""
     model.eval()
     with torch.no_grad():
@@ -197,7 +237,9 @@ def rng_state() -> dict[str, Any]:
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
-def restore(ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches) -> tuple[int, float]:
+def restore(
+    ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches
+) -> tuple[int, float]:
     """Load a checkpoint into the freshly built training objects; returns (step, elapsed seconds)."""
     tensors, meta = read_weights(ckpt / WEIGHTS)
     if meta["model"] != model.name:
@@ -222,7 +264,9 @@ def new_run_dir(cfg: RunConfig) -> Path:
     if cfg.train.out:
         run = Path(cfg.train.out)
         if run.exists() and any(run.iterdir()):
-            raise ConfigError(f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out")
+            raise ConfigError(
+                f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out"
+            )
     else:
         data = cfg.data.data
         slug = f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data
