@@ -22,6 +22,7 @@ RESUMABLE = {
     "checkpoint_every",
     "keep_checkpoints",
     "tensorboard",
+    "collapse_ratio",
 }
 
 

@@ -35,6 +35,13 @@ def opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+def with_defaults(cls: type, name: str, **defaults: Any) -> type:
+    """A subclass of config dataclass `cls` named `name`, with new defaults for some fields (help texts kept)."""
+    known, types_ = {f.name: f for f in dataclasses.fields(cls)}, hints(cls)
+    fields = [(k, types_[k], opt(v, known[k].metadata["help"])) for k, v in defaults.items()]
+    return dataclasses.make_dataclass(name, fields, bases=(cls,), namespace={"__module__": cls.__module__})
+
+
 @dataclass
 class DataConfig:
     data: str = opt("mnist10k", "dataset: mnist10k, digits, mnist, fashion-mnist, cifar10, celeba or folder:PATH")
@@ -64,6 +71,9 @@ class TrainConfig:
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
     out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)")
     tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb")
+    collapse_ratio: float = opt(
+        0.2, "warn of mode collapse when samples are less diverse than this share of real images"
+    )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -33,3 +34,35 @@ def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
 def logits_to_image(logits: Tensor) -> Tensor:
     """Decoder logits -> image in [-1, 1]."""
     return torch.sigmoid(logits) * 2 - 1
+
+
+AdversarialLoss = Literal["bce", "hinge", "wasserstein"]
+
+
+def critic_terms(kind: AdversarialLoss, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+    """The discriminator's loss terms from its raw scores on real and generated images."""
+    if kind == "bce":  # -log D(x) - log(1 - D(G(z)))
+        return {"real": F.softplus(-real).mean(), "fake": F.softplus(fake).mean()}
+    if kind == "hinge":
+        return {"real": F.relu(1 - real).mean(), "fake": F.relu(1 + fake).mean()}
+    return {"critic": fake.mean() - real.mean()}  # minus the Wasserstein estimate
+
+
+def generator_term(kind: AdversarialLoss, fake: Tensor) -> Tensor:
+    """The generator's loss from the discriminator's scores on its images (non-saturating for bce)."""
+    return F.softplus(-fake).mean() if kind == "bce" else -fake.mean()
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad critic(x_hat)|| - 1)^2] on random interpolates
+    x_hat = a * real + (1 - a) * fake, with a ~ U(0, 1) drawn per sample."""
+    alpha = torch.rand(len(real), *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).square().mean()
+
+
+def r1_penalty(scores: Tensor, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real images; `real` must require grad."""
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.flatten(1).square().sum(1).mean()

@@ -40,6 +40,7 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     can_sample: ClassVar[bool] = True
     can_reconstruct: ClassVar[bool] = False
+    conditional: bool = False  # generates images of a requested class
 
     def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
         super().__init__()
@@ -66,8 +67,11 @@ class GenerativeModel(nn.Module):
         """Images in [-1, 1] -> their reconstructions in [-1, 1]."""
         raise NotImplementedError(f"{self.name} does not reconstruct images")
 
-    def noise(self, n: int, dim: int, generator: torch.Generator | None) -> Tensor:
-        """Standard normal noise drawn on the CPU (reproducible across devices), moved to the model's device."""
+    def noise(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal noise on the model's device; drawn on the CPU from `generator` when one is
+        given, so that seeded samples are the same on every device."""
+        if generator is None:
+            return torch.randn(n, dim, device=self.device)
         return torch.randn(n, dim, generator=generator).to(self.device)
 
     @property

@@ -54,7 +54,7 @@ class VAE(GenerativeModel):
 
     def loss(self, phase: str, batch: Batch) -> StepLoss:
         x = batch.x
-        recon, kl = self.terms(x, torch.randn(len(x), self.config.latent_dim, device=x.device))
+        recon, kl = self.terms(x, self.noise(len(x), self.config.latent_dim))
         return StepLoss({"recon": recon.mean(), "kl": self.config.beta * kl.mean()})
 
     def encode(self, x: Tensor) -> Tensor:

@@ -65,15 +65,18 @@ class MetricsLog:
         for _, terms, stats in rows:
             for k, v in (*terms.items(), *stats.items()):
                 means.setdefault(k, []).append(v)
-        step = rows[-1][0]
-        row = {"step": step, **{k: sum(v) / len(v) for k, v in means.items()}, **extra}
+        row = {"step": rows[-1][0], **{k: sum(v) / len(v) for k, v in means.items()}, **extra}
+        self.write(row)
+        return row
+
+    def write(self, row: dict[str, float]) -> None:
+        """Append one row (with its "step") to metrics.jsonl and TensorBoard."""
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.tb is not None:
             for k, v in row.items():
                 if k != "step":
-                    self.tb.add_scalar(k, v, step)
-        return row
+                    self.tb.add_scalar(k, v, row["step"])
 
     def add_image(self, tag: str, grid: Tensor, step: int) -> None:
         if self.tb is not None:

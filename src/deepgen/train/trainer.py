@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,9 +19,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from deepgen.config import RunConfig
+from deepgen.config import RunConfig, TrainConfig
 from deepgen.data import load_data
-from deepgen.data.imageset import to_float, to_uint8
+from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from deepgen.io import atomic_write_text
@@ -132,7 +133,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                 if step % t.log_every == 0:
                     flush()
                 if step % t.sample_every == 0:
-                    write_grids(model, step, run, log, fixed_x, t.seed, result)
+                    write_grids(model, step, run, log, fixed_x, t, result)
                 if step % t.checkpoint_every == 0:
                     flush()
                     checkpoint()
@@ -141,7 +142,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                 checkpoint()
         result.interrupted = stop.is_set()
         if not result.interrupted:
-            finish(model, step, run, log, fixed_x, t.seed, splits.test, result)
+            finish(model, step, run, log, fixed_x, t, splits.test, result)
     except NonFiniteLossError as e:
         last = f"the last good checkpoint is {result.checkpoint}" if result.checkpoint else "no checkpoint was written"
         raise NonFiniteLossError(
@@ -159,12 +160,12 @@ def finish(
     run: Path,
     log: MetricsLog,
     fixed_x: Tensor,
-    seed: int,
-    test: Any,
+    t: TrainConfig,
+    test: ImageSet,
     result: TrainResult,
 ) -> None:
     """End-of-run outputs: grids, held-out metrics, loss curves."""
-    write_grids(model, step, run, log, fixed_x, seed, result)
+    write_grids(model, step, run, log, fixed_x, t, result)
     model.eval()
     metrics = model.evaluate(test)
     if metrics:
@@ -186,6 +187,9 @@ def optimize(
         out = model.loss(phase.name, batch)
     phase.optimizer.zero_grad(set_to_none=True)
     scaler.scale(sum(out.terms.values())).backward()
+    scaler.unscale_(phase.optimizer)
+    grads = [p.grad for g in phase.optimizer.param_groups for p in g["params"] if p.grad is not None]
+    out.stats["grad_norm"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     scaler.step(phase.optimizer)
     scaler.update()
     model.after_step(phase.name)
@@ -201,22 +205,47 @@ def prefixed(phase: str, outs: list[dict[str, Tensor]], total_term: bool = False
 
 
 def write_grids(
-    model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, seed: int, result: TrainResult
+    model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, t: TrainConfig, result: TrainResult
 ) -> None:
-    """Fixed-noise samples and reconstructions of a fixed test batch; touches no global RNG."""
+    """Fixed-noise samples (a column per class when conditional) and reconstructions of a fixed test
+    batch; warns when the samples look collapsed. Touches no global RNG."""
     model.eval()
     with torch.no_grad():
         if model.can_sample:
-            image = grid(to_uint8(model.sample(GRID_SIZE, generator=torch.Generator().manual_seed(seed))))
+            k = len(model.classes) if model.conditional else 0
+            samples = model.sample(
+                GRID_SIZE // k * k if k else GRID_SIZE, generator=torch.Generator().manual_seed(t.seed)
+            )
+            image = grid(to_uint8(samples), nrow=k or None)
             result.outputs["samples"] = run / "samples" / f"step_{step:06d}.png"
             save_png(image, result.outputs["samples"])
             log.add_image("samples", image, step)
+            check_diversity(samples, fixed_x, step, log, t.collapse_ratio)
         if model.can_reconstruct:
             image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
             result.outputs["reconstructions"] = run / "samples" / f"recon_step_{step:06d}.png"
             save_png(image, result.outputs["reconstructions"])
             log.add_image("reconstructions", image, step)
     model.train()
+
+
+def diversity(images: Tensor) -> float:
+    """Mean pairwise distance between images, as root-mean-square difference per pixel."""
+    flat = images.flatten(1).float()
+    n = len(flat)
+    return (torch.cdist(flat, flat).sum() / (n * (n - 1))).item() / flat.shape[1] ** 0.5
+
+
+def check_diversity(samples: Tensor, real: Tensor, step: int, log: MetricsLog, ratio: float) -> None:
+    """Log the samples' diversity next to real images'; warn when it falls below `ratio` of it."""
+    ours, theirs = diversity(samples), diversity(real)
+    log.write({"step": step, "samples/diversity": ours, "samples/real_diversity": theirs})
+    if ours < ratio * theirs:
+        warnings.warn(
+            f"step {step}: samples are {ours / theirs:.0%} as diverse as real images (mean pairwise distance "
+            f"{ours:.3f} vs {theirs:.3f}); the generator may have collapsed to a few modes",
+            stacklevel=2,
+        )
 
 
 class TrainableSwitch:

@@ -1,0 +1,138 @@
+"""The adversarial step shared by every GAN variant; variants differ only in networks and defaults.
+
+A training step is the discriminator (critic) phase, repeated `critic_steps` times on fresh real
+batches, then one generator phase. The variants choose a loss (non-saturating BCE, hinge,
+Wasserstein), a regulariser (none, gradient penalty, weight clipping; optionally R1), learning
+rates and betas per network (TTUR), the noise distribution and class conditioning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from deepgen.config import opt
+from deepgen.data.loader import Batch
+from deepgen.errors import ConfigError
+from deepgen.losses import AdversarialLoss, critic_terms, generator_term, gradient_penalty, r1_penalty
+from deepgen.models.base import GenerativeModel, Phase, StepLoss
+from deepgen.nn.conditioning import Critic, Generator
+
+Noise = Literal["normal", "uniform", "poisson"]
+
+
+@dataclass
+class AdversarialConfig:
+    noise: Noise = opt("normal", "noise distribution: normal N(0, 1), uniform U(-1, 1) or poisson Poisson(1)")
+    noise_dim: int = opt(100, "size of the noise vector")
+    conditional: bool = opt(False, "condition generator and discriminator on the class label")
+    loss: AdversarialLoss = opt("bce", "adversarial loss: bce (non-saturating), hinge or wasserstein")
+    regularizer: Literal["none", "gp", "clip"] = opt("none", "critic regulariser: none, gp (gradient penalty), clip")
+    gp_lambda: float = opt(10.0, "weight of the gradient penalty")
+    clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)")
+    r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)")
+    critic_steps: int = opt(1, "discriminator updates per generator update")
+    optimizer: Literal["adam", "rmsprop"] = opt("adam", "optimizer of both networks")
+    lr_g: float = opt(2e-4, "generator learning rate")
+    lr_d: float = opt(2e-4, "discriminator learning rate")
+    betas_g: list[float] = opt([0.5, 0.999], "generator Adam betas")
+    betas_d: list[float] = opt([0.5, 0.999], "discriminator Adam betas")
+    ema_decay: float = opt(0.0, "keep an exponential moving average of the generator and sample from it (0 = off)")
+
+
+class AdversarialModel(GenerativeModel):
+    """A generator and a critic trained against each other; subclasses build the two networks."""
+
+    def __init__(self, config: AdversarialConfig, shape: tuple[int, int, int], classes: list[str]):
+        super().__init__(config, shape, classes)
+        self.conditional = config.conditional
+        k = len(classes) if config.conditional else 0
+        self.generator = Generator(self.generator_body(config.noise_dim + k), k)
+        features, feature_dim = self.critic_features()
+        self.discriminator = Critic(features, feature_dim, k)
+        if config.regularizer == "gp" and any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules()):
+            raise ConfigError(
+                "the gradient penalty needs a critic without BatchNorm (it couples the samples of a batch); "
+                "use --d-norm layer or --d-norm none"
+            )
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = AveragedModel(
+                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+            )
+            self.ema.requires_grad_(False)
+
+    def generator_body(self, in_dim: int) -> nn.Module:
+        """Maps (noise [+ one-hot class]) of size `in_dim` to images in [-1, 1]."""
+        raise NotImplementedError
+
+    def critic_features(self) -> tuple[nn.Module, int]:
+        """The critic's body (images -> feature vectors) and the feature size."""
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        c = self.config
+        return [
+            Phase("D", self.optimizer(self.discriminator, c.lr_d, c.betas_d), repeat=c.critic_steps),
+            Phase("G", self.optimizer(self.generator, c.lr_g, c.betas_g)),
+        ]
+
+    def optimizer(self, net: nn.Module, lr: float, betas: list[float]) -> torch.optim.Optimizer:
+        if self.config.optimizer == "rmsprop":
+            return torch.optim.RMSprop(net.parameters(), lr=lr)
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=(betas[0], betas[1]))
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Noise of the configured distribution; on the model's device, or drawn on the CPU from `generator`."""
+        device = "cpu" if generator is not None else self.device
+        shape = (n, self.config.noise_dim)
+        if self.config.noise == "uniform":
+            z = torch.rand(shape, generator=generator, device=device) * 2 - 1
+        elif self.config.noise == "poisson":
+            z = torch.poisson(torch.ones(shape, device=device), generator=generator)
+        else:
+            z = torch.randn(shape, generator=generator, device=device)
+        return z.to(self.device)
+
+    def loss(self, phase: str, batch: Batch) -> StepLoss:
+        c = self.config
+        labels = batch.y if self.conditional else None
+        z = self.latent(len(batch.x))
+        if phase == "G":
+            return StepLoss({"adv": generator_term(c.loss, self.discriminator(self.generator(z, labels), labels))})
+        with torch.no_grad():
+            fake = self.generator(z, labels)
+        real = batch.x.requires_grad_(c.r1_gamma > 0)
+        real_scores, fake_scores = self.discriminator(real, labels), self.discriminator(fake, labels)
+        terms = critic_terms(c.loss, real_scores, fake_scores)
+        if c.regularizer == "gp":
+            terms["gp"] = c.gp_lambda * gradient_penalty(lambda x: self.discriminator(x, labels), real, fake)
+        if c.r1_gamma > 0:
+            terms["r1"] = c.r1_gamma / 2 * r1_penalty(real_scores, real)
+        real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
+        if c.loss == "bce":  # report D(x) and D(G(z)) as probabilities
+            real_scores, fake_scores = real_scores.sigmoid(), fake_scores.sigmoid()
+        stats = {"d_real": real_scores.mean(), "d_fake": fake_scores.mean()}
+        if c.loss == "wasserstein":
+            stats["w_estimate"] = stats["d_real"] - stats["d_fake"]
+        return StepLoss(terms, stats)
+
+    @torch.no_grad()
+    def after_step(self, phase: str) -> None:
+        if phase == "D" and self.config.regularizer == "clip":
+            for p in self.discriminator.parameters():
+                p.clamp_(-self.config.clip_value, self.config.clip_value)
+        if phase == "G" and self.ema is not None:
+            self.ema.update_parameters(self.generator)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        """Images from the EMA generator when there is one; conditional models cycle through the classes
+        unless `labels` are given."""
+        if self.conditional and labels is None:
+            labels = torch.arange(n) % len(self.classes)
+        net = self.ema.module if self.ema is not None else self.generator
+        return net(self.latent(n, generator), None if labels is None else labels.to(self.device))

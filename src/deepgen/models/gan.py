@@ -1,0 +1,37 @@
+"""GAN with multilayer perceptrons (Goodfellow et al. 2014)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from torch import nn
+
+from deepgen.config import opt
+from deepgen.models.adversarial import AdversarialConfig, AdversarialModel
+from deepgen.nn.layers import mlp
+from deepgen.registry import register
+
+LeakyReLU = partial(nn.LeakyReLU, 0.2)
+
+
+@dataclass
+class GANConfig(AdversarialConfig):
+    g_hidden: list[int] = opt([256, 512, 1024], "hidden layer sizes of the generator")
+    d_hidden: list[int] = opt([512, 256], "hidden layer sizes of the discriminator")
+
+
+@register("gan", "GAN with MLP generator and discriminator; normal, uniform or Poisson noise")
+class GAN(AdversarialModel):
+    Config = GANConfig
+
+    def generator_body(self, in_dim: int) -> nn.Module:
+        c, h, w = self.shape
+        return nn.Sequential(
+            mlp([in_dim, *self.config.g_hidden, c * h * w], LeakyReLU), nn.Tanh(), nn.Unflatten(1, self.shape)
+        )
+
+    def critic_features(self) -> tuple[nn.Module, int]:
+        c, h, w = self.shape
+        hidden = self.config.d_hidden
+        return nn.Sequential(nn.Flatten(), mlp([c * h * w, *hidden], LeakyReLU), LeakyReLU()), hidden[-1]
