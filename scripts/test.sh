@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check --quiet src tests
+.venv/bin/ruff check --quiet src tests bench
 .venv/bin/python -m pytest -q "$@"

@@ -10,7 +10,15 @@ from PIL import Image
 
 from deepgen.config import RunConfig
 
-TINY_MODEL = {"ae": {"width": 8, "latent_dim": 4, "hidden": [32]}, "vae": {"width": 8, "latent_dim": 2, "hidden": [32]}}
+TINY_CONV_GAN = {"g_width": 8, "d_width": 8, "noise_dim": 8}
+TINY_MODEL = {
+    "ae": {"width": 8, "latent_dim": 4, "hidden": [32]},
+    "vae": {"width": 8, "latent_dim": 2, "hidden": [32]},
+    "gan": {"g_hidden": [32], "d_hidden": [32], "noise_dim": 8},
+    "dcgan": TINY_CONV_GAN,
+    "wgan": TINY_CONV_GAN,
+    "wgan-gp": TINY_CONV_GAN,
+}
 
 
 def tiny_config(model: str, out: Path, **overrides: object) -> RunConfig:

@@ -9,6 +9,8 @@ import typing
 import warnings
 from pathlib import Path
 
+import torch
+
 from deepgen.config import SECTIONS, RunConfig, field_help, hints
 from deepgen.errors import ConfigError, DeepgenError
 
@@ -149,29 +151,38 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg: RunConfig) -> None:
 
 
 def cmd_sample(argv: list[str]) -> int:
-    from deepgen.sampling import generate, write_samples
+    from deepgen.sampling import balanced_labels, generate, write_samples
     from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
     from deepgen.train.device import resolve_device
 
     parser = argparse.ArgumentParser(prog="deepgen sample", description="Generate images from a trained run.")
     parser.add_argument("run", type=Path, help="run directory (or a checkpoint directory inside it)")
     parser.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
+    parser.add_argument("--per-class", type=int, metavar="K", help="K images of each class (conditional models)")
     parser.add_argument(
-        "--out", type=Path, required=True, help="a folder (one PNG per image), FILE.png (a grid) or FILE.npz"
+        "--out",
+        type=Path,
+        required=True,
+        help="a folder (one PNG per image; a sub-folder per class when conditional), FILE.png (a grid) or FILE.npz",
     )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     args = parser.parse_args(argv)
-    if args.n < 1:
-        raise ConfigError(f"--n must be at least 1, got {args.n}")
     ckpt = args.run if (args.run / WEIGHTS).is_file() else latest_checkpoint(args.run)
     model, meta = build_model(ckpt / WEIGHTS, resolve_device(args.device))
     if not model.can_sample:
-        raise DeepgenError(
-            f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN to generate images"
-        )
-    out = write_samples(generate(model, args.n, args.seed), args.out)
-    print(f"wrote {args.n} images from {ckpt} (step {meta['step']}) to {out}")
+        raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
+    if args.per_class is not None and not model.conditional:
+        raise ConfigError(f"--per-class needs a conditional model; {args.run} was trained without --conditional")
+    k = len(model.classes)
+    labels = None
+    if model.conditional:
+        labels = balanced_labels(k, args.per_class) if args.per_class is not None else torch.arange(args.n) % k
+    n = len(labels) if labels is not None else args.n
+    if n < 1:
+        raise ConfigError(f"--n and --per-class must be at least 1, got {n}")
+    out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
+    print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: classifiers trained on real data, and the metrics built on them."""

@@ -1,0 +1,89 @@
+"""A small CNN classifier trained on a real training split: it scores samples (confidence, class
+agreement) and, later, gives features for metrics on any dataset, offline."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from deepgen.data.imageset import ImageSet, to_float
+from deepgen.data.loader import Batches
+
+
+class SmallCNN(nn.Module):
+    """Three 3x3 conv blocks (BatchNorm, ReLU, 2x max-pool after the first two), global average pooling
+    to a feature vector of 4 * width, and a linear classifier."""
+
+    def __init__(self, channels: int, num_classes: int, width: int = 32):
+        super().__init__()
+
+        def block(a: int, b: int) -> list[nn.Module]:
+            return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+
+        self.features = nn.Sequential(
+            *block(channels, width),
+            nn.MaxPool2d(2),
+            *block(width, 2 * width),
+            nn.MaxPool2d(2),
+            *block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def train_classifier(
+    data: ImageSet,
+    steps: int = 1500,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    outlier_weight: float = 0.5,
+) -> SmallCNN:
+    """Fit a SmallCNN to `data` with Adam and a cosine learning-rate decay; returned in eval mode.
+
+    With `outlier_weight` > 0 each batch also holds as many outliers (see `outliers`), trained towards
+    the uniform class distribution (outlier exposure, Hendrycks et al. 2019), so that the classifier is
+    unsure of images that are not of any class.
+    """
+    torch.manual_seed(seed)
+    model = SmallCNN(data.shape[0], len(data.classes)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    batches = Batches(data, batch_size, torch.device(device), seed)
+    model.train()
+    for _ in range(steps):
+        x, y = batches.next()
+        if outlier_weight > 0:
+            logits = model(torch.cat([x, outliers(x)]))
+            loss = F.cross_entropy(logits[: len(x)], y) - outlier_weight * logits[len(x) :].log_softmax(1).mean()
+        else:
+            loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()
+
+
+def outliers(x: Tensor) -> Tensor:
+    """Images of no class, as many as `x`: a third each of uniform noise, flat grey levels, and images
+    of `x` with their pixels shuffled."""
+    a, b = len(x) // 3, 2 * len(x) // 3
+    noise = torch.rand_like(x[:a]) * 2 - 1
+    flat = (torch.rand(b - a, 1, 1, 1, device=x.device) * 2 - 1).expand_as(x[a:b])
+    pixels = x[b:].flatten(1)
+    shuffled = pixels.gather(1, torch.rand_like(pixels).argsort(1)).view_as(x[b:])
+    return torch.cat([noise, flat, shuffled])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """Class probabilities (N, K) of uint8 images."""
+    device = next(model.parameters()).device
+    return torch.cat([model(to_float(chunk.to(device))).softmax(1).cpu() for chunk in images.split(batch_size)])
