@@ -73,7 +73,7 @@ def test_critic_steps_are_honoured(tmp_path: Path) -> None:
     state = load_state(result.checkpoint / STATE)
     steps = {name: max(int(s["step"]) for s in opt["state"].values()) for name, opt in state["optimizers"].items()}
     assert steps == {"D": 12, "G": 3}
-    assert state["data_position"] == 15  # a fresh real batch for each critic step and each generator step
+    assert state["data_position"] == 15 * 16  # a fresh batch of 16 for each critic step and each generator step
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def test_resume_continues_bit_for_bit(tmp_path: Path, model: str) -> None:
     state_a, state_b = load_state(whole.checkpoint / STATE), load_state(second.checkpoint / STATE)
     exp_avg = lambda s: [v["exp_avg"] for v in s["optimizers"][model]["state"].values()]  # noqa: E731
     assert all(torch.equal(x, y) for x, y in zip(exp_avg(state_a), exp_avg(state_b)))
-    assert state_a["data_position"] == state_b["data_position"] == 10
+    assert state_a["data_position"] == state_b["data_position"] == 10 * 16
     rows = lambda run: map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
     logged = lambda run: [r["step"] for r in rows(run) if f"{model}/recon" in r]  # noqa: E731
     assert logged(whole.run) == logged(second.run) == [2, 4, 5, 6, 8, 10]
@@ -166,7 +166,7 @@ def test_bf16_autocast_on_cpu(tmp_path: Path) -> None:
 
 def test_epochs_set_the_number_of_steps(tmp_path: Path) -> None:
     result = train(tiny_config("ae", tmp_path / "run", epochs=0.5, batch_size=100))
-    assert result.step == 7  # 1437 training images -> 14 batches per epoch
+    assert result.step == 8  # ceil(0.5 * 1437 training images / 100)
 
 
 def test_ctrl_c_checkpoints_after_the_current_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,3 +182,15 @@ def test_ctrl_c_checkpoints_after_the_current_step(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(VAE, "loss", loss)
     result = train(tiny_config("vae", tmp_path / "run", steps=20, checkpoint_every=100))
     assert result.interrupted and result.step == 3 and latest_checkpoint(result.run).name == "step_000003"
+
+
+def test_stages_get_their_grid_and_batch_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A staged model (ProGAN) chooses its batch size per step; a grid is saved as each stage ends."""
+    steps = {"n": 0}
+    monkeypatch.setattr(VAE, "after_step", lambda self, phase: steps.update(n=steps["n"] + 1))
+    monkeypatch.setattr(VAE, "stage", lambda self: "early" if steps["n"] < 4 else "late")
+    monkeypatch.setattr(VAE, "current_batch_size", lambda self, default: 8 if steps["n"] < 4 else 24)
+    result = train(tiny_config("vae", tmp_path / "run", steps=6))
+    samples = {p.name for p in (result.run / "samples").iterdir()}
+    assert {"stage-early.png", "recon_stage-early.png"} <= samples and "stage-late.png" not in samples
+    assert load_state(result.checkpoint / STATE)["data_position"] == 4 * 8 + 2 * 24

@@ -17,7 +17,9 @@ class Batch(NamedTuple):
 
 
 class Batches:
-    """Endless shuffled batches; batch k depends only on (seed, k), so `position` is the whole state.
+    """Endless shuffled batches. The images are read in a seeded random order that is renewed every
+    epoch; `position` counts the images drawn so far and is the whole state, so a batch depends only
+    on (seed, position, size) and batches may change size (as ProGAN's do).
 
     The uint8 images move to `device` once when they fit in half its free memory; otherwise they
     stay in (pinned) host memory and each batch is copied over.
@@ -30,7 +32,7 @@ class Batches:
             )
             batch_size = len(data)
         self.batch_size, self.device, self.seed, self.hflip = batch_size, device, seed, hflip
-        self.per_epoch = len(data) // batch_size
+        self.per_epoch = len(data) / batch_size
         store = device if fits(data.images, device) else torch.device("cpu")
         images, labels = data.images, data.labels
         if store.type == "cpu" and device.type == "cuda":
@@ -45,16 +47,27 @@ class Batches:
             self._epoch, self._perm = epoch, torch.randperm(len(self.images), generator=g).to(self.images.device)
         return self._perm
 
-    def next(self) -> Batch:
-        epoch, i = divmod(self.position, self.per_epoch)
-        idx = self.permutation(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
+    def indices(self, start: int, n: int) -> Tensor:
+        """Indices of the images drawn at positions start ... start + n - 1 (crossing epochs as needed)."""
+        parts = []
+        while n > 0:
+            epoch, offset = divmod(start, len(self.images))
+            take = min(n, len(self.images) - offset)
+            parts.append(self.permutation(epoch)[offset : offset + take])
+            start, n = start + take, n - take
+        return torch.cat(parts)
+
+    def next(self, n: int | None = None) -> Batch:
+        """The next `n` images (default: the batch size)."""
+        n = n or self.batch_size
+        idx = self.indices(self.position, n)
         x = to_float(self.images[idx].to(self.device, non_blocking=True))
         y = self.labels[idx].to(self.device, non_blocking=True)
         if self.hflip:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7919 * self.position + 1)
             flip = (torch.rand(len(x), generator=g) < 0.5).to(self.device).view(-1, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
-        self.position += 1
+        self.position += n
         return Batch(x, y)
 
 

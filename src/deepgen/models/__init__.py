@@ -1,3 +1,7 @@
-"""Model families; importing this package registers each of them."""
+"""Model families, one module each; importing this package imports (and so registers) every one."""
 
-from deepgen.models import ae, dcgan, gan, vae, wgan, wgan_gp  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -58,6 +58,15 @@ class GenerativeModel(nn.Module):
     def after_step(self, phase: str) -> None:
         """Called after each optimizer step of `phase` (weight clipping, EMA updates, schedules)."""
 
+    def current_batch_size(self, default: int) -> int:
+        """The number of real images for the next phase step (ProGAN varies it with resolution)."""
+        return default
+
+    def stage(self) -> str:
+        """The current stage of a staged schedule (e.g. ProGAN's "16px-fade"); the trainer saves a sample
+        grid named after each stage as it ends."""
+        return ""
+
     # --- use ------------------------------------------------------------------------------
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """`n` new images in [-1, 1]."""

@@ -94,7 +94,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
         now = time.perf_counter()
         extra = {
             "elapsed_s": round(elapsed + now - started, 3),
-            "img_per_s": round((batches.position - mark[1]) * batches.batch_size / max(now - mark[0], 1e-9), 1),
+            "img_per_s": round((batches.position - mark[1]) / max(now - mark[0], 1e-9), 1),
         }
         mark = (now, batches.position)
         row = log.flush(extra)
@@ -114,6 +114,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
         mininterval=0.1 if sys.stderr.isatty() else 10,
     )
     model.train()
+    stage = model.stage()
     try:
         with stop_requests() as stop:
             while step < total and not stop.is_set():
@@ -121,7 +122,14 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                 for phase in phases:
                     switch.enable(phase)
                     outs = [
-                        optimize(model, phase, batches.next(), scalers[phase.name], device, t.precision)
+                        optimize(
+                            model,
+                            phase,
+                            batches.next(model.current_batch_size(t.batch_size)),
+                            scalers[phase.name],
+                            device,
+                            t.precision,
+                        )
                         for _ in range(phase.repeat)
                     ]
                     terms.update(prefixed(phase.name, [o.terms for o in outs], total_term=True))
@@ -134,6 +142,10 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                     flush()
                 if step % t.sample_every == 0:
                     write_grids(model, step, run, log, fixed_x, t, result)
+                if model.stage() != stage:
+                    write_grids(model, step, run, log, fixed_x, t, result, name=f"stage-{stage}")
+                    stage = model.stage()
+                    bar.set_description(f"{cfg.model} {stage}")
                 if step % t.checkpoint_every == 0:
                     flush()
                     checkpoint()
@@ -205,10 +217,17 @@ def prefixed(phase: str, outs: list[dict[str, Tensor]], total_term: bool = False
 
 
 def write_grids(
-    model: GenerativeModel, step: int, run: Path, log: MetricsLog, fixed_x: Tensor, t: TrainConfig, result: TrainResult
+    model: GenerativeModel,
+    step: int,
+    run: Path,
+    log: MetricsLog,
+    fixed_x: Tensor,
+    t: TrainConfig,
+    result: TrainResult,
+    name: str = "",
 ) -> None:
     """Fixed-noise samples (a column per class when conditional) and reconstructions of a fixed test
-    batch; warns when the samples look collapsed. Touches no global RNG."""
+    batch, named after the step or `name`; warns when the samples look collapsed. Touches no global RNG."""
     model.eval()
     with torch.no_grad():
         if model.can_sample:
@@ -217,13 +236,13 @@ def write_grids(
                 GRID_SIZE // k * k if k else GRID_SIZE, generator=torch.Generator().manual_seed(t.seed)
             )
             image = grid(to_uint8(samples), nrow=k or None)
-            result.outputs["samples"] = run / "samples" / f"step_{step:06d}.png"
+            result.outputs["samples"] = run / "samples" / f"{name or f'step_{step:06d}'}.png"
             save_png(image, result.outputs["samples"])
             log.add_image("samples", image, step)
             check_diversity(samples, fixed_x, step, log, t.collapse_ratio)
         if model.can_reconstruct:
             image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
-            result.outputs["reconstructions"] = run / "samples" / f"recon_step_{step:06d}.png"
+            result.outputs["reconstructions"] = run / "samples" / f"recon_{name or f'step_{step:06d}'}.png"
             save_png(image, result.outputs["reconstructions"])
             log.add_image("reconstructions", image, step)
     model.train()

@@ -1,0 +1,1 @@
+"""One module per `deepgen` command: each has USAGE (usage line, description) pairs and run(argv) -> int."""
