@@ -15,6 +15,7 @@ from torch import nn
 from conftest import TINY_MODEL, tiny_config
 from deepgen.cli import main
 from deepgen.config import RunConfig, build
+from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, gradient_penalty
 from deepgen.registry import get_model
@@ -86,10 +87,10 @@ def test_critic_steps_are_honoured(tmp_path: Path) -> None:
 )
 def test_noise_distributions(noise: str, mean: float, var: float, check) -> None:  # noqa: ANN001
     model = tiny_gan("gan", noise=noise, noise_dim=100)
-    z = model.latent(2000, generator=torch.Generator().manual_seed(0))
+    z = model.prior(2000, generator=torch.Generator().manual_seed(0))
     assert z.shape == (2000, 100) and check(z)
     assert z.mean().item() == pytest.approx(mean, abs=0.01) and z.var().item() == pytest.approx(var, rel=0.02)
-    assert not torch.equal(z, model.latent(2000, generator=torch.Generator().manual_seed(1)))
+    assert not torch.equal(z, model.prior(2000, generator=torch.Generator().manual_seed(1)))
 
 
 def test_conditional_generator_is_fed_the_requested_labels() -> None:
@@ -152,7 +153,7 @@ def test_ema_generator_is_what_samples(tmp_path: Path) -> None:
     model.eval()
     ema_w, live_w = model.ema.module.body[1].weight, model.generator.body[1].weight
     assert not torch.equal(ema_w, live_w)
-    z = model.latent(4, generator=torch.Generator().manual_seed(0))
+    z = model.prior(4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = model.ema.module(z)
         assert torch.equal(model.sample(4, generator=torch.Generator().manual_seed(0)), expected)
@@ -182,3 +183,12 @@ def test_presets_reproduce_the_reports_settings() -> None:
     assert (c.lr_g, c.lr_d, c.betas_g, c.betas_d, c.optimizer) == (2e-4, 2e-4, [0.5, 0.9], [0.5, 0.9], "adam")
     for preset in CONFIGS.glob("*.yaml"):
         RunConfig.load(preset)
+
+
+def test_drift_penalty_is_the_mean_squared_real_score() -> None:
+    model = tiny_gan("wgan-gp", drift=0.001)
+    x = torch.randn(6, 1, 8, 8)
+    out = model.loss("D", Batch(x, torch.zeros(6, dtype=torch.long)))
+    with torch.no_grad():
+        expected = 0.001 * model.discriminator(x).square().mean()
+    assert torch.allclose(out.terms["drift"], expected)

@@ -35,6 +35,7 @@ class AdversarialConfig:
     gp_lambda: float = opt(10.0, "weight of the gradient penalty")
     clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)")
     r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)")
+    drift: float = opt(0.0, "weight of the drift penalty E[D(x)^2] that keeps critic scores near 0 (ProGAN: 0.001)")
     critic_steps: int = opt(1, "discriminator updates per generator update")
     optimizer: Literal["adam", "rmsprop"] = opt("adam", "optimizer of both networks")
     lr_g: float = opt(2e-4, "generator learning rate")
@@ -86,7 +87,7 @@ class AdversarialModel(GenerativeModel):
             return torch.optim.RMSprop(net.parameters(), lr=lr)
         return torch.optim.Adam(net.parameters(), lr=lr, betas=(betas[0], betas[1]))
 
-    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Noise of the configured distribution; on the model's device, or drawn on the CPU from `generator`."""
         device = "cpu" if generator is not None else self.device
         shape = (n, self.config.noise_dim)
@@ -101,7 +102,7 @@ class AdversarialModel(GenerativeModel):
     def loss(self, phase: str, batch: Batch) -> StepLoss:
         c = self.config
         labels = batch.y if self.conditional else None
-        z = self.latent(len(batch.x))
+        z = self.prior(len(batch.x))
         if phase == "G":
             return StepLoss({"adv": generator_term(c.loss, self.discriminator(self.generator(z, labels), labels))})
         with torch.no_grad():
@@ -113,6 +114,8 @@ class AdversarialModel(GenerativeModel):
             terms["gp"] = c.gp_lambda * gradient_penalty(lambda x: self.discriminator(x, labels), real, fake)
         if c.r1_gamma > 0:
             terms["r1"] = c.r1_gamma / 2 * r1_penalty(real_scores, real)
+        if c.drift > 0:
+            terms["drift"] = c.drift * real_scores.square().mean()
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
         if c.loss == "bce":  # report D(x) and D(G(z)) as probabilities
             real_scores, fake_scores = real_scores.sigmoid(), fake_scores.sigmoid()
@@ -129,10 +132,6 @@ class AdversarialModel(GenerativeModel):
         if phase == "G" and self.ema is not None:
             self.ema.update_parameters(self.generator)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
-        """Images from the EMA generator when there is one; conditional models cycle through the classes
-        unless `labels` are given."""
-        if self.conditional and labels is None:
-            labels = torch.arange(n) % len(self.classes)
-        net = self.ema.module if self.ema is not None else self.generator
-        return net(self.latent(n, generator), None if labels is None else labels.to(self.device))
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Images from the EMA generator when there is one."""
+        return (self.ema.module if self.ema is not None else self.generator)(z, labels)

@@ -30,7 +30,7 @@ class AEConfig:
 class AE(GenerativeModel):
     Config = AEConfig
     can_sample = False
-    can_reconstruct = True
+    can_encode = True
 
     def __init__(self, config: AEConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
@@ -53,8 +53,5 @@ class AE(GenerativeModel):
     def encode(self, x: Tensor) -> Tensor:
         return self.encoder(x)
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return logits_to_image(self.decoder(z))
-
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))

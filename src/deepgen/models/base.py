@@ -38,8 +38,8 @@ class GenerativeModel(nn.Module):
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type]
-    can_sample: ClassVar[bool] = True
-    can_reconstruct: ClassVar[bool] = False
+    can_sample: ClassVar[bool] = True  # has a prior: sample() works
+    can_encode: ClassVar[bool] = False  # has an encoder: encode() and reconstruct() work
     conditional: bool = False  # generates images of a requested class
 
     def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
@@ -68,13 +68,27 @@ class GenerativeModel(nn.Module):
         return ""
 
     # --- use ------------------------------------------------------------------------------
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """`n` codes drawn from the model's prior (noise for GANs)."""
+        raise NotImplementedError(f"{self.name} has no prior to sample from")
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Images in [-1, 1] -> codes (the posterior mean for VAEs)."""
+        raise NotImplementedError(f"{self.name} has no encoder")
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Codes (and classes, when conditional) -> images in [-1, 1]."""
+        raise NotImplementedError(f"{self.name} has no decoder")
+
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
-        """`n` new images in [-1, 1]."""
-        raise NotImplementedError(f"{self.name} cannot generate images from noise")
+        """`n` new images in [-1, 1]; conditional models cycle through the classes unless `labels` are given."""
+        if self.conditional and labels is None:
+            labels = torch.arange(n) % len(self.classes)
+        return self.decode(self.prior(n, generator), None if labels is None else labels.to(self.device))
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Images in [-1, 1] -> their reconstructions in [-1, 1]."""
-        raise NotImplementedError(f"{self.name} does not reconstruct images")
+        return self.decode(self.encode(x))
 
     def noise(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
         """Standard normal noise on the model's device; drawn on the CPU from `generator` when one is
@@ -90,7 +104,7 @@ class GenerativeModel(nn.Module):
     @torch.no_grad()
     def evaluate(self, test: ImageSet, batch_size: int = 500) -> dict[str, float]:
         """Held-out metrics computed at the end of training (reconstruction error for autoencoders)."""
-        if not self.can_reconstruct:
+        if not self.can_encode:
             return {}
         sq_err, psnr = 0.0, 0.0
         for images in test.images.split(batch_size):

@@ -30,7 +30,7 @@ class VAEConfig:
 @register("vae", "variational autoencoder (convolutional; BCE or MSE + KL; samples from the prior)")
 class VAE(GenerativeModel):
     Config = VAEConfig
-    can_reconstruct = True
+    can_encode = True
 
     def __init__(self, config: VAEConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
@@ -60,14 +60,11 @@ class VAE(GenerativeModel):
     def encode(self, x: Tensor) -> Tensor:
         return self.posterior(x)[0]
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return logits_to_image(self.decoder(z))
 
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
-
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
-        return self.decode(self.noise(n, self.config.latent_dim, generator))
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.noise(n, self.config.latent_dim, generator)
 
     @torch.no_grad()
     def evaluate(self, test: ImageSet, batch_size: int = 500) -> dict[str, float]:

@@ -240,7 +240,7 @@ def write_grids(
             save_png(image, result.outputs["samples"])
             log.add_image("samples", image, step)
             check_diversity(samples, fixed_x, step, log, t.collapse_ratio)
-        if model.can_reconstruct:
+        if model.can_encode:
             image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
             result.outputs["reconstructions"] = run / "samples" / f"recon_{name or f'step_{step:06d}'}.png"
             save_png(image, result.outputs["reconstructions"])
