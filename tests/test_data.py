@@ -191,3 +191,17 @@ def test_download_asks_torchvision_for_the_files(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(torchvision.datasets, "MNIST", fake_mnist)
     splits = load_data(DataConfig(data="mnist", data_root=str(tmp_path), download=True))
     assert calls == [(str(tmp_path), True)] and len(splits.train) == 50
+
+
+def test_pad_keeps_the_digits_scale() -> None:
+    splits = load_data(DataConfig(data="mnist10k", image_size=32, fit="pad"))
+    padded, original = splits.test.images, load_data(DataConfig(data="mnist10k")).test.images
+    assert padded.shape[1:] == (1, 32, 32)
+    assert torch.equal(padded[:, :, 2:30, 2:30], original) and padded[:, :, :2].max() == 0
+
+
+def test_pad_shrinks_larger_images_to_fit(class_folder: Path) -> None:
+    splits = load_data(
+        DataConfig(data=f"folder:{class_folder}", image_size=24, fit="pad", channels=1, test_fraction=0.3)
+    )
+    assert splits.train.images.shape[1:] == (1, 24, 24)

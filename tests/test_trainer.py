@@ -194,3 +194,9 @@ def test_stages_get_their_grid_and_batch_size(tmp_path: Path, monkeypatch: pytes
     samples = {p.name for p in (result.run / "samples").iterdir()}
     assert {"stage-early.png", "recon_stage-early.png"} <= samples and "stage-late.png" not in samples
     assert load_state(result.checkpoint / STATE)["data_position"] == 4 * 8 + 2 * 24
+
+
+def test_time_limit_ends_the_run_normally(tmp_path: Path) -> None:
+    result = train(tiny_config("vae", tmp_path / "run", steps=100_000, time_limit=1.0))
+    assert 0 < result.step < 100_000 and not result.interrupted
+    assert latest_checkpoint(result.run).name == f"step_{result.step:06d}" and (result.run / "metrics.json").is_file()

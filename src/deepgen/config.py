@@ -49,7 +49,10 @@ class DataConfig:
         "~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)"
     )
     download: bool = opt(False, "download the dataset into --data-root if its files are missing")
-    image_size: int | None = opt(None, "resize (and centre-crop) images to this size; default: the dataset's own")
+    image_size: int | None = opt(None, "make images this size (see --fit); default: the dataset's own")
+    fit: Literal["crop", "pad"] = opt(
+        "crop", "crop: resize the shorter side and centre-crop; pad: shrink to fit if larger, then pad with black"
+    )
     channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own")
     limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)")
     test_fraction: float = opt(0.2, "held-out share for datasets without an official test split")
@@ -69,6 +72,7 @@ class TrainConfig:
     sample_every: int = opt(500, "steps between sample/reconstruction grids")
     checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    time_limit: float | None = opt(None, "stop (with a final checkpoint) after this many seconds of training")
     out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)")
     tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb")
     collapse_ratio: float = opt(

@@ -36,7 +36,7 @@ def load_data(cfg: DataConfig) -> Splits:
     size = cfg.image_size or source.image_size
 
     def prepare(data: ImageSet) -> ImageSet:
-        images = resize(data.images, size)
+        images = resize(data.images, size, cfg.fit)
         if cfg.channels is not None:
             images = set_channels(images, cfg.channels)
         return ImageSet(images, data.labels, data.classes)

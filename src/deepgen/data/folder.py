@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from deepgen.data.imageset import ImageSet
+from deepgen.data.imageset import ImageSet, resize
 from deepgen.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -23,7 +23,7 @@ def image_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_class_folder(root: str | Path, size: int, channels: int | None) -> ImageSet:
+def read_class_folder(root: str | Path, size: int, channels: int | None, fit: str = "crop") -> ImageSet:
     """Read `root/<class>/<image>` into an ImageSet; class names are the sorted sub-folder names."""
     root = existing_dir(root)
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -39,7 +39,7 @@ def read_class_folder(root: str | Path, size: int, channels: int | None) -> Imag
             raise DataError(f"class folder {d} has no images (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
         files += found
         labels += [label] * len(found)
-    images, ok = read_images(files, size, channels, root)
+    images, ok = read_images(files, size, channels, root, fit)
     labels_t = torch.tensor(labels)[ok]
     for label, d in enumerate(class_dirs):
         if not (labels_t == label).any():
@@ -47,13 +47,13 @@ def read_class_folder(root: str | Path, size: int, channels: int | None) -> Imag
     return ImageSet(images, labels_t, [d.name for d in class_dirs])
 
 
-def read_flat_folder(root: str | Path, size: int, channels: int | None, class_name: str) -> ImageSet:
+def read_flat_folder(root: str | Path, size: int, channels: int | None, class_name: str, fit: str = "crop") -> ImageSet:
     """Read every image directly in `root` as one class."""
     root = existing_dir(root)
     files = image_files(root)
     if not files:
         raise DataError(f"{root} has no images (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
-    images, _ = read_images(files, size, channels, root)
+    images, _ = read_images(files, size, channels, root, fit)
     return ImageSet(images, torch.zeros(len(images), dtype=torch.long), [class_name])
 
 
@@ -66,7 +66,9 @@ def existing_dir(path: str | Path) -> Path:
     return path
 
 
-def read_images(files: list[Path], size: int, channels: int | None, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def read_images(
+    files: list[Path], size: int, channels: int | None, root: Path, fit: str = "crop"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode, convert and resize `files` in parallel.
 
     Unreadable files are skipped with one warning that lists them all. Returns the uint8 images
@@ -87,7 +89,7 @@ def read_images(files: list[Path], size: int, channels: int | None, root: Path) 
     if channels is None:
         channels = 1 if all(img.mode in GRAYSCALE_MODES for img in good) else 3
     mode = "L" if channels == 1 else "RGB"
-    images = torch.stack([TF.pil_to_tensor(fit(img.convert(mode), size)) for img in good])
+    images = torch.cat([resize(TF.pil_to_tensor(img.convert(mode))[None], size, fit) for img in good])
     return images, torch.tensor([img is not None for img, _ in decoded])
 
 
@@ -101,8 +103,3 @@ def open_image(path: Path) -> tuple[Image.Image | None, str]:
             ), ""
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         return None, f"{type(e).__name__}: {e}"
-
-
-def fit(img: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to `size` and centre-crop a size x size square."""
-    return TF.center_crop(TF.resize(img, size, antialias=True), [size, size])

@@ -66,12 +66,20 @@ def limit_per_class(data: ImageSet, n: int, seed: int) -> ImageSet:
     return data.subset(keep.sort().values)
 
 
-def resize(images: Tensor, size: int) -> Tensor:
-    """Resize the shorter side to `size` (antialiased) and centre-crop to size x size."""
+def resize(images: Tensor, size: int, fit: str = "crop") -> Tensor:
+    """Make (N, C, H, W) images size x size. crop: resize the shorter side to `size` (antialiased) and
+    centre-crop; pad: shrink the longer side to `size` if larger, then centre them on black."""
     if images.shape[-2:] == (size, size):
         return images
-    out = torch.cat([TF.resize(chunk, size, antialias=True) for chunk in images.split(4096)])
-    return TF.center_crop(out, [size, size])
+    h, w = images.shape[-2:]
+    if fit == "pad":
+        scale = min(1.0, size / max(h, w))
+        target: int | list[int] = [round(h * scale), round(w * scale)]
+    else:
+        target = size
+    if target != [h, w]:
+        images = torch.cat([TF.resize(chunk, target, antialias=True) for chunk in images.split(4096)])
+    return TF.center_crop(images, [size, size])  # pads with black where the image is smaller
 
 
 def set_channels(images: Tensor, channels: int) -> Tensor:

@@ -162,11 +162,11 @@ def read_celeba(cfg: DataConfig) -> tuple[ImageSet, None]:
         download("CelebA", root_of(cfg), split="all")
     if not folder.is_dir():
         raise missing("celeba", folder, "the aligned JPEGs 000001.jpg ... of img_align_celeba")
-    return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba"), None
+    return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba", cfg.fit), None
 
 
 def read_folder(cfg: DataConfig) -> tuple[ImageSet, None]:
-    return read_class_folder(cfg.data.partition(":")[2], cfg.image_size or 64, cfg.channels), None
+    return read_class_folder(cfg.data.partition(":")[2], cfg.image_size or 64, cfg.channels, cfg.fit), None
 
 
 SOURCES: dict[str, Source] = {

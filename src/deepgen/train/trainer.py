@@ -103,6 +103,9 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
             {k.split("/", 1)[-1] if short else k: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False
         )
 
+    def out_of_time() -> bool:
+        return t.time_limit is not None and elapsed + time.perf_counter() - started >= t.time_limit
+
     started = time.perf_counter()
     mark = (started, batches.position)
     bar = tqdm(
@@ -117,7 +120,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
     stage = model.stage()
     try:
         with stop_requests() as stop:
-            while step < total and not stop.is_set():
+            while step < total and not stop.is_set() and not out_of_time():
                 terms, stats = {}, {}
                 for phase in phases:
                     switch.enable(phase)
