@@ -72,6 +72,7 @@ class TrainConfig:
     sample_every: int = opt(500, "steps between sample/reconstruction grids")
     checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")
     keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    sync_batchnorm: bool = opt(False, "under torchrun, BatchNorm statistics over the whole batch (CUDA)")
     time_limit: float | None = opt(None, "stop (with a final checkpoint) after this many seconds of training")
     out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)")
     tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb")

@@ -22,16 +22,25 @@ class Batches:
     on (seed, position, size) and batches may change size (as ProGAN's do).
 
     The uint8 images move to `device` once when they fit in half its free memory; otherwise they
-    stay in (pinned) host memory and each batch is copied over.
+    stay in (pinned) host memory and each batch is copied over. With `shard=(rank, processes)` every
+    process draws the same global batch and keeps its own contiguous slice of it.
     """
 
-    def __init__(self, data: ImageSet, batch_size: int, device: torch.device, seed: int, hflip: bool = False):
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        device: torch.device,
+        seed: int,
+        hflip: bool = False,
+        shard: tuple[int, int] = (0, 1),
+    ):
         if batch_size > len(data):
             warnings.warn(
                 f"batch size {batch_size} exceeds the {len(data)} training images; using {len(data)}", stacklevel=2
             )
             batch_size = len(data)
-        self.batch_size, self.device, self.seed, self.hflip = batch_size, device, seed, hflip
+        self.batch_size, self.device, self.seed, self.hflip, self.shard = batch_size, device, seed, hflip, shard
         self.per_epoch = len(data) / batch_size
         store = device if fits(data.images, device) else torch.device("cpu")
         images, labels = data.images, data.labels
@@ -58,14 +67,16 @@ class Batches:
         return torch.cat(parts)
 
     def next(self, n: int | None = None) -> Batch:
-        """The next `n` images (default: the batch size)."""
+        """The next `n` images of the global batch (default: the batch size), this process's share of them."""
         n = n or self.batch_size
-        idx = self.indices(self.position, n)
+        rank, processes = self.shard
+        mine = slice(rank * n // processes, (rank + 1) * n // processes)
+        idx = self.indices(self.position, n)[mine]
         x = to_float(self.images[idx].to(self.device, non_blocking=True))
         y = self.labels[idx].to(self.device, non_blocking=True)
         if self.hflip:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7919 * self.position + 1)
-            flip = (torch.rand(len(x), generator=g) < 0.5).to(self.device).view(-1, 1, 1, 1)
+            flip = (torch.rand(n, generator=g)[mine] < 0.5).to(self.device).view(-1, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
         self.position += n
         return Batch(x, y)

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from deepgen.errors import NonFiniteLossError
 from deepgen.io import atomic_write_text
+from deepgen.train.distributed import SINGLE, World, mean
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -28,21 +29,23 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 class MetricsLog:
-    """Collects per-step loss terms and writes their means to metrics.jsonl and TensorBoard on `flush`.
+    """Collects per-step loss terms and writes their means (over steps and processes) to metrics.jsonl and
+    TensorBoard on `flush`.
 
     On resume, rows after `start_step` (written after the checkpoint) are discarded.
     """
 
-    def __init__(self, run: Path, start_step: int, tensorboard: bool):
-        self.path = run / "metrics.jsonl"
+    def __init__(self, run: Path, start_step: int, tensorboard: bool, world: World = SINGLE):
+        self.path, self.world, self.tb = run / "metrics.jsonl", world, None
+        self.pending: list[tuple[int, dict[str, Tensor], dict[str, Tensor]]] = []
+        if not world.main:
+            return
         rows = [r for r in read_jsonl(self.path) if r.get("step", 0) <= start_step]
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
-        self.tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(str(run / "tb"), purge_step=start_step + 1 if start_step else None)
-        self.pending: list[tuple[int, dict[str, Tensor], dict[str, Tensor]]] = []
 
     def record(self, step: int, terms: dict[str, Tensor], stats: dict[str, Tensor]) -> None:
         """Keep this step's loss terms (checked for finiteness) and stats (logged only)."""
@@ -53,7 +56,7 @@ class MetricsLog:
         if not self.pending:
             return {}
         flat = [v.detach().float().reshape(()) for _, t, s in self.pending for v in (*t.values(), *s.values())]
-        values = iter(torch.stack(flat).tolist())  # the one device-to-host copy
+        values = iter(mean(torch.stack(flat), self.world).tolist())  # the one device-to-host copy
         rows = [(step, {k: next(values) for k in t}, {k: next(values) for k in s}) for step, t, s in self.pending]
         self.pending.clear()
         for step, terms, _ in rows:
@@ -70,7 +73,9 @@ class MetricsLog:
         return row
 
     def write(self, row: dict[str, float]) -> None:
-        """Append one row (with its "step") to metrics.jsonl and TensorBoard."""
+        """Append one row (with its "step") to metrics.jsonl and TensorBoard (rank 0 only)."""
+        if not self.world.main:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.tb is not None:

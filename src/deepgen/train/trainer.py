@@ -37,6 +37,17 @@ from deepgen.train.checkpoint import (
     save_checkpoint,
 )
 from deepgen.train.device import autocast, grad_scaler, resolve_device
+from deepgen.train.distributed import (
+    World,
+    any_process,
+    average_gradients,
+    broadcast_module,
+    gather,
+    join,
+    shard_batch_size,
+    share,
+    sync_batchnorm,
+)
 from deepgen.train.metrics_log import MetricsLog, read_jsonl
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import grid, reconstruction_grid, save_png
@@ -55,38 +66,49 @@ class TrainResult:
 
 
 def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
-    """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last checkpoint."""
+    """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last
+    checkpoint. Under torchrun each process trains on its slice of every batch; rank 0 writes the files."""
     t = cfg.train
-    device = resolve_device(t.device)
-    run = Path(t.out) if resume else new_run_dir(cfg)
+    world, device = join(resolve_device(t.device))
+    if world.distributed:
+        shard_batch_size(t.batch_size, world)
+    run = Path(t.out) if resume else run_dir_on_rank0(cfg, world)
     splits = load_data(cfg.data)
     torch.manual_seed(t.seed)
     model = get_model(cfg.model)(cfg.model_config, splits.train.shape, splits.train.classes).to(device)
+    if t.sync_batchnorm:
+        model = sync_batchnorm(model, world, device)
     phases = model.phases()
     scalers = {p.name: grad_scaler(device, t.precision) for p in phases}
-    batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip)
+    batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip, shard=(world.rank, world.size))
     total = t.steps
     if t.epochs is not None:
         total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
     resumed = latest_checkpoint(run) if resume else None
-    step, elapsed = restore(resumed, model, phases, scalers, batches) if resumed else (0, 0.0)
-    atomic_write_text(run / "config.yaml", cfg.to_yaml())
+    step, elapsed = restore(resumed, model, phases, scalers, batches, world) if resumed else (0, 0.0)
+    if world.rank and not resumed:
+        torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
+    broadcast_module(model, world)
+    if world.main:
+        atomic_write_text(run / "config.yaml", cfg.to_yaml())
     result = TrainResult(run, step, checkpoint=resumed)
     saved = step if resumed else None
-    log = MetricsLog(run, step, t.tensorboard)
+    log = MetricsLog(run, step, t.tensorboard, world)
     fixed_x = to_float(splits.test.images[:32]).to(device)
     switch = TrainableSwitch(model, phases)
 
     def checkpoint() -> None:
         nonlocal saved
-        state = {
-            "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
-            "scalers": {name: s.state_dict() for name, s in scalers.items()},
-            "rng": rng_state(),
-            "data_position": batches.position,
-            "elapsed_s": elapsed + time.perf_counter() - started,
-        }
-        result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
+        rng = gather(rng_state(), world)
+        if world.main:
+            state = {
+                "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
+                "scalers": {name: s.state_dict() for name, s in scalers.items()},
+                "rng": rng,
+                "data_position": batches.position,
+                "elapsed_s": elapsed + time.perf_counter() - started,
+            }
+            result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
         saved = step
 
     def flush() -> None:
@@ -103,8 +125,14 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
             {k.split("/", 1)[-1] if short else k: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False
         )
 
-    def out_of_time() -> bool:
-        return t.time_limit is not None and elapsed + time.perf_counter() - started >= t.time_limit
+    def done() -> bool:
+        """Stop at --steps, on Ctrl-C/SIGTERM or at --time-limit (decided together by all processes)."""
+        if step >= total:
+            return True
+        if world.distributed and step % t.log_every:
+            return False
+        late = t.time_limit is not None and elapsed + time.perf_counter() - started >= t.time_limit
+        return any_process(stop.is_set() or late, world, device)
 
     started = time.perf_counter()
     mark = (started, batches.position)
@@ -115,12 +143,13 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
         unit="step",
         dynamic_ncols=True,
         mininterval=0.1 if sys.stderr.isatty() else 10,
+        disable=not world.main,
     )
     model.train()
     stage = model.stage()
     try:
         with stop_requests() as stop:
-            while step < total and not stop.is_set() and not out_of_time():
+            while not done():
                 terms, stats = {}, {}
                 for phase in phases:
                     switch.enable(phase)
@@ -132,6 +161,7 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                             scalers[phase.name],
                             device,
                             t.precision,
+                            world,
                         )
                         for _ in range(phase.repeat)
                     ]
@@ -143,10 +173,11 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
                 bar.update()
                 if step % t.log_every == 0:
                     flush()
-                if step % t.sample_every == 0:
+                if step % t.sample_every == 0 and world.main:
                     write_grids(model, step, run, log, fixed_x, t, result)
                 if model.stage() != stage:
-                    write_grids(model, step, run, log, fixed_x, t, result, name=f"stage-{stage}")
+                    if world.main:
+                        write_grids(model, step, run, log, fixed_x, t, result, name=f"stage-{stage}")
                     stage = model.stage()
                     bar.set_description(f"{cfg.model} {stage}")
                 if step % t.checkpoint_every == 0:
@@ -155,8 +186,8 @@ def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
             flush()
             if saved != step:
                 checkpoint()
-        result.interrupted = stop.is_set()
-        if not result.interrupted:
+        result.interrupted = step < total and stop.is_set()
+        if world.main and not result.interrupted:
             finish(model, step, run, log, fixed_x, t, splits.test, result)
     except NonFiniteLossError as e:
         last = f"the last good checkpoint is {result.checkpoint}" if result.checkpoint else "no checkpoint was written"
@@ -195,15 +226,23 @@ def finish(
 
 
 def optimize(
-    model: GenerativeModel, phase: Phase, batch: Any, scaler: torch.amp.GradScaler, device: torch.device, precision: str
+    model: GenerativeModel,
+    phase: Phase,
+    batch: Any,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    precision: str,
+    world: World,
 ) -> StepLoss:
-    """One optimizer step of `phase` on `batch`."""
+    """One optimizer step of `phase` on `batch` (gradients averaged over the processes)."""
     with autocast(device, precision):
         out = model.loss(phase.name, batch)
     phase.optimizer.zero_grad(set_to_none=True)
     scaler.scale(sum(out.terms.values())).backward()
+    params = [p for g in phase.optimizer.param_groups for p in g["params"]]
+    average_gradients(params, world)
     scaler.unscale_(phase.optimizer)
-    grads = [p.grad for g in phase.optimizer.param_groups for p in g["params"] if p.grad is not None]
+    grads = [p.grad for p in params if p.grad is not None]
     out.stats["grad_norm"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
     scaler.step(phase.optimizer)
     scaler.update()
@@ -289,7 +328,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore(
-    ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches
+    ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches, world: World
 ) -> tuple[int, float]:
     """Load a checkpoint into the freshly built training objects; returns (step, elapsed seconds)."""
     tensors, meta = read_weights(ckpt / WEIGHTS)
@@ -297,17 +336,38 @@ def restore(
         raise CheckpointError(f"{ckpt} holds a {meta['model']} model, not {model.name}")
     load_weights(model, tensors, ckpt / WEIGHTS)
     state = load_state(ckpt / STATE)
+    if len(state.get("rng", [])) != world.size:
+        raise CheckpointError(
+            f"{ckpt} was written by {len(state.get('rng', []))} process(es); resume it with as many "
+            f"(this run has {world.size})"
+        )
     try:
         for p in phases:
             p.optimizer.load_state_dict(state["optimizers"][p.name])
             scalers[p.name].load_state_dict(state["scalers"][p.name])
-        torch.set_rng_state(state["rng"]["cpu"])
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        rng = state["rng"][world.rank]
+        torch.set_rng_state(rng["cpu"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         batches.position = state["data_position"]
         return state["step"], state["elapsed_s"]
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"training state {ckpt / STATE} does not fit this run: {e!r}") from None
+
+
+def run_dir_on_rank0(cfg: RunConfig, world: World) -> Path:
+    """Rank 0 picks (and creates) the new run directory; every process gets its path (or its error)."""
+    outcome: str | ConfigError | None = None
+    if world.main:
+        try:
+            outcome = str(new_run_dir(cfg))
+        except ConfigError as e:
+            outcome = e
+    outcome = share(outcome, world)
+    if isinstance(outcome, ConfigError):
+        raise outcome
+    cfg.train.out = outcome
+    return Path(outcome)
 
 
 def new_run_dir(cfg: RunConfig) -> Path:
