@@ -20,7 +20,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.config import RunConfig, TrainConfig
-from deepgen.data import load_data
+from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -65,15 +65,17 @@ class TrainResult:
     interrupted: bool = False
 
 
-def train(cfg: RunConfig, resume: bool = False) -> TrainResult:
+def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) -> TrainResult:
     """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last
-    checkpoint. Under torchrun each process trains on its slice of every batch; rank 0 writes the files."""
+    checkpoint. `splits` replaces the configured data (the augmentation experiment trains generators on
+    each seed's training split). Under torchrun each process trains on its slice of every batch; rank 0
+    writes the files."""
     t = cfg.train
     world, device = join(resolve_device(t.device))
     if world.distributed:
         shard_batch_size(t.batch_size, world)
     run = Path(t.out) if resume else run_dir_on_rank0(cfg, world)
-    splits = load_data(cfg.data)
+    splits = splits or load_data(cfg.data)
     torch.manual_seed(t.seed)
     model = get_model(cfg.model)(cfg.model_config, splits.train.shape, splits.train.classes).to(device)
     if t.sync_batchnorm:

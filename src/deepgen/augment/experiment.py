@@ -1,0 +1,237 @@
+"""The augmentation experiment: for each seed, a stratified train/val/test split of a (scarce) dataset;
+generated images are added to the training split only, in each synthetic-to-real ratio; classifiers are
+trained with early stopping on the real validation split and tested on the real held-out split."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
+
+from deepgen.augment.classifiers import build_classifier
+from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
+from deepgen.augment.robustness import robust_accuracy
+from deepgen.augment.summary import summarise
+from deepgen.config import DataConfig, RunConfig
+from deepgen.data import Splits, load_data
+from deepgen.data.imageset import ImageSet, split
+from deepgen.errors import ConfigError
+from deepgen.io import atomic_write_text
+from deepgen.models.base import GenerativeModel
+from deepgen.sampling import generate
+from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
+from deepgen.train.device import resolve_device
+from deepgen.train.trainer import train
+
+Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
+
+
+@dataclass
+class AugmentConfig:
+    data: DataConfig
+    out: Path
+    classifiers: list[str] = field(default_factory=lambda: ["small-cnn"])
+    ratios: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    seeds: int = 3
+    generator: Path | None = None  # a conditional run
+    generators: dict[str, Path] = field(default_factory=dict)  # class name -> unconditional run
+    train_generator: str | None = None  # model to train on each seed's training split
+    per_class_generators: bool = False
+    generator_steps: int = 2000
+    classic: bool = True
+    flip: bool = False
+    val_fraction: float = 0.2
+    eps: list[float] = field(default_factory=lambda: [0.05, 0.1])
+    noise: list[float] = field(default_factory=lambda: [0.2])
+    blur: list[float] = field(default_factory=lambda: [1.0])
+    classifier_weights: Path | None = None
+    classifier_size: int | None = None
+    fit: FitConfig = field(default_factory=FitConfig)
+    device: str = "auto"
+
+
+def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Run every seed, classifier and variant; write results.csv, summary.md, confusion matrices and the
+    provenance of every image; return the paths written."""
+    check(cfg)
+    device = resolve_device(cfg.device)
+    rows, confusions = [], {}
+    for seed in range(cfg.seeds):
+        splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
+        train_set, val = split(splits.train, cfg.val_fraction, seed)
+        source = synthetic_source(cfg, train_set, val, seed, device)
+        counts = train_set.class_counts()
+        synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
+        write_provenance(cfg.out / "provenance" / f"seed{seed}.csv", train_set, val, splits.test, synthetic)
+        for classifier in cfg.classifiers:
+            for variant, ratio, classic in variants(cfg):
+                data = concat(train_set, synthetic[ratio]) if ratio else train_set
+                model = build_classifier(
+                    classifier, train_set.shape, len(train_set.classes), cfg.classifier_weights, cfg.classifier_size
+                )
+                augment = classic_augmentation(cfg.flip) if classic else None
+                info = fit(model, data, val, cfg.fit, device, seed, augment)
+                scores, confusion = test_scores(model, splits.test, device, cfg)
+                key = (classifier, variant)
+                confusions[key] = confusions.get(key, 0) + confusion
+                row = {"seed": seed, "classifier": classifier, "variant": variant, "ratio": ratio, "classic": classic}
+                rows.append(
+                    row | {"real_train": len(train_set), "synthetic": len(data) - len(train_set)} | info | scores
+                )
+                log(f"seed {seed} {classifier:<10} {variant:<16} accuracy {scores['accuracy']:.4f}")
+    return write_outputs(cfg, rows, confusions, train_set.classes)
+
+
+def check(cfg: AugmentConfig) -> None:
+    sources = sum([cfg.generator is not None, bool(cfg.generators), cfg.train_generator is not None])
+    if positive(cfg) and sources != 1:
+        raise ConfigError("give exactly one of --generator RUN, --generators CLASS=RUN ..., --train-generator MODEL")
+    if cfg.seeds < 1 or any(r < 0 for r in cfg.ratios):
+        raise ConfigError(f"--seeds must be >= 1 and --ratios >= 0; got {cfg.seeds} and {cfg.ratios}")
+
+
+def positive(cfg: AugmentConfig) -> list[float]:
+    return sorted({r for r in cfg.ratios if r > 0})
+
+
+def variants(cfg: AugmentConfig) -> list[tuple[str, float, bool]]:
+    """(name, synthetic ratio, classic augmentation): real only, each ratio, and with classic augmentation."""
+    out = [("real", 0.0, False)] + [(f"gan x{r:g}", r, False) for r in positive(cfg)]
+    if cfg.classic:
+        out += [("classic", 0.0, True)] + [(f"gan x{r:g}+classic", r, True) for r in positive(cfg)]
+    return out
+
+
+def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
+    """Where this seed's synthetic images come from; generators are trained on `train_set` only."""
+    if cfg.generator is not None:
+        return conditional_source(load_generator(cfg.generator, train_set, device, conditional=True))
+    if cfg.generators:
+        missing = set(train_set.classes) - set(cfg.generators)
+        if missing:
+            raise ConfigError(f"--generators has no run for class(es) {sorted(missing)}")
+        models = [load_generator(cfg.generators[c], train_set, device, conditional=False) for c in train_set.classes]
+        return per_class_source(models, train_set.classes)
+    if cfg.train_generator is None:
+        return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
+    folder = cfg.out / "generators" / f"seed{seed}"
+    if not cfg.per_class_generators:
+        run = train_generator(cfg, Splits("train split", train_set, val), folder, seed, conditional=True)
+        return conditional_source(load_generator(run, train_set, device, conditional=True))
+    models = []
+    for c, name in enumerate(train_set.classes):
+        only = lambda s, c=c: s.subset(torch.nonzero(s.labels == c).flatten())  # noqa: E731
+        run = train_generator(cfg, Splits(name, only(train_set), only(val)), folder / f"class{c}", seed, False)
+        models.append(load_generator(run, train_set, device, conditional=False))
+    return per_class_source(models, train_set.classes)
+
+
+def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
+    if (out / "checkpoints").is_dir():  # trained by an earlier, interrupted experiment with the same settings
+        return out
+    run = RunConfig.default(cfg.train_generator)
+    settings = {
+        "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
+        "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
+        "tensorboard": False, "conditional": conditional,
+    }  # fmt: skip
+    for key, value in settings.items():
+        run.set(key, value)
+    return train(run, splits=data).run
+
+
+def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool) -> GenerativeModel:
+    model, _ = build_model(latest_checkpoint(run) / WEIGHTS, device)
+    if not model.can_sample or model.conditional != conditional:
+        kind = "a conditional generator (--conditional)" if conditional else "an unconditional generator"
+        raise ConfigError(f"{run} is not {kind}")
+    if model.shape != data.shape or (conditional and model.classes != data.classes):
+        raise ConfigError(
+            f"{run} makes {model.shape} images of classes {model.classes}; the data has {data.shape} and {data.classes}"
+        )
+    return model
+
+
+def conditional_source(model: GenerativeModel) -> Source:
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return ImageSet(generate(model, len(labels), seed, labels), labels, model.classes)
+
+    return draw
+
+
+def per_class_source(models: list[GenerativeModel], classes: list[str]) -> Source:
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        images = [generate(m, n, seed + c) for c, (m, n) in enumerate(zip(models, counts)) if n]
+        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return ImageSet(torch.cat(images), labels, classes)
+
+    return draw
+
+
+def concat(a: ImageSet, b: ImageSet) -> ImageSet:
+    return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.classes)
+
+
+def test_scores(
+    model: torch.nn.Module, test: ImageSet, device: torch.device, cfg: AugmentConfig
+) -> tuple[dict, np.ndarray]:
+    """Accuracy, balanced accuracy, macro-F1, per-class report and robustness on the real test split."""
+    truth, pred = test.labels.numpy(), predict_labels(model, test.images, device).numpy()
+    classes = range(len(test.classes))
+    report = classification_report(
+        truth, pred, labels=list(classes), target_names=test.classes, output_dict=True, zero_division=0
+    )
+    scores = {
+        "accuracy": accuracy_score(truth, pred),
+        "balanced_accuracy": balanced_accuracy_score(truth, pred),
+        "macro_f1": f1_score(truth, pred, average="macro", zero_division=0),
+        **robust_accuracy(model, test.images, test.labels, device, cfg.eps, cfg.noise, cfg.blur),
+        "per_class_f1": json.dumps({c: round(report[c]["f1-score"], 4) for c in test.classes}),
+    }
+    return scores, confusion_matrix(truth, pred, labels=list(classes))
+
+
+def write_provenance(
+    path: Path, train_set: ImageSet, val: ImageSet, test: ImageSet, synthetic: dict[float, ImageSet]
+) -> None:
+    """One row per image: the split it was used in, where it came from, its class and a hash of its pixels."""
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    out.writerow(["split", "source", "ratio", "class", "sha1"])
+    parts = [("train", "real", "", train_set), ("val", "real", "", val), ("test", "real", "", test)]
+    parts += [("train", "synthetic", f"{r:g}", s) for r, s in synthetic.items()]
+    for split_name, source, ratio, data in parts:
+        for image, label in zip(data.images, data.labels):
+            digest = hashlib.sha1(image.numpy().tobytes()).hexdigest()
+            out.writerow([split_name, source, ratio, data.classes[label], digest])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str]) -> dict[str, Path]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(cfg.out / "results.csv", buffer.getvalue())
+    paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
+    atomic_write_text(paths["summary"], summarise(rows, cfg.seeds))
+    from deepgen.augment.plots import save_confusion
+
+    for (classifier, variant), matrix in confusions.items():
+        name = f"{classifier}_{variant}".replace(" ", "_").replace(":", "-").replace("+", "_plus_")
+        save_confusion(
+            matrix, classes, cfg.out / "confusion" / f"{name}.png", f"{classifier}, {variant} ({cfg.seeds} seeds)"
+        )
+    paths["confusion matrices"] = cfg.out / "confusion"
+    paths["provenance"] = cfg.out / "provenance"
+    return paths

@@ -1,0 +1,122 @@
+"""The augmentation experiment: provenance, statistics, classifiers, robustness."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from deepgen.augment.classifiers import build_classifier
+from deepgen.augment.fit import FitConfig, fit, predict_labels
+from deepgen.augment.robustness import robust_accuracy
+from deepgen.augment.stats import mean_ci, paired_difference
+from deepgen.augment.summary import holm
+from deepgen.cli import main
+from deepgen.config import DataConfig
+from deepgen.data import load_data
+from deepgen.data.imageset import split
+from deepgen.errors import ConfigError
+from deepgen.train.trainer import train
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple:
+    splits = load_data(DataConfig(data="digits"))
+    train_set, val = split(splits.train, 0.2, 0)
+    return train_set, val, splits.test
+
+
+def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> None:
+    generator = train(tiny_config("dcgan", tmp_path / "gen", conditional=True)).run
+    out = tmp_path / "augment"
+    args = [
+        "augment",
+        "--data",
+        "digits",
+        "--limit-per-class",
+        "10",
+        "--generator",
+        str(generator),
+        "--ratios",
+        "0",
+        "1.5",
+    ]
+    args += [
+        "--seeds",
+        "2",
+        "--max-steps",
+        "20",
+        "--eps",
+        "0",
+        "0.1",
+        "--noise",
+        "--blur",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    for seed in (0, 1):
+        rows = list(csv.DictReader((out / "provenance" / f"seed{seed}.csv").open()))
+        synthetic = [r for r in rows if r["source"] == "synthetic"]
+        real_train = [r for r in rows if r["split"] == "train" and r["source"] == "real"]
+        test = [r for r in rows if r["split"] == "test"]
+        assert {r["split"] for r in synthetic} == {"train"}
+        assert len(real_train) == 80 and len(synthetic) == 120  # 8 real training images per class, 1.5 synthetic each
+        assert {r["source"] for r in rows if r["split"] in ("val", "test")} == {"real"} and len(test) == 360
+        assert not {r["sha1"] for r in synthetic} & {r["sha1"] for r in test}
+    results = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted({r["variant"] for r in results}) == ["classic", "gan x1.5", "gan x1.5+classic", "real"]
+    assert len(results) == 8 and all(int(r["synthetic"]) == (120 if "gan" in r["variant"] else 0) for r in results)
+    assert all(float(r["fgsm@0"]) == float(r["accuracy"]) == float(r["pgd@0"]) for r in results)
+    summary = (out / "summary.md").read_text()
+    assert "Conclusion (small-cnn)" in summary and "p (Holm)" in summary
+    assert len(list((out / "confusion").glob("*.png"))) == 4
+
+
+def test_confidence_interval_and_paired_test_on_known_numbers() -> None:
+    mean, half = mean_ci([1, 2, 3, 4, 5])
+    assert mean == 3 and half == pytest.approx(2.7764451 * math.sqrt(2.5) / math.sqrt(5))
+    d, half, p = paired_difference([2, 3, 4, 5, 7], [1, 2, 3, 4, 5])
+    assert d == pytest.approx(1.2) and half == pytest.approx(2.7764451 * math.sqrt(0.2) / math.sqrt(5))
+    assert p == pytest.approx(0.003883, rel=1e-3)  # t = 6 with 4 degrees of freedom
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(mean_ci([0.9])[1]) and math.isnan(paired_difference([0.9], [0.8])[2])
+
+
+def test_stacked_autoencoder_classifier_beats_chance(digits: tuple) -> None:
+    train_set, val, test = digits
+    model = build_classifier("sae", train_set.shape, 10)
+    fit(model, train_set, val, FitConfig(max_steps=150, eval_every=50, pretrain_steps=150), torch.device("cpu"), 0)
+    accuracy = (predict_labels(model, test.images, torch.device("cpu")) == test.labels).float().mean().item()
+    assert accuracy > 0.5  # chance is 0.1
+
+
+def test_attacks_at_zero_budget_equal_clean_accuracy_and_hurt_when_larger(digits: tuple) -> None:
+    train_set, val, test = digits
+    model = build_classifier("small-cnn", train_set.shape, 10)
+    fit(model, train_set, val, FitConfig(max_steps=150, eval_every=50), torch.device("cpu"), 0)
+    clean = (predict_labels(model, test.images, torch.device("cpu")) == test.labels).float().mean().item()
+    scores = robust_accuracy(model, test.images, test.labels, torch.device("cpu"), [0.0, 0.3], [0.0], [])
+    assert scores["fgsm@0"] == scores["pgd@0"] == scores["noise@0"] == pytest.approx(clean)
+    assert scores["pgd@0.3"] < scores["fgsm@0.3"] <= clean and scores["pgd@0.3"] < 0.5 * clean
+
+
+def test_classifier_zoo(tmp_path: Path) -> None:
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    assert build_classifier("resnet18", (1, 28, 28), 7)(x).shape == (3, 7)
+    import torchvision
+
+    weights = tmp_path / "resnet18.pt"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    net = build_classifier("torchvision:resnet18", (1, 28, 28), 4, weights=weights, size=32)
+    assert net(x).shape == (3, 4)
+    with pytest.raises(ConfigError, match="torchvision has no model"):
+        build_classifier("torchvision:resnet19", (1, 28, 28), 4)
+    with pytest.raises(ConfigError, match="unknown --classifier"):
+        build_classifier("svm", (1, 28, 28), 4)
