@@ -54,7 +54,7 @@ class AdversarialModel(GenerativeModel):
         k = len(classes) if config.conditional else 0
         self.generator = Generator(self.generator_body(config.noise_dim + k), k)
         features, feature_dim = self.critic_features()
-        self.discriminator = Critic(features, feature_dim, k)
+        self.discriminator = Critic(features, feature_dim, k, self.critic_head(feature_dim))
         if config.regularizer == "gp" and any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules()):
             raise ConfigError(
                 "the gradient penalty needs a critic without BatchNorm (it couples the samples of a batch); "
@@ -74,6 +74,10 @@ class AdversarialModel(GenerativeModel):
     def critic_features(self) -> tuple[nn.Module, int]:
         """The critic's body (images -> feature vectors) and the feature size."""
         raise NotImplementedError
+
+    def critic_head(self, feature_dim: int) -> nn.Module:
+        """The critic's score layer on its feature vector."""
+        return nn.Linear(feature_dim, 1)
 
     def phases(self) -> list[Phase]:
         c = self.config

@@ -24,10 +24,10 @@ class Critic(nn.Module):
     """`features` map images to vectors h; the score is w.h + b, plus <embed(y), h> when conditional
     (the projection discriminator of Miyato & Koyama 2018)."""
 
-    def __init__(self, features: nn.Module, feature_dim: int, num_classes: int = 0):
+    def __init__(self, features: nn.Module, feature_dim: int, num_classes: int = 0, head: nn.Module | None = None):
         super().__init__()
         self.features = features
-        self.head = nn.Linear(feature_dim, 1)
+        self.head = head or nn.Linear(feature_dim, 1)
         self.embed = nn.Embedding(num_classes, feature_dim) if num_classes else None
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
