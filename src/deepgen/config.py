@@ -67,7 +67,10 @@ class TrainConfig:
     batch_size: int = opt(128, "images per batch")
     seed: int = opt(0, "seed of weights, noise and batch order")
     device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    precision: Literal["fp32", "bf16", "fp16"] = opt("fp32", "autocast precision of the training step")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
+        "auto", "autocast precision of the training step (auto: bf16 on GPUs that support it, else fp32)"
+    )
+    channels_last: bool = opt(False, "keep images and convolution weights channels-last (faster on recent GPUs)")
     log_every: int = opt(10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)")
     sample_every: int = opt(500, "steps between sample/reconstruction grids")
     checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")

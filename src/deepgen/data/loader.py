@@ -66,8 +66,9 @@ class Batches:
             start, n = start + take, n - take
         return torch.cat(parts)
 
-    def next(self, n: int | None = None) -> Batch:
-        """The next `n` images of the global batch (default: the batch size), this process's share of them."""
+    def next(self, n: int | None = None, layout: torch.memory_format = torch.contiguous_format) -> Batch:
+        """The next `n` images of the global batch (default: the batch size), this process's share of them,
+        in memory `layout`."""
         n = n or self.batch_size
         rank, processes = self.shard
         mine = slice(rank * n // processes, (rank + 1) * n // processes)
@@ -79,7 +80,7 @@ class Batches:
             flip = (torch.rand(n, generator=g)[mine] < 0.5).to(self.device).view(-1, 1, 1, 1)
             x = torch.where(flip, x.flip(-1), x)
         self.position += n
-        return Batch(x, y)
+        return Batch(x.contiguous(memory_format=layout), y)
 
 
 def fits(images: Tensor, device: torch.device) -> bool:

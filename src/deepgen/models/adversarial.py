@@ -19,7 +19,7 @@ from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import AdversarialLoss, critic_terms, generator_term, gradient_penalty, r1_penalty
-from deepgen.models.base import GenerativeModel, Phase, StepLoss
+from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.nn.conditioning import Critic, Generator
 
 Noise = Literal["normal", "uniform", "poisson"]
@@ -89,7 +89,7 @@ class AdversarialModel(GenerativeModel):
     def optimizer(self, net: nn.Module, lr: float, betas: list[float]) -> torch.optim.Optimizer:
         if self.config.optimizer == "rmsprop":
             return torch.optim.RMSprop(net.parameters(), lr=lr)
-        return torch.optim.Adam(net.parameters(), lr=lr, betas=(betas[0], betas[1]))
+        return adam(net.parameters(), lr, betas)
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Noise of the configured distribution; on the model's device, or drawn on the CPU from `generator`."""

@@ -129,4 +129,6 @@ class GenerativeModel(nn.Module):
 
 
 def adam(params: Any, lr: float, betas: list[float] | tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
-    return torch.optim.Adam(params, lr=lr, betas=(betas[0], betas[1]))
+    """Adam; the fused implementation (one kernel for all parameters) when they are on a GPU."""
+    params = list(params)
+    return torch.optim.Adam(params, lr=lr, betas=(betas[0], betas[1]), fused=params[0].is_cuda)

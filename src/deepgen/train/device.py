@@ -30,6 +30,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'auto' is bf16 on GPUs that support it, fp32 elsewhere."""
+    if name != "auto":
+        return name
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
     if precision == "fp32":
         return nullcontext()

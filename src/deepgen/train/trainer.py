@@ -36,7 +36,7 @@ from deepgen.train.checkpoint import (
     read_weights,
     save_checkpoint,
 )
-from deepgen.train.device import autocast, grad_scaler, resolve_device
+from deepgen.train.device import autocast, grad_scaler, resolve_device, resolve_precision
 from deepgen.train.distributed import (
     World,
     any_process,
@@ -80,8 +80,11 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     model = get_model(cfg.model)(cfg.model_config, splits.train.shape, splits.train.classes).to(device)
     if t.sync_batchnorm:
         model = sync_batchnorm(model, world, device)
+    layout = torch.channels_last if t.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)
     phases = model.phases()
-    scalers = {p.name: grad_scaler(device, t.precision) for p in phases}
+    precision = resolve_precision(t.precision, device)
+    scalers = {p.name: grad_scaler(device, precision) for p in phases}
     batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip, shard=(world.rank, world.size))
     total = t.steps
     if t.epochs is not None:
@@ -159,10 +162,10 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
                         optimize(
                             model,
                             phase,
-                            batches.next(model.current_batch_size(t.batch_size)),
+                            batches.next(model.current_batch_size(t.batch_size), layout),
                             scalers[phase.name],
                             device,
-                            t.precision,
+                            precision,
                             world,
                         )
                         for _ in range(phase.repeat)
