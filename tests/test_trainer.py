@@ -207,3 +207,11 @@ def test_channels_last_trains_the_same_model(tmp_path: Path) -> None:
     fast = train(tiny_config("dcgan", tmp_path / "fast", data="mnist10k", limit_per_class=8, channels_last=True))
     a, b = weights(plain.run), weights(fast.run)
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)  # the same arithmetic in another memory order
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_like_eager_ones(tmp_path: Path) -> None:
+    eager = train(tiny_config("dcgan", tmp_path / "eager", data="mnist10k", limit_per_class=8))
+    compiled = train(tiny_config("dcgan", tmp_path / "compiled", data="mnist10k", limit_per_class=8, compile=True))
+    a, b = weights(eager.run), weights(compiled.run)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)

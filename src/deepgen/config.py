@@ -71,6 +71,7 @@ class TrainConfig:
         "auto", "autocast precision of the training step (auto: bf16 on GPUs that support it, else fp32)"
     )
     channels_last: bool = opt(False, "keep images and convolution weights channels-last (faster on recent GPUs)")
+    compile: bool = opt(False, "torch.compile the networks (falls back to eager where compilation fails)")
     log_every: int = opt(10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)")
     sample_every: int = opt(500, "steps between sample/reconstruction grids")
     checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")

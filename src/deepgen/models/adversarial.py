@@ -75,6 +75,11 @@ class AdversarialModel(GenerativeModel):
         """The critic's body (images -> feature vectors) and the feature size."""
         raise NotImplementedError
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The generator; the critic too unless a gradient penalty differentiates it twice."""
+        twice = self.config.regularizer == "gp" or self.config.r1_gamma > 0
+        return [self.generator] if twice else [self.generator, self.discriminator]
+
     def critic_head(self, feature_dim: int) -> nn.Module:
         """The critic's score layer on its feature vector."""
         return nn.Linear(feature_dim, 1)

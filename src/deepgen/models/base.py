@@ -58,6 +58,10 @@ class GenerativeModel(nn.Module):
     def after_step(self, phase: str) -> None:
         """Called after each optimizer step of `phase` (weight clipping, EMA updates, schedules)."""
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The networks torch.compile may compile (those never differentiated twice)."""
+        return list(self.children())
+
     def current_batch_size(self, default: int) -> int:
         """The number of real images for the next phase step (ProGAN varies it with resolution)."""
         return default

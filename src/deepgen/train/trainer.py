@@ -82,6 +82,10 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
         model = sync_batchnorm(model, world, device)
     layout = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(memory_format=layout)
+    if t.compile:
+        torch._dynamo.config.suppress_errors = True  # fall back to eager where compilation fails
+        for network in model.compile_targets():
+            network.compile()
     phases = model.phases()
     precision = resolve_precision(t.precision, device)
     scalers = {p.name: grad_scaler(device, precision) for p in phases}
