@@ -215,3 +215,10 @@ def test_compiled_networks_train_like_eager_ones(tmp_path: Path) -> None:
     compiled = train(tiny_config("dcgan", tmp_path / "compiled", data="mnist10k", limit_per_class=8, compile=True))
     a, b = weights(eager.run), weights(compiled.run)
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    atomic_write_bytes(tmp_path / "report.html", b"<html></html>")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,14 +1,22 @@
 """A small CNN classifier trained on a real training split: it scores samples (confidence, class
-agreement) and, later, gives features for metrics on any dataset, offline."""
+agreement) and gives features for metrics on any dataset, offline."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
+from deepgen.errors import CheckpointError
+from deepgen.io import atomic_write_bytes
 
 
 class SmallCNN(nn.Module):
@@ -17,6 +25,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, channels: int, num_classes: int, width: int = 32):
         super().__init__()
+        self.channels, self.num_classes, self.width = channels, num_classes, width
 
         def block(a: int, b: int) -> list[nn.Module]:
             return [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
@@ -87,3 +96,23 @@ def predict(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
     """Class probabilities (N, K) of uint8 images."""
     device = next(model.parameters()).device
     return torch.cat([model(to_float(chunk.to(device))).softmax(1).cpu() for chunk in images.split(batch_size)])
+
+
+def save_classifier(model: SmallCNN, path: Path, info: dict[str, Any]) -> None:
+    """Write the weights as safetensors, with the constructor arguments and `info` as metadata."""
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    args = {"channels": model.channels, "num_classes": model.num_classes, "width": model.width}
+    atomic_write_bytes(path, save_safetensors(weights, metadata={"deepgen_classifier": json.dumps({**args, **info})}))
+
+
+def load_classifier(path: Path, device: torch.device | str = "cpu") -> tuple[SmallCNN, dict[str, Any]]:
+    """A SmallCNN (in eval mode) and the metadata saved with it."""
+    try:
+        with safe_open(path, framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = json.loads((f.metadata() or {}).get("deepgen_classifier", "null"))
+        model = SmallCNN(meta["channels"], meta["num_classes"], meta["width"])
+        model.load_state_dict(tensors)
+    except (OSError, SafetensorError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"cannot load the classifier {path}: {e!r}; delete it to train it again") from None
+    return model.to(device).eval(), meta

@@ -80,3 +80,19 @@ class VAE(GenerativeModel):
             recon, kl = self.terms(x, self.noise(len(x), self.config.latent_dim, g))
             total += (recon + kl).sum().item()
         return {**metrics, "neg_elbo": total / len(test)}
+
+    @torch.no_grad()
+    def importance_weighted_nll(
+        self, x: Tensor, k: int = 64, generator: torch.Generator | None = None
+    ) -> Tensor | None:
+        """Per-image upper bound on -log p(x) in nats from `k` importance samples of q(z|x) (Burda et al.
+        2016): -log (1/k) sum p(x|z_i) p(z_i) / q(z_i|x). k=1 gives the negative ELBO; larger k is tighter.
+        Only defined for the Bernoulli likelihood (recon_loss=bce); None otherwise."""
+        if self.config.recon_loss != "bce":
+            return None
+        mu, logvar = self.posterior(x)
+        eps = self.noise(k * len(x), mu.shape[1], generator).view(k, *mu.shape)
+        z = mu + eps * (0.5 * logvar).exp()
+        log_px = -reconstruction(self.decoder(z.flatten(0, 1)), x.repeat(k, 1, 1, 1), "bce").view(k, len(x))
+        log_pz_over_qz = 0.5 * (eps.square() + logvar - z.square()).sum(2)  # the log(2 pi) terms cancel
+        return torch.log(torch.tensor(float(k))) - torch.logsumexp(log_px + log_pz_over_qz, 0)

@@ -146,7 +146,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     started = time.perf_counter()
     mark = (started, batches.position)
     bar = tqdm(
-        total=total,
+        total=total if t.time_limit is None else None,  # a time budget ends the run before --steps
         initial=step,
         desc=f"{cfg.model} {cfg.data.data}",
         unit="step",

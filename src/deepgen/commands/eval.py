@@ -1,0 +1,124 @@
+"""deepgen eval: score trained runs (FID, KID, precision/recall, density/coverage, ...) into RUN/metrics.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deepgen.commands.evaluator import add_data_flags, data_config
+from deepgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deepgen.eval.evaluate import Settings
+
+USAGE = [
+    ("eval RUN... [--features classifier|inception] [--n N]", "evaluate runs; merged into RUN/metrics.json"),
+    ("eval --data NAME|folder:PATH", "the real-data floor: the training split scored against the test split"),
+]
+
+
+def add_eval_flags(parser: argparse.ArgumentParser) -> None:
+    """Options shared by deepgen eval and deepgen compare."""
+    from deepgen.eval.evaluate import Settings
+    from deepgen.eval.evaluator import Recipe
+
+    group = parser.add_argument_group("evaluation")
+    group.add_argument(
+        "--features",
+        default="classifier",
+        help="feature network of FID, KID, precision/recall, density/coverage: classifier (trained on the run's "
+        "data), classifier:DATASET, or inception (local weights only) (default: classifier)",
+    )
+    group.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's Inception-v3 weights file")
+    group.add_argument(
+        "--n", type=int, help="generated images (default: as many as the real test split, at most 10,000)"
+    )
+    group.add_argument("--seed", type=int, default=0, help="seed of the generated images and metrics (default: 0)")
+    group.add_argument("--eval-device", default="auto", help="device of the evaluation (default: auto)")
+    group.add_argument(
+        "--feature-precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16: feature network under bfloat16 autocast (check with bench/fid_speed.py) (default: fp32)",
+    )
+    group.add_argument(
+        "--evaluator-steps",
+        type=int,
+        default=Recipe.steps,
+        help=f"training steps of the classifier evaluator (part of its cache name) (default: {Recipe.steps})",
+    )
+    group.add_argument(
+        "--cas-steps",
+        type=int,
+        default=Settings.cas_steps,
+        help=f"training steps of the CAS classifiers (conditional models) (default: {Settings.cas_steps})",
+    )
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    from deepgen.eval.evaluate import Settings
+    from deepgen.eval.evaluator import Recipe
+
+    for flag in ("evaluator_steps", "cas_steps"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    return Settings(
+        features=args.features,
+        n=args.n,
+        seed=args.seed,
+        device=args.eval_device,
+        precision=args.feature_precision,
+        inception_weights=args.inception_weights,
+        recipe=Recipe(steps=args.evaluator_steps),
+        cas_steps=args.cas_steps,
+    )
+
+
+def run(argv: list[str]) -> int:
+    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, run_data, write_metrics
+
+    parser = argparse.ArgumentParser(
+        prog="deepgen eval",
+        description="Evaluate the newest checkpoint of each RUN against its data's held-out test split; results "
+        "are printed and merged into RUN/metrics.json under 'eval'. With --data and no RUN: score the real "
+        "training split instead, the floor that a perfect generator would reach.",
+    )
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN", help="run directories")
+    add_data_flags(parser, required=False)
+    parser.add_argument("--out", type=Path, help="with --data: also write the floor's metrics to this JSON file")
+    add_eval_flags(parser)
+    args = parser.parse_args(argv)
+    given_data = any(k.startswith("data.") for k in vars(args))
+    if args.runs and given_data:
+        raise ConfigError("--data is for the real-data floor; a RUN is evaluated on the data it was trained on")
+    if not args.runs and not given_data:
+        parser.error("name one or more RUN directories, or --data for the real-data floor")
+    s = settings(args)
+
+    if not args.runs:
+        judge = Judge(data_config(args), s)
+        metrics = judge.real_metrics()
+        print(f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images")
+        print(format_table(metrics))
+        if args.out:
+            write_metrics(args.out, {**judge.about(), "generated": "real training split"}, metrics)
+            print(f"wrote {args.out}")
+        else:
+            print("(printed only; add --out FILE.json to save)")
+        return 0
+
+    judges: dict[str, Judge] = {}
+    for run_dir in args.runs:
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
+        data = run_data(run_dir)
+        key = json.dumps(data.__dict__, sort_keys=True)
+        if key not in judges:
+            judges[key] = Judge(data, s)
+        result = evaluate_run(run_dir, judges[key])
+        print(f"{run_dir}: {result.about['model']} at step {result.step} ({result.checkpoint})")
+        print(format_table(result.metrics))
+        print(f"wrote {result.path}")
+    return 0

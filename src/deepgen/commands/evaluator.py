@@ -1,0 +1,74 @@
+"""deepgen evaluator: train (once) and list the classifiers behind the classifier:DATA metrics."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from deepgen.config import DataConfig, build, field_help
+from deepgen.errors import ConfigError
+
+USAGE = [
+    ("evaluator train --data NAME|folder:PATH [--image-size N]", "train the classifier:DATA feature network (cached)"),
+    ("evaluator list", "list cached evaluators and their test accuracy"),
+]
+
+DATA_FLAGS = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "split_seed")
+
+
+def add_data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    """--data and the data options that change what an evaluator sees (as in deepgen train)."""
+    group = parser.add_argument_group("data")
+    for f in dataclasses.fields(DataConfig):
+        if f.name in DATA_FLAGS:
+            group.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f"data.{f.name}",
+                metavar=f.name.upper(),
+                default=argparse.SUPPRESS,
+                required=required and f.name == "data",
+                help=field_help(f),
+            )
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    values = {k[5:]: v for k, v in vars(args).items() if k.startswith("data.")}
+    return build(DataConfig, values, "data options")
+
+
+def run(argv: list[str]) -> int:
+    from deepgen.data import load_data
+    from deepgen.eval.evaluator import INFO, Recipe, cache_root, evaluator_data, get_evaluator
+    from deepgen.train.device import resolve_device
+
+    parser = argparse.ArgumentParser(
+        prog="deepgen evaluator",
+        description="Classifiers trained on a dataset's real training split; their penultimate layer gives the "
+        "classifier:DATA features of deepgen eval. Cached in $DEEPGEN_CACHE/evaluators (default ~/.cache/deepgen).",
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    train = sub.add_parser("train", help="train (or find) the evaluator of a dataset")
+    add_data_flags(train, required=True)
+    train.add_argument("--steps", type=int, default=Recipe.steps, help=f"training steps (default: {Recipe.steps})")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    train.add_argument("--retrain", action="store_true", help="train again even if cached")
+    sub.add_parser("list", help="list cached evaluators")
+    args = parser.parse_args(argv)
+
+    if args.action == "list":
+        infos = sorted(cache_root().glob(f"*/{INFO}"))
+        for path in infos:
+            info = json.loads(path.read_text())
+            print(f"{info['name']:<40} test accuracy {info['test_accuracy']:.4f}  {info['recipe']['steps']} steps")
+        print(f"{len(infos)} evaluator(s) in {cache_root()}")
+        return 0
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    splits = load_data(evaluator_data(data_config(args)))
+    evaluator = get_evaluator(splits, Recipe(steps=args.steps), resolve_device(args.device), retrain=args.retrain)
+    info = evaluator.info
+    print(f"evaluator {info['name']}: test accuracy {info['test_accuracy']:.4f} on {info['n_test']} images")
+    print(f"  features: {evaluator.name} ({evaluator.num_features}-d)")
+    print(f"  saved in: {info['path']}")
+    return 0

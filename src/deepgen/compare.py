@@ -1,0 +1,195 @@
+"""Train several models under one budget and the same seeds, evaluate them alike, and report:
+
+OUT/runs/MODEL-seedS/   each trained run (with its metrics.json)
+OUT/results.csv         one row per run: budget used, wall time, parameters, every metric
+OUT/results.md          the table (mean ± std over seeds) and how each metric was computed
+OUT/report.html         the same, with sample grids, reconstructions and loss curves, in one file
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepgen.config import RunConfig
+from deepgen.errors import ConfigError
+from deepgen.eval.evaluate import Judge, Settings, write_metrics
+from deepgen.eval.metrics import Metric
+from deepgen.io import atomic_write_text
+from deepgen.report import Gallery, Table, csv_text, markdown, write_html
+from deepgen.train.checkpoint import WEIGHTS, build_model
+from deepgen.train.trainer import train
+
+UNITS = {"s": 1, "m": 60, "h": 3600}
+REAL = "real data"
+SPEED = "sample_img_per_s"
+ARROWS = {"lower": " ↓", "higher": " ↑", "": ""}
+
+
+@dataclass
+class Budget:
+    steps: int | None = None
+    seconds: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.steps} steps" if self.steps is not None else f"{self.seconds:g} s of training"
+
+
+def parse_budget(text: str) -> Budget:
+    """'2000' -> 2000 steps; '90s', '10m', '1.5h' -> a training time limit."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match[1]) <= 0 or (not match[2] and "." in match[1]):
+        raise ConfigError(
+            f"--budget expects a number of steps (e.g. 2000) or a time (e.g. 90s, 10m, 1.5h); got {text!r}"
+        )
+    if not match[2]:
+        return Budget(steps=int(match[1]))
+    return Budget(seconds=float(match[1]) * UNITS[match[2]])
+
+
+def apply_budget(cfg: RunConfig, budget: Budget) -> None:
+    """Set the steps or the time limit of `cfg` (a time budget lifts the step count out of the way)."""
+    cfg.train.epochs = None
+    if budget.steps is not None:
+        cfg.train.steps, cfg.train.time_limit = budget.steps, None
+    else:
+        cfg.train.steps, cfg.train.time_limit = 10**9, budget.seconds
+
+
+@dataclass
+class Entry:
+    """One trained and evaluated run."""
+
+    model: str
+    seed: int
+    run: Path
+    steps: int
+    wall_s: float
+    parameters: int
+    metrics: list[Metric]
+    images: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Comparison:
+    out: Path
+    entries: list[Entry]
+    floor: list[Metric]
+    outputs: dict[str, Path]
+
+
+def compare(
+    configs: list[RunConfig], out: Path, settings: Settings, budget: Budget, log: Callable[[str], None] = print
+) -> Comparison:
+    """Train each config (their budgets and seeds already set), evaluate all with one Judge, write the report."""
+    if any(c.data != configs[0].data for c in configs):
+        raise ConfigError(f"compare needs every model on the same data settings; got {[c.data for c in configs]}")
+    judge = Judge(configs[0].data, settings, log)
+    floor = judge.real_metrics(cas=any(getattr(c.model_config, "conditional", False) for c in configs))
+    entries = []
+    for cfg in configs:
+        started = time.perf_counter()
+        result = train(cfg)
+        wall = time.perf_counter() - started
+        model, meta = build_model(result.checkpoint / WEIGHTS, judge.device)
+        metrics = judge.model_metrics(model)
+        write_metrics(result.run / "metrics.json", {"model": cfg.model, "step": meta["step"], **judge.about()}, metrics)
+        images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
+        entries.append(
+            Entry(cfg.model, cfg.train.seed, result.run, meta["step"], wall, model.num_parameters(), metrics, images)
+        )
+        log(f"{cfg.model} (seed {cfg.train.seed}): {meta['step']} steps in {wall:.0f} s; evaluated")
+    return write_outputs(Comparison(out, entries, floor, {}), judge, budget)
+
+
+def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Comparison:
+    out, entries = comparison.out, comparison.entries
+    keys = list(dict.fromkeys([m.key for m in comparison.floor] + [m.key for e in entries for m in e.metrics]))
+    keys.sort(key=lambda k: k == SPEED)  # sample quality, then reconstruction and likelihood, then speed
+    fixed = ["model", "seed", "steps", "wall_s", "parameters"]
+    rows: list[list[object]] = [[REAL, None, None, None, None] + cells(comparison.floor, keys)]
+    rows += [[e.model, e.seed, e.steps, round(e.wall_s, 1), e.parameters] + cells(e.metrics, keys) for e in entries]
+    paths = {"csv": out / "results.csv", "markdown": out / "results.md", "html": out / "report.html"}
+    atomic_write_text(paths["csv"], csv_text(fixed + keys, rows))
+    table = summary(comparison, keys)
+    intro = [
+        f"{len({e.model for e in entries})} models on {judge.splits.name}, budget {budget} each, "
+        f"seeds {sorted({e.seed for e in entries})}; evaluated on {judge.about()['device']}.",
+        f"Features: {judge.features.description}.",
+        *([f"Classifier: {judge.classifier.description}."] if judge.classifier is not judge.features else []),
+        f"'{REAL}' scores {judge.n} real training images as if generated: the floor (FID, KID) and ceiling "
+        "(precision, recall, CAS) that a perfect generator would reach with these sample counts.",
+    ]
+    title = f"deepgen compare: {judge.splits.name}, {budget}"
+    atomic_write_text(paths["markdown"], f"# {title}\n\n" + "\n\n".join(intro) + "\n\n" + markdown(table))
+    galleries = [
+        Gallery(
+            f"{e.model} (seed {e.seed})",
+            dict(e.images),
+            f"{e.steps} steps, {e.wall_s:.0f} s, {e.parameters:,} parameters; run {e.run}",
+        )
+        for e in entries
+    ]
+    write_html(paths["html"], title, intro, table, galleries)
+    comparison.outputs = paths
+    return comparison
+
+
+def cells(metrics: list[Metric], keys: list[str]) -> list[float | None]:
+    """The value of each metric key (None where a model has no such metric)."""
+    found = {m.key: m.value for m in metrics}
+    return [found.get(k) for k in keys]
+
+
+def summary(comparison: Comparison, keys: list[str]) -> Table:
+    """A column per model (mean ± std over seeds) beside the real data, a row per metric; notes say how
+    each metric was computed."""
+    every = comparison.floor + [m for e in comparison.entries for m in e.metrics]
+    first = {m.key: m for m in reversed(every)}
+    by_model: dict[str, list[Entry]] = {}
+    for e in comparison.entries:
+        by_model.setdefault(e.model, []).append(e)
+    runs = list(by_model.values())
+    rows = [
+        ["seeds", ""] + [", ".join(str(r.seed) for r in model) for model in runs],
+        ["steps", ""] + [fmt([r.steps for r in model], 0) for model in runs],
+        ["train wall s", ""] + [fmt([r.wall_s for r in model], 0) for model in runs],
+        ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
+    ]
+    for key in keys:
+        row = [key + ARROWS[first[key].better], fmt(cells(comparison.floor, [key]))]
+        for model in runs:
+            cell = fmt([v for r in model for v in cells(r.metrics, [key])])
+            collapsed = [str(r.seed) for r in model for m in r.metrics if m.key == key and m.extra.get("collapsed")]
+            if collapsed:
+                cell += f" (collapsed, seed {', '.join(collapsed)})" if len(model) > 1 else " (collapsed)"
+            row.append(cell)
+        rows.append(row)
+    return Table(["", REAL, *by_model], rows, [describe(first[k]) for k in keys])
+
+
+def fmt(values: list[float | None], digits: int = 4) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    mean = statistics.fmean(values)
+    text = f"{mean:.{digits}g}" if digits and abs(mean) < 10**digits else f"{mean:,.0f}"
+    if len(set(values)) > 1:
+        spread = statistics.stdev(values)
+        text += f" ± {spread:.2g}" if digits else f" ± {spread:.0f}"
+    return text
+
+
+def describe(m: Metric) -> str:
+    counts = ", ".join(
+        f"{label} {value}"
+        for label, value in (("generated", m.n_generated), ("real", m.n_real), ("seed", m.seed))
+        if value is not None
+    )
+    features = f" on {m.features}" if m.features else ""
+    better = f" ({m.better} is better)" if m.better else ""
+    return f"{m.key}{better}{features}: {m.note}; {counts}"

@@ -1,0 +1,328 @@
+"""Evaluate trained models against held-out real data: every number states its features, counts and seed.
+
+The real reference is the test split of the run's data (images the models never trained on). Sample
+metrics use `n` generated images (default: as many as the test split holds, at most 10,000) drawn with
+`seed`; conditional models draw the same number of each class.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from deepgen.config import DataConfig, RunConfig
+from deepgen.data import Splits, load_data
+from deepgen.data.imageset import ImageSet, to_float
+from deepgen.errors import ConfigError, DeepgenError
+from deepgen.eval.classifier import predict, train_classifier
+from deepgen.eval.evaluator import Recipe, evaluator_data, get_evaluator, slug
+from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
+from deepgen.eval.metrics import (
+    Metric,
+    density_coverage,
+    frechet_distance,
+    inception_score,
+    kernel_distance,
+    kid_subset_size,
+    mode_coverage,
+    precision_recall,
+)
+from deepgen.io import atomic_write_text
+from deepgen.models.base import GenerativeModel
+from deepgen.sampling import balanced_labels, generate
+from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
+from deepgen.train.device import resolve_device
+
+MAX_SAMPLES = 10_000
+LOWER_IS_BETTER = {"neg_elbo"}  # of the metrics models report from evaluate()
+
+
+@dataclass
+class Settings:
+    features: str = "classifier"  # classifier, classifier:DATASET or inception
+    n: int | None = None  # generated images; default: the size of the real test split (at most 10,000)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"  # of feature extraction: fp32 or bf16
+    inception_weights: str | None = None
+    recipe: Recipe = field(default_factory=Recipe)  # of the evaluator classifier
+    cas_steps: int = 500  # training steps of the CAS classifier (and of its real-data baseline)
+    iw_samples: int = 64  # importance samples of the NLL bound
+
+
+class Judge:
+    """The held-out real data of one dataset, its evaluator classifier and the chosen feature extractor,
+    set up once and used to evaluate any number of models (real features are extracted once)."""
+
+    def __init__(self, data: DataConfig, settings: Settings, log: Callable[[str], None] = print):
+        self.settings, self.log = settings, log
+        spec = settings.features
+        if spec != "inception" and spec.partition(":")[0] != "classifier":
+            raise ConfigError(f"--features must be classifier, classifier:DATASET or inception; got {spec!r}")
+        n = settings.n
+        if n is not None and n < 2:
+            raise ConfigError(f"--n must be at least 2, got {n}")
+        self.device = resolve_device(settings.device)
+        inception = InceptionFeatures(settings.inception_weights).to(self.device) if spec == "inception" else None
+        self.splits: Splits = load_data(evaluator_data(data))
+        self.classifier = get_evaluator(self.splits, settings.recipe, self.device, log=log)
+        self.features = inception or self.classifier_features(data)
+        self.real = self.splits.test
+        self.n = min(n or len(self.real), MAX_SAMPLES)
+        self.real_features = self.features.extract(self.real.images, precision=settings.precision)
+        self.cas_baselines: dict[int, float] = {}
+
+    def classifier_features(self, data: DataConfig) -> FeatureExtractor:
+        """The evaluator of the run's data, or of another dataset at the same image size and channels."""
+        dataset = self.settings.features.partition(":")[2]
+        if not dataset or slug(dataset) == slug(data.data):
+            return self.classifier
+        other = load_data(evaluator_data(data, dataset))
+        return get_evaluator(other, self.settings.recipe, self.device, log=self.log)
+
+    def about(self) -> dict[str, Any]:
+        """What the metrics were computed with."""
+        return {
+            "data": self.splits.name,
+            "real": f"test split, {len(self.real)} images",
+            "features": self.features.description,
+            "classifier": self.classifier.description,
+            "feature_precision": self.settings.precision,
+            "device": str(self.device),
+        }
+
+    # --- generated (or real) images -------------------------------------------------------------
+    def sample_metrics(self, images: Tensor, labels: Tensor | None = None) -> list[Metric]:
+        """Metrics of uint8 images against the real test split (CAS too, when `labels` are given)."""
+        shape = tuple(images.shape[1:])
+        self.classifier.check(shape, "the generated images")
+        if isinstance(self.features, ClassifierFeatures):
+            self.features.check(shape, "the generated images")
+        s, n_real, n = self.settings, len(self.real), len(images)
+        fake = self.features.extract(images, precision=s.precision)
+        common = {"features": self.features.name, "n_generated": n, "n_real": n_real, "seed": s.seed}
+        kid, kid_std = kernel_distance(self.real_features, fake, s.seed)
+        precision, recall = precision_recall(self.real_features, fake, k=3)
+        density, coverage = density_coverage(self.real_features, fake, k=5)
+        subset = kid_subset_size(n_real, n)
+        metrics = [
+            Metric("fid", frechet_distance(self.real_features, fake), "lower", **common, note="torchmetrics FID"),
+            Metric("kid", kid, "lower", **common, std=kid_std, note=f"100 subsets of {subset}, cubic kernel"),
+            Metric("precision", precision, "higher", **common, note="Kynkäänniemi 2019, k=3"),
+            Metric("recall", recall, "higher", **common, note="Kynkäänniemi 2019, k=3"),
+            Metric("density", density, "higher", **common, note="Naeem 2020, k=5; ~1 for real data"),
+            Metric("coverage", coverage, "higher", **common, note="Naeem 2020, k=5"),
+        ]
+        logits = self.classifier.logits(images)
+        about = {"features": self.classifier.name, "n_generated": n, "seed": s.seed}
+        score, score_std = inception_score(logits, s.seed)
+        k = len(self.classifier.classes)
+        metrics.append(
+            Metric("is", score, "higher", **about, std=score_std, note=f"Inception Score analogue, 10 splits; max {k}")
+        )
+        modes = mode_coverage(logits.softmax(1))
+        missed = [self.classifier.classes[i] for i in modes["missed_classes"]]
+        metrics.append(
+            Metric(
+                "mode_kl",
+                modes["kl_to_uniform"],
+                "lower",
+                **about,
+                note=f"KL(class histogram || uniform), max {modes['max_kl']:.3g}"
+                + (f"; COLLAPSED: classes {', '.join(missed)} under a quarter of their share" if missed else ""),
+                extra={"histogram": modes["histogram"], "missed_classes": missed, "collapsed": modes["collapsed"]},
+            )
+        )
+        if labels is not None:
+            metrics.append(self.cas(images, labels))
+        return metrics
+
+    def cas(self, images: Tensor, labels: Tensor) -> Metric:
+        """Classification Accuracy Score (Ravuri & Vinyals 2019): a classifier trained on the labelled
+        images, tested on the real test split; beside it, the same recipe trained on as many real images."""
+        s = self.settings
+        accuracy = classifier_accuracy(ImageSet(images, labels, self.real.classes), self.real, s.cas_steps, s.seed)
+        return self.cas_metric(accuracy, len(images))
+
+    def cas_baseline(self, n: int) -> float:
+        """Test accuracy of the CAS recipe trained on `n` real training images (computed once per n)."""
+        if n not in self.cas_baselines:
+            s = self.settings
+            self.cas_baselines[n] = classifier_accuracy(self.real_subset(n), self.real, s.cas_steps, s.seed)
+        return self.cas_baselines[n]
+
+    def cas_metric(self, accuracy: float, n: int) -> Metric:
+        baseline, s = self.cas_baseline(n), self.settings
+        return Metric(
+            "cas",
+            accuracy,
+            "higher",
+            n_generated=n,
+            n_real=len(self.real),
+            seed=s.seed,
+            note=f"SmallCNN, {s.cas_steps} steps; trained on {n} real training images: {baseline:.4f}",
+            extra={"real_data_accuracy": baseline},
+        )
+
+    def real_subset(self, n: int) -> ImageSet:
+        """`n` images of the real training split, chosen with the seed."""
+        train = self.splits.train
+        g = torch.Generator().manual_seed(self.settings.seed)
+        return train.subset(torch.randperm(len(train), generator=g)[: min(n, len(train))])
+
+    def real_metrics(self, cas: bool = True) -> list[Metric]:
+        """The floor: `n` images of the real training split scored as if generated; with `cas`, also the
+        accuracy of a classifier trained on them (CAS's ceiling)."""
+        real = self.real_subset(self.n)
+        metrics = self.sample_metrics(real.images)
+        if cas:
+            metrics.append(self.cas_metric(self.cas_baseline(len(real)), len(real)))
+        return metrics
+
+    # --- models --------------------------------------------------------------------------------
+    def model_metrics(self, model: GenerativeModel) -> list[Metric]:
+        """Sample metrics for models that sample; reconstruction and likelihood metrics for models that encode."""
+        s, metrics = self.settings, []
+        model.eval()
+        if model.can_sample:
+            k = len(model.classes)
+            labels = balanced_labels(k, max(self.n // k, 1)) if model.conditional else None
+            n = len(labels) if labels is not None else self.n
+            images, per_second = timed_generate(model, n, s.seed, labels)
+            metrics.append(
+                Metric(
+                    "sample_img_per_s",
+                    per_second,
+                    "higher",
+                    n_generated=n,
+                    seed=s.seed,
+                    note=f"deepgen.sampling.generate on {self.device}, batches of 500, after a warm-up batch",
+                )
+            )
+            metrics += self.sample_metrics(images, labels)
+        if model.can_encode:
+            metrics += reconstruction_metrics(model, self.real, s.seed, s.iw_samples)
+        return metrics
+
+
+def timed_generate(model: GenerativeModel, n: int, seed: int, labels: Tensor | None) -> tuple[Tensor, float]:
+    generate(model, min(n, 64), seed, None if labels is None else labels[:64])
+    started = time.perf_counter()
+    images = generate(model, n, seed, labels)
+    return images, n / (time.perf_counter() - started)
+
+
+def classifier_accuracy(train: ImageSet, test: ImageSet, steps: int, seed: int) -> float:
+    cnn = train_classifier(train, steps=steps, batch_size=min(128, len(train)), seed=seed, outlier_weight=0.0)
+    return (predict(cnn, test.images).argmax(1) == test.labels).float().mean().item()
+
+
+@torch.no_grad()
+def reconstruction_metrics(
+    model: GenerativeModel, test: ImageSet, seed: int, iw_samples: int, batch_size: int = 250
+) -> list[Metric]:
+    """MSE, PSNR and SSIM of test-split reconstructions on the [0, 1] scale, the model's own held-out
+    metrics (e.g. the negative ELBO) and, where the model has one, its importance-weighted NLL bound."""
+    n = len(test)
+    own = model.evaluate(test)
+    size = min(test.shape[1:])
+    kernel = min(11, size if size % 2 else size - 1)
+    ssim = 0.0
+    for images in test.images.split(batch_size):
+        x = to_float(images.to(model.device))
+        pair = ((model.reconstruct(x) + 1) / 2, (x + 1) / 2)
+        ssim += float(structural_similarity_index_measure(*pair, data_range=1.0, kernel_size=kernel)) * len(x)
+    about = {"n_real": n, "note": "test split, [0, 1] pixel scale"}
+    metrics = [
+        Metric("recon_mse", own["recon_mse"], "lower", **about),
+        Metric("recon_psnr", own["recon_psnr"], "higher", **about),
+        Metric("recon_ssim", ssim / n, "higher", n_real=n, note=f"test split, Gaussian window {kernel}, sigma 1.5"),
+    ]
+    for key, value in own.items():
+        if key not in ("recon_mse", "recon_psnr"):
+            better = "lower" if key in LOWER_IS_BETTER else ""
+            metrics.append(Metric(key, value, better, n_real=n, note="the model's own held-out metric (evaluate)"))
+    bound = getattr(model, "importance_weighted_nll", None)
+    if bound is not None:
+        g = torch.Generator().manual_seed(seed)
+        parts = [bound(to_float(images.to(model.device)), iw_samples, g) for images in test.images.split(100)]
+        if parts[0] is not None:
+            metrics.append(
+                Metric(
+                    f"iw_nll_k{iw_samples}",
+                    float(torch.cat(parts).mean()),
+                    "lower",
+                    n_real=n,
+                    seed=seed,
+                    note=f"nats per image, importance-weighted bound with {iw_samples} samples (Burda 2016)",
+                )
+            )
+    return metrics
+
+
+# --- runs ------------------------------------------------------------------------------------------
+@dataclass
+class RunEvaluation:
+    run: Path
+    checkpoint: Path
+    step: int
+    metrics: list[Metric]
+    about: dict[str, Any]
+    path: Path  # metrics.json
+
+
+def evaluate_run(run: Path, judge: Judge) -> RunEvaluation:
+    """Evaluate the newest checkpoint of `run` and merge the results into RUN/metrics.json under "eval"."""
+    ckpt = latest_checkpoint(run)
+    model, meta = build_model(ckpt / WEIGHTS, judge.device)
+    metrics = judge.model_metrics(model)
+    about = {"model": model.name, "checkpoint": str(ckpt), "step": meta["step"], **judge.about()}
+    path = run / "metrics.json"
+    write_metrics(path, about, metrics)
+    return RunEvaluation(run, ckpt, meta["step"], metrics, about, path)
+
+
+def run_data(run: Path) -> DataConfig:
+    return RunConfig.load(run / "config.yaml").data
+
+
+def write_metrics(path: Path, about: dict[str, Any], metrics: list[Metric]) -> None:
+    """Merge {"eval": ...} into the JSON object at `path` (keeping what training wrote there)."""
+    existing: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DeepgenError(f"{path} is not valid JSON ({e}); move it away and evaluate again") from None
+        if not isinstance(existing, dict):
+            raise DeepgenError(f"{path} holds a JSON {type(existing).__name__}, expected an object")
+    existing["eval"] = {**about, "metrics": {m.key: m.to_dict() for m in metrics}}
+    atomic_write_text(path, json.dumps(existing, indent=2))
+
+
+def format_table(metrics: list[Metric]) -> str:
+    """A plain-text table: metric, value (± std), features, counts, seed, note."""
+    rows = [("metric", "value", "features", "generated", "real", "seed", "note")]
+    for m in metrics:
+        value = f"{m.value:.5g}" + (f" ± {m.std:.2g}" if m.std is not None else "")
+        rows.append(
+            (
+                m.name,
+                value,
+                m.features or "-",
+                str(m.n_generated or "-"),
+                str(m.n_real or "-"),
+                "-" if m.seed is None else str(m.seed),
+                m.note,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)

@@ -1,0 +1,109 @@
+"""deepgen compare and deepgen eval: equal budgets, results.csv / results.md / report.html, metrics.json merged."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_config
+from deepgen.cli import main
+from deepgen.compare import Budget, apply_budget, compare, parse_budget
+from deepgen.errors import ConfigError
+from deepgen.eval.evaluate import Settings
+from deepgen.eval.evaluator import Recipe
+
+RECIPE = Recipe(steps=150, batch_size=64)  # as in test_metrics: trained once per session
+EVAL_FLAGS = ["--evaluator-steps", "40", "--cas-steps", "20", "--n", "100", "--eval-device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPGEN_CACHE", str(tmp_path_factory.getbasetemp() / "deepgen-cache"))
+        yield
+
+
+def test_parse_budget() -> None:
+    assert parse_budget("2000") == Budget(steps=2000)
+    assert parse_budget("10m") == Budget(seconds=600) and parse_budget("1.5h") == Budget(seconds=5400)
+    assert parse_budget(" 90s ") == Budget(seconds=90)
+    for bad in ("ten", "0", "2.5", "10 min", "-5m"):
+        with pytest.raises(ConfigError, match="--budget"):
+            parse_budget(bad)
+    cfg = tiny_config("vae", Path("unused"))
+    apply_budget(cfg, Budget(seconds=30))
+    assert cfg.train.time_limit == 30 and cfg.train.steps >= 10**6
+
+
+def test_compare_trains_evaluates_and_reports(tmp_path: Path) -> None:
+    budget = Budget(steps=6)
+    configs = []
+    for model, extra in (("ae", {}), ("vae", {}), ("dcgan", {"conditional": True})):
+        for seed in (0, 1):
+            cfg = tiny_config(model, tmp_path / "out" / "runs" / f"{model}-{seed}", seed=seed, **extra)
+            apply_budget(cfg, budget)
+            configs.append(cfg)
+    settings = Settings(device="cpu", recipe=RECIPE, cas_steps=30, n=100)
+    result = compare(configs, tmp_path / "out", settings, budget, log=lambda _: None)
+
+    with open(result.outputs["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["model"] for r in rows] == ["real data", "ae", "ae", "vae", "vae", "dcgan", "dcgan"]
+    assert all(r["steps"] == "6" for r in rows[1:]) and {r["seed"] for r in rows[1:]} == {"0", "1"}
+    fid = "fid[classifier:digits]"
+    assert rows[1][fid] == "" and float(rows[1]["recon_mse"]) > 0  # an autoencoder cannot sample
+    assert float(rows[0][fid]) < float(rows[3][fid]) and float(rows[5]["cas"]) < float(rows[0]["cas"])
+    assert rows[3]["iw_nll_k64"] and rows[5]["recon_mse"] == "" and int(rows[5]["parameters"]) > 0
+
+    table = result.outputs["markdown"].read_text()
+    assert "|  | real data | ae | vae | dcgan |" in table and "| seeds |  | 0, 1 | 0, 1 | 0, 1 |" in table
+    assert "| steps |  | 6 | 6 | 6 |" in table and " ± " in table  # mean ± std over two seeds
+    assert re.search(r"\| mode_kl\[classifier:digits\] ↓ \| [0-9.]+ \| – \| .* \(collapsed, seed", table)
+    assert "- fid[classifier:digits] (lower is better) on classifier:digits: " in table  # how it was computed
+    page = result.outputs["html"].read_text()
+    assert page.count("data:image/png;base64,") >= 6 * 2 and "<table id='results'>" in page
+
+    saved = json.loads((Path(configs[2].train.out) / "metrics.json").read_text())  # vae, seed 0
+    assert "recon_mse" in saved and saved["eval"]["metrics"]["neg_elbo"]["value"] > 0  # training's keys kept
+    assert saved["eval"]["metrics"][fid]["n_generated"] == 100 and saved["eval"]["metrics"][fid]["seed"] == 0
+
+
+def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "vae"
+    assert main(["train", "vae", "--data", "digits", "--steps", "4", "--width", "8", "--device", "cpu",
+                 "--no-tensorboard", "--out", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", str(run), *EVAL_FLAGS]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {run / 'metrics.json'}" in out and "classifier:digits" in out and "iw_nll_k64" in out
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["step"] == 4 and saved["eval"]["metrics"]["fid[classifier:digits]"]["n_real"] == 360
+
+    assert main(["eval", "--data", "digits", *EVAL_FLAGS, "--out", str(tmp_path / "floor.json")]) == 0
+    assert "100 training images against the 360 test images" in capsys.readouterr().out
+    assert json.loads((tmp_path / "floor.json").read_text())["eval"]["metrics"]["precision[classifier:digits]"]
+
+    assert main(["eval", str(run), "--features", "pixels"]) == 2
+    assert "--features must be" in capsys.readouterr().err
+    assert main(["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "x.pth")]) == 1
+    assert "not found locally" in capsys.readouterr().err
+
+
+def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "cmp"
+    common = ["--data", "digits", "--device", "cpu", "--set", "batch_size=16", "--set", "tensorboard=false"]
+    assert main(["compare", "vae", "gan", *common, "--budget", "3", "--out", str(out), *EVAL_FLAGS]) == 0
+    text = capsys.readouterr().out
+    assert "|  | real data | vae | gan |" in text and "| steps |  | 3 | 3 |" in text
+    assert f"html:     {out / 'report.html'}" in text
+    assert (out / "runs" / "gan-seed0" / "metrics.json").is_file()
+    assert main(["compare", "vae", *common, "--budget", "3", "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["compare", "vae", "--data", "digits", "--budget", "soon", "--out", str(tmp_path / "x")]) == 2
+    assert main(["compare", "gan", *common, "--set", "beta=2", "--budget", "3", "--out", str(tmp_path / "y")]) == 2
+    assert "--set beta=2" in capsys.readouterr().err
