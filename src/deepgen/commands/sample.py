@@ -9,7 +9,11 @@ import torch
 
 from deepgen.errors import ConfigError, DeepgenError
 
-USAGE = [("sample RUN --n K --out DIR|FILE.png|FILE.npz", "generate images (--per-class K for conditional models)")]
+USAGE = [
+    ("sample RUN --n K --out DIR|FILE.png|FILE.npz", "generate images (--per-class K for conditional models)"),
+    ("sample RUN --interpolate K --out DIR|FILE.png|FILE.npz", "K interpolation strips between images or noise"),
+]
+STRIP_STEPS = 10
 
 
 def run(argv: list[str]) -> int:
@@ -27,9 +31,20 @@ def run(argv: list[str]) -> int:
         required=True,
         help="a folder (one PNG per image; a sub-folder per class when conditional), FILE.png (a grid) or FILE.npz",
     )
+    parser.add_argument(
+        "--interpolate",
+        type=int,
+        metavar="K",
+        help=f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random "
+        "test images (models with an encoder) or spherical between noise vectors (the others)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     args = parser.parse_args(argv)
+    if args.interpolate is not None:
+        if args.per_class is not None:
+            raise ConfigError("--interpolate and --per-class cannot be combined; give one of them")
+        return interpolate(args.run, args.interpolate, args.out, args.seed, resolve_device(args.device))
     ckpt = args.run if (args.run / WEIGHTS).is_file() else latest_checkpoint(args.run)
     model, meta = build_model(ckpt / WEIGHTS, resolve_device(args.device))
     if not model.can_sample:
@@ -45,4 +60,20 @@ def run(argv: list[str]) -> int:
         raise ConfigError(f"--n and --per-class must be at least 1, got {n}")
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
+    return 0
+
+
+def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -> int:
+    from deepgen.data import load_data
+    from deepgen.latent.codes import open_run
+    from deepgen.latent.interpolate import strips, write_strips
+
+    if k < 1:
+        raise ConfigError(f"--interpolate must be at least 1, got {k}")
+    opened = open_run(run, device)
+    model = opened.model
+    images = load_data(opened.config.data).test.images if model.can_encode else None
+    s = strips(model, k, STRIP_STEPS, "linear" if model.can_encode else "spherical", seed, images)
+    write_strips(s.images, out)
+    print(f"wrote {len(s.images)} interpolation strips between {s.source} from {opened.checkpoint} to {out}")
     return 0
