@@ -1,8 +1,9 @@
 """Sample quality of the GAN family under one training budget, judged by a classifier trained on real data.
 
 For each model: train it on mnist10k's training split for --steps, draw 1,000 samples and report the
-mean top-class probability under a small CNN trained on the same split (about 0.1 for noise, near 1
-for clean digits) and the class histogram of the samples. Conditional models draw 100 per class and
+mean top-class probability under the evaluator CNN trained on the same split (`deepgen evaluator`;
+about 0.1 for noise, near 1 for clean digits), the class histogram of the samples and their FID
+against the test split under the same network's features. Conditional models draw 100 per class and
 also report how often the classifier names the class that was asked for.
 
     python bench/gan_quality.py --steps 2000 --out runs/bench-gan
@@ -18,8 +19,8 @@ from pathlib import Path
 import torch
 
 from deepgen.config import DataConfig, RunConfig
-from deepgen.data import load_data
-from deepgen.eval.classifier import predict, train_classifier
+from deepgen.eval.classifier import predict
+from deepgen.eval.evaluate import Judge, Settings
 from deepgen.sampling import balanced_labels, generate
 from deepgen.train.checkpoint import WEIGHTS, build_model
 from deepgen.train.device import resolve_device
@@ -36,16 +37,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-gan"))
     args = parser.parse_args()
     device = resolve_device(args.device)
-    splits = load_data(DataConfig(data="mnist10k"))
-
+    judge = Judge(DataConfig(data="mnist10k"), Settings(device=str(device)))
+    splits, classifier = judge.splits, judge.classifier.cnn
     started = time.perf_counter()
-    classifier = train_classifier(splits.train, device=str(device))
     test_accuracy = (predict(classifier, splits.test.images).argmax(1) == splits.test.labels).float().mean().item()
     noise = torch.randint(
         0, 256, (args.samples, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )
     results = {
-        "classifier": {"test_accuracy": test_accuracy, "train_s": round(time.perf_counter() - started, 1)},
+        "classifier": {"test_accuracy": test_accuracy, "evaluator": judge.classifier.info.get("name")},
         "anchors": {
             "uniform noise": confidence(classifier, noise),
             "real test images": confidence(classifier, splits.test.images[: args.samples]),
@@ -75,7 +75,9 @@ def main() -> None:
         model, _ = build_model(result.checkpoint / WEIGHTS, device)
         labels = balanced_labels(len(model.classes), args.samples // len(model.classes)) if conditional else None
         images = generate(model, len(labels) if conditional else args.samples, seed=1, labels=labels)
-        entry = {**confidence(classifier, images), "train_s": round(seconds, 1), "grid": str(result.outputs["samples"])}
+        fid = next(m for m in judge.sample_metrics(images) if m.name == "fid")
+        entry = {**confidence(classifier, images), "fid": fid.value, "train_s": round(seconds, 1)}
+        entry["grid"] = str(result.outputs["samples"])
         if conditional:
             entry["asked_class_accuracy"] = (predict(classifier, images).argmax(1) == labels).float().mean().item()
         results["models"][key] = entry
@@ -99,13 +101,15 @@ def table(results: dict) -> str:
         f"classifier test accuracy {results['classifier']['test_accuracy']:.4f}; "
         f"{results['steps']} steps on {results['device']}",
         "",
-        "| images | mean confidence | asked-class accuracy | train s | class histogram |",
-        "| --- | --- | --- | --- | --- |",
+        "| images | mean confidence | asked-class accuracy | FID | train s | class histogram |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in {**results["anchors"], **results["models"]}.items():
         asked = f"{r['asked_class_accuracy']:.3f}" if "asked_class_accuracy" in r else ""
+        fid = f"{r['fid']:.2f}" if "fid" in r else ""
         lines.append(
-            f"| {name} | {r['mean_confidence']:.3f} | {asked} | {r.get('train_s', '')} | {r['class_histogram']} |"
+            f"| {name} | {r['mean_confidence']:.3f} | {asked} | {fid} | {r.get('train_s', '')} | "
+            f"{r['class_histogram']} |"
         )
     return "\n".join(lines)
 
