@@ -53,6 +53,7 @@ class AugmentConfig:
     eps: list[float] = field(default_factory=lambda: [0.05, 0.1])
     noise: list[float] = field(default_factory=lambda: [0.2])
     blur: list[float] = field(default_factory=lambda: [1.0])
+    robust_images: int = 1000  # test images the attacks and corruptions are run on (the first of the split)
     classifier_weights: Path | None = None
     classifier_size: int | None = None
     fit: FitConfig = field(default_factory=FitConfig)
@@ -187,6 +188,7 @@ def test_scores(
 ) -> tuple[dict, np.ndarray]:
     """Accuracy, balanced accuracy, macro-F1, per-class report and robustness on the real test split."""
     truth, pred = test.labels.numpy(), predict_labels(model, test.images, device).numpy()
+    n = cfg.robust_images
     classes = range(len(test.classes))
     report = classification_report(
         truth, pred, labels=list(classes), target_names=test.classes, output_dict=True, zero_division=0
@@ -195,8 +197,9 @@ def test_scores(
         "accuracy": accuracy_score(truth, pred),
         "balanced_accuracy": balanced_accuracy_score(truth, pred),
         "macro_f1": f1_score(truth, pred, average="macro", zero_division=0),
-        **robust_accuracy(model, test.images, test.labels, device, cfg.eps, cfg.noise, cfg.blur),
+        **robust_accuracy(model, test.images[:n], test.labels[:n], device, cfg.eps, cfg.noise, cfg.blur),
         "per_class_f1": json.dumps({c: round(report[c]["f1-score"], 4) for c in test.classes}),
+        "robust_images": min(n, len(test)),
     }
     return scores, confusion_matrix(truth, pred, labels=list(classes))
 

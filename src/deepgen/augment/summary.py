@@ -53,7 +53,7 @@ def summarise(rows: list[dict], seeds: int) -> str:
         if robustness:
             lines += [
                 "",
-                "Robust accuracy (mean over seeds, percent):",
+                f"Robust accuracy on {rows[0]['robust_images']} test images (mean over seeds, percent):",
                 "",
                 "| variant | " + " | ".join(robustness) + " |",
             ]

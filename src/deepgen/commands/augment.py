@@ -55,6 +55,7 @@ def run(argv: list[str]) -> int:
     exp.add_argument("--eps", type=float, nargs="*", default=[0.05, 0.1], help="FGSM/PGD budgets in [0, 1] pixel units")
     exp.add_argument("--noise", type=float, nargs="*", default=[0.2], help="Gaussian noise std levels")
     exp.add_argument("--blur", type=float, nargs="*", default=[1.0], help="Gaussian blur sigmas (pixels)")
+    exp.add_argument("--robust-n", type=int, default=1000, help="test images attacked and corrupted (default: 1000)")
     exp.add_argument("--device", default="auto")
     exp.add_argument(
         "--out", type=Path, required=True, help="folder for results.csv, summary.md, confusion/, provenance/"
@@ -88,6 +89,7 @@ def run(argv: list[str]) -> int:
         eps=args.eps,
         noise=args.noise,
         blur=args.blur,
+        robust_images=args.robust_n,
         classifier_weights=args.classifier_weights,
         classifier_size=args.classifier_size,
         fit=FitConfig(max_steps=args.max_steps),

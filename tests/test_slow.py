@@ -1,0 +1,31 @@
+"""Long runs, outside the default suite: `./scripts/test.sh -m slow`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from deepgen.config import DataConfig, RunConfig
+from deepgen.eval.classifier import predict
+from deepgen.eval.evaluate import Judge, Settings
+from deepgen.sampling import generate
+from deepgen.train.checkpoint import WEIGHTS, build_model
+from deepgen.train.trainer import train
+
+pytestmark = pytest.mark.slow
+
+
+def test_dcgan_learns_recognisable_digits(tmp_path: Path) -> None:
+    """1,500 steps on the shipped digits: the evaluator CNN (about 0.1 confidence on noise) is sure of the
+    samples, and they cover every digit."""
+    cfg = RunConfig.default("dcgan")
+    for key, value in {"steps": 1500, "device": "cpu", "out": str(tmp_path / "run"), "tensorboard": False}.items():
+        cfg.set(key, value)
+    result = train(cfg)
+    model, _ = build_model(result.checkpoint / WEIGHTS, torch.device("cpu"))
+    probs = predict(Judge(DataConfig(data="mnist10k"), Settings(device="cpu")).classifier.cnn, generate(model, 1000, 1))
+    share = torch.bincount(probs.argmax(1), minlength=10) / 1000
+    assert probs.max(1).values.mean() > 0.8
+    assert (share > 0.03).all()
