@@ -17,16 +17,20 @@ NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """One panel per phase (key prefix before '/'), one line per term."""
+    """One panel per phase (key prefix before '/'), one line per term; gradient norms get a panel of their own."""
     keys = sorted({k for r in rows for k in r if k not in NOT_CURVES})
     panels: dict[str, list[str]] = {}
     for k in keys:
-        panels.setdefault(k.split("/")[0], []).append(k)
+        panels.setdefault("gradient norms" if k.endswith("/grad_norm") else k.split("/")[0], []).append(k)
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 3.6), squeeze=False)
     for ax, (phase, names) in zip(axes[0], panels.items()):
         for name in names:
             points = [(r["step"], r[name]) for r in rows if name in r]
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=name.split("/", 1)[-1])
+            ax.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                label=name if phase == "gradient norms" else name.split("/", 1)[-1],
+            )
         ax.set_title(phase)
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
