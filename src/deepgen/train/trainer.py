@@ -25,8 +25,7 @@ from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from deepgen.io import atomic_write_text
-from deepgen.models.base import GenerativeModel, Phase, StepLoss
-from deepgen.registry import get_model
+from deepgen.models.base import GenerativeModel, Phase
 from deepgen.train.checkpoint import (
     STATE,
     WEIGHTS,
@@ -36,19 +35,18 @@ from deepgen.train.checkpoint import (
     read_weights,
     save_checkpoint,
 )
-from deepgen.train.device import autocast, grad_scaler, resolve_device, resolve_precision
+from deepgen.train.device import resolve_device
 from deepgen.train.distributed import (
     World,
     any_process,
-    average_gradients,
     broadcast_module,
     gather,
     join,
     shard_batch_size,
     share,
-    sync_batchnorm,
 )
 from deepgen.train.metrics_log import MetricsLog, read_jsonl
+from deepgen.train.step import prepare
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import grid, reconstruction_grid, save_png
 
@@ -76,20 +74,8 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
         shard_batch_size(t.batch_size, world)
     run = Path(t.out) if resume else run_dir_on_rank0(cfg, world)
     splits = splits or load_data(cfg.data)
-    torch.manual_seed(t.seed)
-    model = get_model(cfg.model)(cfg.model_config, splits.train.shape, splits.train.classes).to(device)
-    if t.sync_batchnorm:
-        model = sync_batchnorm(model, world, device)
-    layout = torch.channels_last if t.channels_last else torch.contiguous_format
-    model.to(memory_format=layout)
-    if t.compile:
-        torch._dynamo.config.suppress_errors = True  # fall back to eager where compilation fails
-        for network in model.compile_targets():
-            network.compile()
-    phases = model.phases()
-    precision = resolve_precision(t.precision, device)
-    scalers = {p.name: grad_scaler(device, precision) for p in phases}
-    batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip, shard=(world.rank, world.size))
+    stepper = prepare(cfg, splits, device, world)
+    model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
     total = t.steps
     if t.epochs is not None:
         total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
@@ -104,7 +90,6 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     fixed_x = to_float(splits.test.images[:32]).to(device)
-    switch = TrainableSwitch(model, phases)
 
     def checkpoint() -> None:
         nonlocal saved
@@ -159,23 +144,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     try:
         with stop_requests() as stop:
             while not done():
-                terms, stats = {}, {}
-                for phase in phases:
-                    switch.enable(phase)
-                    outs = [
-                        optimize(
-                            model,
-                            phase,
-                            batches.next(model.current_batch_size(t.batch_size), layout),
-                            scalers[phase.name],
-                            device,
-                            precision,
-                            world,
-                        )
-                        for _ in range(phase.repeat)
-                    ]
-                    terms.update(prefixed(phase.name, [o.terms for o in outs], total_term=True))
-                    stats.update(prefixed(phase.name, [o.stats for o in outs]))
+                terms, stats = stepper()
                 step += 1
                 result.step = step
                 log.record(step, terms, stats)
@@ -234,39 +203,6 @@ def finish(
     result.outputs["loss curves"] = run / "loss_curves.png"
 
 
-def optimize(
-    model: GenerativeModel,
-    phase: Phase,
-    batch: Any,
-    scaler: torch.amp.GradScaler,
-    device: torch.device,
-    precision: str,
-    world: World,
-) -> StepLoss:
-    """One optimizer step of `phase` on `batch` (gradients averaged over the processes)."""
-    with autocast(device, precision):
-        out = model.loss(phase.name, batch)
-    phase.optimizer.zero_grad(set_to_none=True)
-    scaler.scale(sum(out.terms.values())).backward()
-    params = [p for g in phase.optimizer.param_groups for p in g["params"]]
-    average_gradients(params, world)
-    scaler.unscale_(phase.optimizer)
-    grads = [p.grad for p in params if p.grad is not None]
-    out.stats["grad_norm"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    scaler.step(phase.optimizer)
-    scaler.update()
-    model.after_step(phase.name)
-    return out
-
-
-def prefixed(phase: str, outs: list[dict[str, Tensor]], total_term: bool = False) -> dict[str, Tensor]:
-    """'phase/name' -> value averaged over the phase's repeats (plus 'phase/loss' when there are several terms)."""
-    merged = {f"{phase}/{k}": sum(o[k] for o in outs) / len(outs) for k in outs[0]}
-    if total_term and len(merged) > 1:
-        merged[f"{phase}/loss"] = sum(merged.values())
-    return merged
-
-
 def write_grids(
     model: GenerativeModel,
     step: int,
@@ -316,20 +252,6 @@ def check_diversity(samples: Tensor, real: Tensor, step: int, log: MetricsLog, r
             f"{ours:.3f} vs {theirs:.3f}); the generator may have collapsed to a few modes",
             stacklevel=2,
         )
-
-
-class TrainableSwitch:
-    """With several phases, only the current phase's parameters require gradients."""
-
-    def __init__(self, model: GenerativeModel, phases: list[Phase]):
-        self.params = list(model.parameters())
-        self.owned = {p.name: {id(x) for g in p.optimizer.param_groups for x in g["params"]} for p in phases}
-        self.active = len(phases) > 1
-
-    def enable(self, phase: Phase) -> None:
-        if self.active:
-            for p in self.params:
-                p.requires_grad_(id(p) in self.owned[phase.name])
 
 
 def rng_state() -> dict[str, Any]:
