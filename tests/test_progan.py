@@ -42,6 +42,7 @@ def test_schedule_fades_in_each_resolution_then_holds_it(seen: int, expected: tu
 
 def test_schedule_without_fade_in_switches_at_once() -> None:
     assert [schedule(s, levels=3, fade=0, stable=10) for s in (9, 10, 19, 20)] == [(0, 1), (1, 1), (1, 1), (2, 1)]
+    assert schedule(0, levels=3, fade=0, stable=0) == (2, 1)  # no growing at all
 
 
 def test_resolutions_channels_and_paper_defaults() -> None:

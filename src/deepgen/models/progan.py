@@ -61,6 +61,8 @@ def schedule(seen: int, levels: int, fade: int, stable: int) -> tuple[int, float
     """(resolution level, alpha) after `seen` real images; level 0 is the smallest of `levels` resolutions."""
     if seen < stable:
         return 0, 1.0
+    if fade + stable == 0:  # no growing: train at the image size from the start
+        return levels - 1, 1.0
     level, into = divmod(seen - stable, fade + stable)
     if level + 1 >= levels:
         return levels - 1, 1.0
