@@ -1,4 +1,5 @@
-"""GAN with multilayer perceptrons (Goodfellow et al. 2014)."""
+"""GAN with multilayer perceptrons (Goodfellow et al. 2014); BatchNorm in the generator keeps it from
+collapsing onto a few modes."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class GAN(AdversarialModel):
     def generator_body(self, in_dim: int) -> nn.Module:
         c, h, w = self.shape
         return nn.Sequential(
-            mlp([in_dim, *self.config.g_hidden, c * h * w], LeakyReLU), nn.Tanh(), nn.Unflatten(1, self.shape)
+            mlp([in_dim, *self.config.g_hidden, c * h * w], LeakyReLU, batch_norm=True),
+            nn.Tanh(),
+            nn.Unflatten(1, self.shape),
         )
 
     def critic_features(self) -> tuple[nn.Module, int]:

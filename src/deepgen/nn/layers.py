@@ -9,12 +9,15 @@ from torch import nn
 Arch = Literal["conv", "dense"]
 
 
-def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """Linear layers of the given sizes with `activation` between them (none after the last)."""
+def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, batch_norm: bool = False) -> nn.Sequential:
+    """Linear layers of the given sizes with `activation` (after BatchNorm if asked) between them,
+    none after the last."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
+        hidden = i < len(sizes) - 2
+        layers.append(nn.Linear(a, b, bias=not (hidden and batch_norm)))
+        if hidden:
+            layers += [nn.BatchNorm1d(b)] if batch_norm else []
             layers.append(activation())
     return nn.Sequential(*layers)
 
