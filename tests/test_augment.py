@@ -14,7 +14,7 @@ from deepgen.augment.classifiers import build_classifier
 from deepgen.augment.fit import FitConfig, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
 from deepgen.augment.stats import mean_ci, paired_difference
-from deepgen.augment.summary import holm
+from deepgen.augment.summary import holm, summarise
 from deepgen.cli import main
 from deepgen.config import DataConfig
 from deepgen.data import load_data
@@ -120,3 +120,19 @@ def test_classifier_zoo(tmp_path: Path) -> None:
         build_classifier("torchvision:resnet19", (1, 28, 28), 4)
     with pytest.raises(ConfigError, match="unknown --classifier"):
         build_classifier("svm", (1, 28, 28), 4)
+
+
+def test_summary_tests_generated_images_against_classic_augmentation() -> None:
+    accuracy = {"real": [0.70, 0.72, 0.71], "gan x1": [0.69, 0.70, 0.72], "classic": [0.80, 0.81, 0.83]}
+    accuracy["gan x1+classic"] = [0.81, 0.83, 0.86]  # classic + 1, 2, 3 points
+    rows = [
+        {"seed": s, "classifier": "cnn", "variant": v, "accuracy": a[s], "balanced_accuracy": a[s], "macro_f1": a[s]}
+        for v, a in accuracy.items()
+        for s in range(3)
+    ]
+    line = summarise(rows, 3).splitlines()[-1]
+    d, half, p = paired_difference(accuracy["gan x1+classic"], accuracy["classic"])
+    assert line.startswith("Generated images on top of classic augmentation (cnn, paired over 3 seeds")
+    assert f"gan x1+classic {100 * d:.2f} ± {100 * half:.2f} points (p = {p:.3g})" in line
+    assert d == pytest.approx(0.02) and p == pytest.approx(0.0742, abs=1e-3)  # t = 2 / (1 / sqrt 3), 2 d.f.
+    assert line.endswith("— no significant difference.")

@@ -64,8 +64,26 @@ def summarise(rows: list[dict], seeds: int) -> str:
                     + " | ".join(f"{100 * mean_ci([r[k] for r in runs])[0]:.2f}" for k in robustness)
                     + " |"
                 )
-        lines += ["", conclusion(classifier, tests, adjusted, seeds), ""]
+        lines += ["", conclusion(classifier, tests, adjusted, seeds)]
+        lines += ["", over_classic(classifier, by_variant, seeds)] if "classic" in by_variant and seeds > 1 else []
+        lines.append("")
     return "\n".join(lines)
+
+
+def over_classic(classifier: str, by_variant: dict[str, list[dict]], seeds: int) -> str:
+    """What generated images add on top of classic augmentation: each `gan xR+classic` against `classic`."""
+    classic = [r["accuracy"] for r in by_variant["classic"]]
+    both = [v for v in by_variant if v.endswith("+classic")]
+    tests = {v: paired_difference([r["accuracy"] for r in by_variant[v]], classic) for v in both}
+    adjusted = dict(zip(both, holm([tests[v][2] for v in both])))
+    parts = [f"{v} {fmt(tests[v][0], tests[v][1])} points (p = {adjusted[v]:.3g})" for v in both]
+    significant = any(p < 0.05 for p in adjusted.values())
+    verdict = "a significant" if significant else "no significant"
+    return (
+        f"Generated images on top of classic augmentation ({classifier}, paired over {seeds} seeds, Holm-corrected): "
+        + "; ".join(parts)
+        + f" — {verdict} difference."
+    )
 
 
 def conclusion(classifier: str, tests: dict, adjusted: dict, seeds: int) -> str:
