@@ -77,6 +77,9 @@ def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> 
     summary = (out / "summary.md").read_text()
     assert "Conclusion (small-cnn)" in summary and "p (Holm)" in summary
     assert len(list((out / "confusion").glob("*.png"))) == 4
+    report = (out / "report.html").read_text()
+    assert "<table id='results'>" in report and "Generated images on top of classic augmentation" in report
+    assert report.count("<img src='data:image/png;base64,") == 4 + 1  # confusion matrices, the generator's grid
 
 
 def test_confidence_interval_and_paired_test_on_known_numbers() -> None:
@@ -136,3 +139,18 @@ def test_summary_tests_generated_images_against_classic_augmentation() -> None:
     assert f"gan x1+classic {100 * d:.2f} ± {100 * half:.2f} points (p = {p:.3g})" in line
     assert d == pytest.approx(0.02) and p == pytest.approx(0.0742, abs=1e-3)  # t = 2 / (1 / sqrt 3), 2 d.f.
     assert line.endswith("— no significant difference.")
+
+
+def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
+    out = tmp_path / "augment"
+    args = ["augment", "--data", "digits", "--limit-per-class", "6", "--train-generator", "dcgan"]
+    args += ["--generator-steps", "2", "--per-class-generators", "--ratios", "0", "1", "--seeds", "1"]
+    args += ["--max-steps", "5", "--no-classic", "--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    runs = sorted(p.parent for p in (out / "generators" / "seed0").glob("*/config.yaml"))
+    assert [r.name for r in runs] == [f"class{c}" for c in range(10)]
+    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    real_train = [r for r in rows if r["split"] == "train" and r["source"] == "real"]
+    assert len([r for r in rows if r["source"] == "synthetic"]) == len(real_train)
+    report = (out / "report.html").read_text()
+    assert report.count("<img src='data:image/png;base64,") == 2 + 10  # 2 confusion matrices, a grid per class

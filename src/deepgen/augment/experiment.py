@@ -20,13 +20,14 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, classificat
 from deepgen.augment.classifiers import build_classifier
 from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
-from deepgen.augment.summary import summarise
+from deepgen.augment.summary import results_table, summarise
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
+from deepgen.report import Gallery, write_html
 from deepgen.sampling import generate
 from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
 from deepgen.train.device import resolve_device
@@ -230,11 +231,36 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
     atomic_write_text(paths["summary"], summarise(rows, cfg.seeds))
     from deepgen.augment.plots import save_confusion
 
+    matrices = {}
     for (classifier, variant), matrix in confusions.items():
         name = f"{classifier}_{variant}".replace(" ", "_").replace(":", "-").replace("+", "_plus_")
-        save_confusion(
-            matrix, classes, cfg.out / "confusion" / f"{name}.png", f"{classifier}, {variant} ({cfg.seeds} seeds)"
-        )
+        matrices[f"{classifier}, {variant}"] = cfg.out / "confusion" / f"{name}.png"
+        title = f"{classifier}, {variant} ({cfg.seeds} seeds)"
+        save_confusion(matrix, classes, matrices[f"{classifier}, {variant}"], title)
     paths["confusion matrices"] = cfg.out / "confusion"
     paths["provenance"] = cfg.out / "provenance"
+    paths["report"] = write_report(cfg, rows, matrices)
     return paths
+
+
+def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path]) -> Path:
+    """report.html: the results table with the conclusions, confusion matrices and the generators' samples."""
+    ratios = ", ".join(f"{r:g}" for r in cfg.ratios)
+    intro = [
+        f"{cfg.data.data}, at most {cfg.data.limit_per_class or 'all'} training images per class, {cfg.seeds} "
+        f"seed(s), synthetic-to-real ratios {ratios}; synthetic images are added to the training split only.",
+        "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
+    ]
+    galleries = [
+        Gallery("Confusion matrices (summed over seeds)", matrices),
+        Gallery("Generated samples (each generator's last grid)", last_grids(cfg)),
+    ]
+    return write_html(cfg.out / "report.html", "deepgen augment", intro, results_table(rows, cfg.seeds), galleries)
+
+
+def last_grids(cfg: AugmentConfig) -> dict[str, Path]:
+    """The newest sample grid of every generator run used: given ones and those trained per seed."""
+    runs = [cfg.generator] if cfg.generator is not None else list(cfg.generators.values())
+    runs += sorted(p.parent for p in (cfg.out / "generators").glob("**/config.yaml"))
+    grids = {str(run): sorted((run / "samples").glob("step_*.png")) for run in runs}
+    return {name: found[-1] for name, found in grids.items() if found}

@@ -1,12 +1,16 @@
-"""The results table over seeds, with paired tests against the real-only baseline and a plain conclusion."""
+"""The results table over seeds, with paired tests against the real-only baseline (and of generated images
+on top of classic augmentation against classic alone) and a plain conclusion, as markdown or a Table."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from deepgen.augment.stats import mean_ci, paired_difference
+from deepgen.report import Table
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
+TESTS = ["Δ accuracy vs real", "p (paired t)", "p (Holm)"]
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -23,72 +27,101 @@ def fmt(mean: float, half: float, scale: float = 100) -> str:
     return f"{scale * mean:.2f}" + ("" if math.isnan(half) else f" ± {scale * half:.2f}")
 
 
-def summarise(rows: list[dict], seeds: int) -> str:
-    lines = [f"# Real vs real + synthetic: test scores over {seeds} seed(s), mean ± 95% CI (percent)", ""]
-    robustness = [k for k in rows[0] if "@" in k]
+@dataclass
+class Study:
+    """One classifier's runs by variant (sorted by seed) and each variant's paired test against `baseline`."""
+
+    classifier: str
+    by_variant: dict[str, list[dict]]
+    tests: dict[str, tuple[float, float, float]]
+    adjusted: dict[str, float]
+
+    @classmethod
+    def of(cls, classifier: str, by_variant: dict[str, list[dict]], baseline: str, variants: list[str]) -> Study:
+        reference = [r["accuracy"] for r in by_variant[baseline]]
+        tests = {v: paired_difference([r["accuracy"] for r in by_variant[v]], reference) for v in variants}
+        return cls(classifier, by_variant, tests, dict(zip(variants, holm([tests[v][2] for v in variants]))))
+
+    def cells(self, variant: str) -> list[str]:
+        """Scores (mean ± CI) and, unless `variant` is the baseline, its difference and p-values."""
+        runs = self.by_variant[variant]
+        cells = [fmt(*mean_ci([r[k] for r in runs])) for k, _ in SCORES]
+        if variant not in self.tests:
+            return cells + ["", "", ""]
+        d, half, p = self.tests[variant]
+        return cells + [fmt(d, half), f"{p:.3g}", f"{self.adjusted[variant]:.3g}"]
+
+    def robust(self, variant: str, keys: list[str]) -> list[str]:
+        """Mean robust accuracy (percent) under each attack or corruption in `keys`."""
+        return [f"{100 * mean_ci([r[k] for r in self.by_variant[variant]])[0]:.2f}" for k in keys]
+
+
+def studies(rows: list[dict]) -> list[tuple[Study, Study | None]]:
+    """Per classifier: the tests against real-only, and those of `gan xR+classic` against `classic`."""
+    out = []
     for classifier in dict.fromkeys(r["classifier"] for r in rows):
         mine = [r for r in rows if r["classifier"] == classifier]
         by_variant = {
             v: sorted((r for r in mine if r["variant"] == v), key=lambda r: r["seed"])
             for v in dict.fromkeys(r["variant"] for r in mine)
         }
-        baseline = [r["accuracy"] for r in by_variant["real"]]
-        others = [v for v in by_variant if v != "real"]
-        tests = {v: paired_difference([r["accuracy"] for r in by_variant[v]], baseline) for v in others}
-        adjusted = dict(zip(others, holm([tests[v][2] for v in others])))
+        vs_real = Study.of(classifier, by_variant, "real", [v for v in by_variant if v != "real"])
+        both = [v for v in by_variant if v.endswith("+classic")]
+        out.append((vs_real, Study.of(classifier, by_variant, "classic", both) if both else None))
+    return out
+
+
+def conclusions(rows: list[dict], seeds: int) -> list[str]:
+    lines = []
+    for vs_real, vs_classic in studies(rows):
+        lines.append(conclusion(vs_real, seeds))
+        lines += [over_classic(vs_classic, seeds)] if vs_classic is not None and seeds > 1 else []
+    return lines
+
+
+def summarise(rows: list[dict], seeds: int) -> str:
+    lines = [f"# Real vs real + synthetic: test scores over {seeds} seed(s), mean ± 95% CI (percent)", ""]
+    robustness = [k for k in rows[0] if "@" in k]
+    for vs_real, vs_classic in studies(rows):
         lines += [
-            f"## {classifier}",
+            f"## {vs_real.classifier}",
             "",
-            "| variant | " + " | ".join(n for _, n in SCORES) + " | Δ accuracy vs real | p (paired t) | p (Holm) |",
+            "| variant | " + " | ".join([n for _, n in SCORES] + TESTS) + " |",
         ]
         lines.append("|" + " --- |" * (len(SCORES) + 4))
-        for variant, runs in by_variant.items():
-            cells = [fmt(*mean_ci([r[k] for r in runs])) for k, _ in SCORES]
-            if variant == "real":
-                cells += ["", "", ""]
-            else:
-                d, half, p = tests[variant]
-                cells += [fmt(d, half), f"{p:.3g}", f"{adjusted[variant]:.3g}"]
-            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        lines += [f"| {v} | " + " | ".join(vs_real.cells(v)) + " |" for v in vs_real.by_variant]
         if robustness:
-            lines += [
-                "",
-                f"Robust accuracy on {rows[0]['robust_images']} test images (mean over seeds, percent):",
-                "",
-                "| variant | " + " | ".join(robustness) + " |",
-            ]
-            lines.append("|" + " --- |" * (len(robustness) + 1))
-            for variant, runs in by_variant.items():
-                lines.append(
-                    f"| {variant} | "
-                    + " | ".join(f"{100 * mean_ci([r[k] for r in runs])[0]:.2f}" for k in robustness)
-                    + " |"
-                )
-        lines += ["", conclusion(classifier, tests, adjusted, seeds)]
-        lines += ["", over_classic(classifier, by_variant, seeds)] if "classic" in by_variant and seeds > 1 else []
+            lines += ["", f"Robust accuracy on {rows[0]['robust_images']} test images (mean over seeds, percent):", ""]
+            lines += ["| variant | " + " | ".join(robustness) + " |", "|" + " --- |" * (len(robustness) + 1)]
+            lines += [f"| {v} | " + " | ".join(vs_real.robust(v, robustness)) + " |" for v in vs_real.by_variant]
+        lines += ["", conclusion(vs_real, seeds)]
+        lines += ["", over_classic(vs_classic, seeds)] if vs_classic is not None and seeds > 1 else []
         lines.append("")
     return "\n".join(lines)
 
 
-def over_classic(classifier: str, by_variant: dict[str, list[dict]], seeds: int) -> str:
+def results_table(rows: list[dict], seeds: int) -> Table:
+    """Every classifier and variant in one table (percent, mean ± 95% CI over seeds), conclusions as notes."""
+    robustness = [k for k in rows[0] if "@" in k]
+    columns = ["classifier", "variant", *(n for _, n in SCORES), *TESTS, *robustness]
+    body = [[s.classifier, v, *s.cells(v), *s.robust(v, robustness)] for s, _ in studies(rows) for v in s.by_variant]
+    return Table(columns, body, conclusions(rows, seeds))
+
+
+def over_classic(study: Study, seeds: int) -> str:
     """What generated images add on top of classic augmentation: each `gan xR+classic` against `classic`."""
-    classic = [r["accuracy"] for r in by_variant["classic"]]
-    both = [v for v in by_variant if v.endswith("+classic")]
-    tests = {v: paired_difference([r["accuracy"] for r in by_variant[v]], classic) for v in both}
-    adjusted = dict(zip(both, holm([tests[v][2] for v in both])))
-    parts = [f"{v} {fmt(tests[v][0], tests[v][1])} points (p = {adjusted[v]:.3g})" for v in both]
-    significant = any(p < 0.05 for p in adjusted.values())
-    verdict = "a significant" if significant else "no significant"
+    parts = [f"{v} {fmt(d, half)} points (p = {study.adjusted[v]:.3g})" for v, (d, half, _) in study.tests.items()]
+    verdict = "a significant" if any(p < 0.05 for p in study.adjusted.values()) else "no significant"
     return (
-        f"Generated images on top of classic augmentation ({classifier}, paired over {seeds} seeds, Holm-corrected): "
-        + "; ".join(parts)
-        + f" — {verdict} difference."
+        f"Generated images on top of classic augmentation ({study.classifier}, paired over {seeds} seeds, "
+        f"Holm-corrected): " + "; ".join(parts) + f" — {verdict} difference."
     )
 
 
-def conclusion(classifier: str, tests: dict, adjusted: dict, seeds: int) -> str:
+def conclusion(study: Study, seeds: int) -> str:
+    tests, adjusted = study.tests, study.adjusted
     if not tests:
-        return f"Conclusion ({classifier}): only the real-data baseline was run."
+        return f"Conclusion ({study.classifier}): only the real-data baseline was run."
     best = max(tests, key=lambda v: tests[v][0])
     d, half, _ = tests[best]
     ci = "" if math.isnan(half) else f" (95% CI {100 * (d - half):+.2f} to {100 * (d + half):+.2f})"
@@ -105,4 +138,4 @@ def conclusion(classifier: str, tests: dict, adjusted: dict, seeds: int) -> str:
             "Holm-corrected, α = 0.05)"
         )
     largest = f"the largest mean change in test accuracy is {best} at {100 * d:+.2f} points{ci}"
-    return f"Conclusion ({classifier}): {largest}; {verdict}."
+    return f"Conclusion ({study.classifier}): {largest}; {verdict}."
