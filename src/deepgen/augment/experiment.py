@@ -234,9 +234,9 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
     matrices = {}
     for (classifier, variant), matrix in confusions.items():
         name = f"{classifier}_{variant}".replace(" ", "_").replace(":", "-").replace("+", "_plus_")
-        matrices[f"{classifier}, {variant}"] = cfg.out / "confusion" / f"{name}.png"
-        title = f"{classifier}, {variant} ({cfg.seeds} seeds)"
-        save_confusion(matrix, classes, matrices[f"{classifier}, {variant}"], title)
+        key = f"{classifier}, {variant}"
+        matrices[key] = cfg.out / "confusion" / f"{name}.png"
+        save_confusion(matrix, classes, matrices[key], f"{key} ({cfg.seeds} seeds)")
     paths["confusion matrices"] = cfg.out / "confusion"
     paths["provenance"] = cfg.out / "provenance"
     paths["report"] = write_report(cfg, rows, matrices)
