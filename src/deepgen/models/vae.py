@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from deepgen.config import opt
 from deepgen.data.imageset import ImageSet, to_float
@@ -27,8 +27,35 @@ class VAEConfig:
     lr: float = opt(1e-3, "Adam learning rate")
 
 
+def reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    """z = mu + eps * sigma: a sample of N(mu, exp(logvar)) that gradients flow through, for noise `eps`."""
+    return mu + eps * (0.5 * logvar).exp()
+
+
+class GaussianCode:
+    """For models whose `encoder` outputs the mean and log-variance of q(z|x) and whose `decoder` maps
+    N(0, I) codes to image logits: the posterior, encoding by its mean, decoding, and prior samples."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and log-variance of q(z|x)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.posterior(x)[0]
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return logits_to_image(self.decoder(z))
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.noise(n, self.config.latent_dim, generator)
+
+
 @register("vae", "variational autoencoder (convolutional; BCE or MSE + KL; samples from the prior)")
-class VAE(GenerativeModel):
+class VAE(GaussianCode, GenerativeModel):
     Config = VAEConfig
     can_encode = True
 
@@ -41,30 +68,16 @@ class VAE(GenerativeModel):
     def phases(self) -> list[Phase]:
         return [Phase("vae", adam(self.parameters(), self.config.lr))]
 
-    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z|x)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar
-
     def terms(self, x: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
         """Per-image reconstruction and KL terms of the negative ELBO, for noise `eps`."""
         mu, logvar = self.posterior(x)
-        z = mu + eps * (0.5 * logvar).exp()
+        z = reparameterise(mu, logvar, eps)
         return reconstruction(self.decoder(z), x, self.config.recon_loss), kl_to_standard_normal(mu, logvar)
 
     def loss(self, phase: str, batch: Batch) -> StepLoss:
         x = batch.x
         recon, kl = self.terms(x, self.noise(len(x), self.config.latent_dim))
         return StepLoss({"recon": recon.mean(), "kl": self.config.beta * kl.mean()})
-
-    def encode(self, x: Tensor) -> Tensor:
-        return self.posterior(x)[0]
-
-    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return logits_to_image(self.decoder(z))
-
-    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.noise(n, self.config.latent_dim, generator)
 
     @torch.no_grad()
     def evaluate(self, test: ImageSet, batch_size: int = 500) -> dict[str, float]:
@@ -92,7 +105,7 @@ class VAE(GenerativeModel):
             return None
         mu, logvar = self.posterior(x)
         eps = self.noise(k * len(x), mu.shape[1], generator).view(k, *mu.shape)
-        z = mu + eps * (0.5 * logvar).exp()
+        z = reparameterise(mu, logvar, eps)
         log_px = -reconstruction(self.decoder(z.flatten(0, 1)), x.repeat(k, 1, 1, 1), "bce").view(k, len(x))
         log_pz_over_qz = 0.5 * (eps.square() + logvar - z.square()).sum(2)  # the log(2 pi) terms cancel
         return torch.log(torch.tensor(float(k))) - torch.logsumexp(log_px + log_pz_over_qz, 0)

@@ -25,9 +25,10 @@ from torch import Tensor, nn
 from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal, logits_to_image
+from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.models.dcgan import CriticNorm, critic_features
+from deepgen.models.vae import GaussianCode, reparameterise
 from deepgen.nn.conditioning import Critic
 from deepgen.nn.layers import conv_decoder, conv_encoder
 from deepgen.registry import register
@@ -48,7 +49,7 @@ class VAEGANConfig:
 
 
 @register("vae-gan", "VAE-GAN: VAE with reconstruction measured in a discriminator layer, plus a GAN loss")
-class VAEGAN(GenerativeModel):
+class VAEGAN(GaussianCode, GenerativeModel):
     Config = VAEGANConfig
     can_encode = True
 
@@ -68,15 +69,10 @@ class VAEGAN(GenerativeModel):
             Phase("D", adam(self.discriminator.parameters(), c.lr, c.betas)),
         ]
 
-    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and log-variance of q(z|x)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar
-
     def posterior_sample(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """z ~ q(z|x) (reparameterised), with the posterior's mean and log-variance."""
         mu, logvar = self.posterior(x)
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp(), mu, logvar
+        return reparameterise(mu, logvar, torch.randn_like(mu)), mu, logvar
 
     def discriminate(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The flattened activations of the similarity layer, Dis_l(x), and the discriminator's logits."""
@@ -114,15 +110,6 @@ class VAEGAN(GenerativeModel):
             "d_fake_prior": probs[2 * n :].mean(),
         }
         return StepLoss(critic_terms("bce", s_real, s_fake), stats)
-
-    def encode(self, x: Tensor) -> Tensor:
-        return self.posterior(x)[0]
-
-    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return logits_to_image(self.decoder(z))
-
-    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.noise(n, self.config.latent_dim, generator)
 
 
 def feature_nll(real: Tensor, fake: Tensor) -> Tensor:
