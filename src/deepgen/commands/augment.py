@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deepgen.augment.experiment import AugmentConfig, run_experiment
 from deepgen.augment.fit import FitConfig
-from deepgen.config import DataConfig, build
+from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -21,13 +21,8 @@ def run(argv: list[str]) -> int:
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True, help="mnist10k, digits, folder:PATH, ...")
-    data.add_argument("--limit-per-class", type=int, help="use at most N labelled training images per class")
-    data.add_argument("--image-size", type=int)
-    data.add_argument("--channels", type=int)
-    data.add_argument("--data-root", default=DataConfig.data_root)
-    data.add_argument("--test-fraction", type=float, default=0.2)
+    data_flags = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
+    data = add_data_flags(parser, required=True, names=data_flags)
     data.add_argument("--val-fraction", type=float, default=0.2, help="share of the training images kept to stop early")
     source = parser.add_argument_group("synthetic images (one of)")
     source.add_argument("--generator", type=Path, metavar="RUN", help="a conditional run (trained with --conditional)")
@@ -68,12 +63,8 @@ def run(argv: list[str]) -> int:
         if not sep:
             raise ConfigError(f"--generators expects CLASS=RUN pairs, got {pair!r}")
         generators[name] = Path(path)
-    data_options = {
-        "data": args.data, "limit_per_class": args.limit_per_class, "image_size": args.image_size,
-        "channels": args.channels, "data_root": args.data_root, "test_fraction": args.test_fraction,
-    }  # fmt: skip
     cfg = AugmentConfig(
-        data=build(DataConfig, data_options, "data options"),
+        data=data_config(args),
         out=args.out,
         classifiers=args.classifiers,
         ratios=args.ratios,

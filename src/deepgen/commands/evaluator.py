@@ -17,11 +17,14 @@ USAGE = [
 DATA_FLAGS = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "split_seed")
 
 
-def add_data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
-    """--data and the data options that change what an evaluator sees (as in deepgen train)."""
+def add_data_flags(
+    parser: argparse.ArgumentParser, required: bool, names: tuple[str, ...] = DATA_FLAGS
+) -> argparse._ArgumentGroup:
+    """A "data" group with --data and the DataConfig options in `names` (as in deepgen train; by default those
+    that change what an evaluator sees); returns the group for further flags."""
     group = parser.add_argument_group("data")
     for f in dataclasses.fields(DataConfig):
-        if f.name in DATA_FLAGS:
+        if f.name in names:
             group.add_argument(
                 "--" + f.name.replace("_", "-"),
                 dest=f"data.{f.name}",
@@ -30,6 +33,7 @@ def add_data_flags(parser: argparse.ArgumentParser, required: bool) -> None:
                 required=required and f.name == "data",
                 help=field_help(f),
             )
+    return group
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
