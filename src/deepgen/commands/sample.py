@@ -17,7 +17,7 @@ STRIP_STEPS = 10
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.sampling import balanced_labels, generate, write_samples
+    from deepgen.sampling import balanced_labels, generate, output_files, write_samples
     from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
     from deepgen.train.device import resolve_device
 
@@ -58,6 +58,7 @@ def run(argv: list[str]) -> int:
     if model.conditional:
         labels = balanced_labels(k, args.per_class) if args.per_class is not None else torch.arange(args.n) % k
     n = len(labels) if labels is not None else args.n
+    output_files(args.out, n, labels, model.classes)  # refuse a bad --out before generating
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
     return 0

@@ -1,5 +1,5 @@
-"""A run directory has one owner: the process holding the lock on RUN/.lock (an flock, which the kernel releases
-when the process ends, however it ends, so a crashed run never leaves it stuck)."""
+"""A run directory (or an experiment's output folder) has one owner: the process holding the lock on DIR/.lock (an
+flock, which the kernel releases when the process ends, however it ends, so a crashed run never leaves it stuck)."""
 
 from __future__ import annotations
 
@@ -23,24 +23,9 @@ def own_run(run: Path, new: bool) -> Iterator[Path]:
     elif not run.is_dir():
         raise ConfigError(f"run directory {run} does not exist")
     created = not run.exists()
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create run directory {run}: {e.strerror or e}") from None
-    fd = os.open(run / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise ConfigError(
-                f"run directory {run} is in use by another deepgen process (pid {owner}); wait for it to finish, "
-                "or choose another --out"
-            ) from None
+    with locked(run, "run directory"):
         if new:
             check_new(run)  # again: another process may have filled it before we held the lock
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield run
         except BaseException:
@@ -48,6 +33,29 @@ def own_run(run: Path, new: bool) -> Iterator[Path]:
                 (run / LOCK).unlink(missing_ok=True)
                 run.rmdir()
             raise
+
+
+@contextmanager
+def locked(folder: Path, what: str) -> Iterator[None]:
+    """Hold the lock file of `folder` (created if missing) for the block; a ConfigError naming `what` and the
+    owner's process id if another process holds it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise ConfigError(f"cannot create {what} {folder}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ConfigError(
+                f"{what} {folder} is in use by another deepgen process (pid {owner}); wait for it to finish, "
+                "or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
     finally:
         os.close(fd)  # releases the lock
 
