@@ -114,7 +114,7 @@ def test_augment_rerun_into_out_reuses_only_matching_generators(tmp_path: Path, 
     args += ["--ratios", "0", "1", "--max-steps", "3", "--no-classic", "--eps", "--noise", "--blur", "--device", "cpu"]
     args += ["--out", str(out)]
     assert main([*args, "--generator-steps", "2"]) == 0
-    capsys.readouterr()
+    assert "dcgan digits seed 0" in capsys.readouterr().err  # the progress bar names the data it trains on
     generator = out / "generators" / "seed0"
     made = (checkpoints(generator)[-1] / WEIGHTS).stat().st_mtime_ns
     rows = list(csv.DictReader((out / "results.csv").open()))

@@ -30,9 +30,9 @@ class Source:
     offline: bool = False  # ships with deepgen
 
 
-def read_idx(path: Path, ndim: int, what: str) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (the MNIST format), plain or gzipped, that should hold `ndim`-dimensional
-    `what` (named in errors)."""
+def read_idx(path: Path, ndim: int | None = None, what: str = "data") -> np.ndarray:
+    """Read an IDX file of unsigned bytes (the MNIST format), plain or gzipped, that should hold `what` (named in
+    errors) of `ndim` dimensions (any, if None)."""
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             data = f.read()
@@ -40,6 +40,7 @@ def read_idx(path: Path, ndim: int, what: str) -> np.ndarray:
         raise DataError(f"cannot read {path}: {e}") from None
     if len(data) < 4 or data[:3] != b"\x00\x00\x08":
         raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
+    ndim = data[3] if ndim is None else ndim
     if data[3] != ndim:
         raise DataError(
             f"{path} holds {data[3]}-dimensional data; expected {what} ({ndim} dimensions): are the images and "

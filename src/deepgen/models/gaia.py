@@ -38,9 +38,7 @@ class GAIAConfig:
     width: int = opt(32, "channels of the generator's first conv layer, doubling per layer", ge=1)
     d_latent_dim: int = opt(64, "size of the discriminator autoencoder's bottleneck", ge=1)
     d_width: int = opt(32, "channels of the discriminator's first conv layer, doubling per layer", ge=1)
-    gamma: float = opt(
-        0.5, "BEGAN diversity ratio: the fake/real reconstruction-error ratio k_t steers towards", gt=0, le=1
-    )
+    gamma: float = opt(0.5, "BEGAN diversity ratio: the fake/real reconstruction-error ratio k_t steers towards", gt=0)
     lambda_k: float = opt(1e-3, "step size of the k_t update", ge=0)
     xg_weight: float = opt(1.0, "weight of the generator's own reconstruction error mean |x - G(x)|", ge=0)
     alpha_std: float = opt(0.25, "interpolation weights are drawn from N(0.5, alpha_std) clipped to [0, 1]", ge=0)

@@ -326,7 +326,7 @@ def check_unchanged(cfg: RunConfig, state: dict[str, Any], ckpt: Path) -> None:
 
 
 def run_dir_on_rank0(cfg: RunConfig, world: World) -> Path:
-    """Rank 0 picks (and creates) the new run directory; every process gets its path (or its error)."""
+    """Rank 0 picks the new run directory; every process gets its path (or its error)."""
     outcome: str | ConfigError | None = None
     if world.main:
         try:
