@@ -109,28 +109,38 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = opt(2000, "total training steps (one step = every phase of the model once)", True, ge=1)
-    epochs: float | None = opt(None, "train this many passes over the training split instead of --steps", True, gt=0)
+    steps: int = opt(2000, "total training steps (one step = every phase of the model once)", resumable=True, ge=1)
+    epochs: float | None = opt(
+        None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
+    )
     batch_size: int = opt(128, "images per batch", ge=1)
     seed: int = opt(0, "seed of weights, noise and batch order", ge=0)
-    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", True)
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", resumable=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
         "auto", "autocast precision of the training step (auto: bf16 on GPUs that support it, else fp32)"
     )
     channels_last: bool = opt(False, "keep images and convolution weights channels-last (faster on recent GPUs)")
     compile: bool = opt(False, "torch.compile the networks (falls back to eager where compilation fails)")
-    log_every: int = opt(10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)", True, ge=1)
-    sample_every: int = opt(500, "steps between sample/reconstruction grids", True, ge=1)
-    checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)", True, ge=1)
-    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep", True, ge=1)
+    log_every: int = opt(
+        10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)", resumable=True, ge=1
+    )
+    sample_every: int = opt(500, "steps between sample/reconstruction grids", resumable=True, ge=1)
+    checkpoint_every: int = opt(
+        1000, "steps between checkpoints (one is always written at the end)", resumable=True, ge=1
+    )
+    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep", resumable=True, ge=1)
     sync_batchnorm: bool = opt(False, "under torchrun, BatchNorm statistics over the whole batch (CUDA)")
     time_limit: float | None = opt(
-        None, "stop (with a final checkpoint) after this many seconds of training", True, gt=0
+        None, "stop (with a final checkpoint) after this many seconds of training", resumable=True, gt=0
     )
-    out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)", True)
-    tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb", True)
+    out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)", resumable=True)
+    tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb", resumable=True)
     collapse_ratio: float = opt(
-        0.2, "warn of mode collapse when samples are less diverse than this share of real images", True, ge=0, le=1
+        0.2,
+        "warn of mode collapse when samples are less diverse than this share of real images",
+        resumable=True,
+        ge=0,
+        le=1,
     )
 
 
