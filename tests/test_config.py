@@ -35,7 +35,9 @@ def test_values_from_the_command_line(tp: type, text: str, expected: object) -> 
     "tp,text,message",
     [
         (int, "2.5", "whole number"),
-        (float, "fast", "a number"),
+        (float, "fast", "a finite number"),
+        (float, "nan", "a finite number"),
+        (int, "inf", "whole number"),
         (bool, "maybe", "true or false"),
         (Literal["a", "b"], "c", "one of a, b"),
     ],

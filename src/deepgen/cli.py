@@ -8,7 +8,7 @@ import sys
 import warnings
 
 import deepgen.commands
-from deepgen.errors import ConfigError, DeepgenError
+from deepgen.errors import DeepgenError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     command = importlib.import_module(f"deepgen.commands.{argv[0]}")
     try:
         return command.run(argv[1:])
-    except ConfigError as e:
-        print(f"deepgen: error: {e}", file=sys.stderr)
-        return 2
     except DeepgenError as e:
         print(f"deepgen: error: {e}", file=sys.stderr)
-        return 1
+        return e.exit_code
 
 
 def usage(names: list[str]) -> str:

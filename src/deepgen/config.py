@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -28,17 +30,62 @@ from deepgen.errors import ConfigError
 SECTIONS = ("data", "train", "model_config")
 
 
-def opt(default: Any, help: str) -> Any:
-    """A config field with a default and a help text (lists get a fresh copy per instance)."""
+@dataclass(frozen=True)
+class Bounds:
+    """The values an option accepts (each element, for lists): ge/gt/le/lt limits and/or choices; `size`: the
+    length of a list."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple[Any, ...] | None = None
+    size: int | None = None
+
+    def check(self, value: Any, where: str) -> Any:
+        """`value` (None passes), or a ConfigError naming `where` and what was expected."""
+        if self.size is not None and isinstance(value, list) and len(value) != self.size:
+            raise ConfigError(f"{where}: expected {self.size} values, got {value!r}")
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None and not self.admits(v):
+                raise ConfigError(f"{where}: expected {self}, got {v!r}")
+        return value
+
+    def admits(self, v: Any) -> bool:
+        if self.choices is not None and v not in self.choices:
+            return False
+        return not (
+            (self.ge is not None and v < self.ge)
+            or (self.gt is not None and v <= self.gt)
+            or (self.le is not None and v > self.le)
+            or (self.lt is not None and v >= self.lt)
+        )
+
+    def __str__(self) -> str:
+        if self.choices is not None:
+            return " or ".join(map(str, self.choices))
+        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
+        high = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else ""
+        return " and ".join(p for p in (low, high) if p) or "any value"
+
+
+def opt(default: Any, help: str, resumable: bool = False, **bounds: Any) -> Any:
+    """A config field with a default, a help text and the values it accepts (`ge`, `gt`, `le`, `lt`, `choices`;
+    see Bounds). `resumable`: a resumed run may change it, as it does not alter the computation. Lists get a fresh
+    copy per instance."""
+    return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable})
+
+
+def config_field(default: Any, metadata: Mapping[str, Any]) -> Any:
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def with_defaults(cls: type, name: str, **defaults: Any) -> type:
-    """A subclass of config dataclass `cls` named `name`, with new defaults for some fields (help texts kept)."""
+    """A subclass of config dataclass `cls` named `name`, with new defaults for some fields (help and bounds kept)."""
     known, types_ = {f.name: f for f in dataclasses.fields(cls)}, hints(cls)
-    fields = [(k, types_[k], opt(v, known[k].metadata["help"])) for k, v in defaults.items()]
+    fields = [(k, types_[k], config_field(v, known[k].metadata)) for k, v in defaults.items()]
     return dataclasses.make_dataclass(name, fields, bases=(cls,), namespace={"__module__": cls.__module__})
 
 
@@ -49,39 +96,51 @@ class DataConfig:
         "~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)"
     )
     download: bool = opt(False, "download the dataset into --data-root if its files are missing")
-    image_size: int | None = opt(None, "make images this size (see --fit); default: the dataset's own")
+    image_size: int | None = opt(None, "make images this size (see --fit); default: the dataset's own", ge=4)
     fit: Literal["crop", "pad"] = opt(
         "crop", "crop: resize the shorter side and centre-crop; pad: shrink to fit if larger, then pad with black"
     )
-    channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own")
-    limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)")
-    test_fraction: float = opt(0.2, "held-out share for datasets without an official test split")
-    split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class")
+    channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own", choices=(1, 3))
+    limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)", ge=1)
+    test_fraction: float = opt(0.2, "held-out share for datasets without an official test split", gt=0, lt=1)
+    split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class", ge=0)
     hflip: bool = opt(False, "random horizontal flips of training batches")
 
 
 @dataclass
 class TrainConfig:
-    steps: int = opt(2000, "total training steps (one step = every phase of the model once)")
-    epochs: float | None = opt(None, "train this many passes over the training split instead of --steps")
-    batch_size: int = opt(128, "images per batch")
-    seed: int = opt(0, "seed of weights, noise and batch order")
-    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    steps: int = opt(2000, "total training steps (one step = every phase of the model once)", resumable=True, ge=1)
+    epochs: float | None = opt(
+        None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
+    )
+    batch_size: int = opt(128, "images per batch", ge=1)
+    seed: int = opt(0, "seed of weights, noise and batch order", ge=0)
+    device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", resumable=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
         "auto", "autocast precision of the training step (auto: bf16 on GPUs that support it, else fp32)"
     )
     channels_last: bool = opt(False, "keep images and convolution weights channels-last (faster on recent GPUs)")
     compile: bool = opt(False, "torch.compile the networks (falls back to eager where compilation fails)")
-    log_every: int = opt(10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)")
-    sample_every: int = opt(500, "steps between sample/reconstruction grids")
-    checkpoint_every: int = opt(1000, "steps between checkpoints (one is always written at the end)")
-    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep")
+    log_every: int = opt(
+        10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)", resumable=True, ge=1
+    )
+    sample_every: int = opt(500, "steps between sample/reconstruction grids", resumable=True, ge=1)
+    checkpoint_every: int = opt(
+        1000, "steps between checkpoints (one is always written at the end)", resumable=True, ge=1
+    )
+    keep_checkpoints: int = opt(2, "how many recent checkpoints to keep", resumable=True, ge=1)
     sync_batchnorm: bool = opt(False, "under torchrun, BatchNorm statistics over the whole batch (CUDA)")
-    time_limit: float | None = opt(None, "stop (with a final checkpoint) after this many seconds of training")
-    out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)")
-    tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb")
+    time_limit: float | None = opt(
+        None, "stop (with a final checkpoint) after this many seconds of training", resumable=True, gt=0
+    )
+    out: str | None = opt(None, "run directory (default: runs/MODEL-DATA, numbered if taken)", resumable=True)
+    tensorboard: bool = opt(True, "write TensorBoard events to RUN/tb", resumable=True)
     collapse_ratio: float = opt(
-        0.2, "warn of mode collapse when samples are less diverse than this share of real images"
+        0.2,
+        "warn of mode collapse when samples are less diverse than this share of real images",
+        resumable=True,
+        ge=0,
+        le=1,
     )
 
 
@@ -102,8 +161,8 @@ class RunConfig:
     def from_dict(cls, raw: dict[str, Any], where: str) -> RunConfig:
         from deepgen.registry import get_model
 
-        if not isinstance(raw, dict) or "model" not in raw:
-            raise ConfigError(f"{where}: expected a mapping with a 'model' key")
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), str):
+            raise ConfigError(f"{where}: expected a mapping with a 'model' key naming a model")
         unknown = set(raw) - {"model", *SECTIONS}
         if unknown:
             raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; expected model, {', '.join(SECTIONS)}")
@@ -132,6 +191,27 @@ class RunConfig:
 
         return cls(model, DataConfig(), TrainConfig(), get_model(model).Config())
 
+    def validate(self) -> None:
+        """Check every option against its bounds (the command line and config files are checked as they are read;
+        this catches configs built in code)."""
+        for section in SECTIONS:
+            validate(getattr(self, section))
+
+    def resumable(self) -> set[str]:
+        """Options a resumed run may change, as they do not alter the computation (declared with opt(resumable=))."""
+        return {name for name, (_, f) in self.fields().items() if f.metadata.get("resumable")}
+
+    def changes_from(self, before: RunConfig) -> list[str]:
+        """'name: old -> new' for each option that differs from `before`, but for the resumable ones."""
+        if self.model != before.model:
+            return [f"model: {before.model} -> {self.model}"]
+        old, new = before.to_dict(), self.to_dict()
+        return [
+            f"{name}: {old[section][name]!r} -> {new[section][name]!r}"
+            for name, (section, _) in self.fields().items()
+            if name not in self.resumable() and old[section].get(name) != new[section][name]
+        ]
+
     def fields(self) -> dict[str, tuple[str, dataclasses.Field]]:
         """Field name -> (section, field) over all sections."""
         return {f.name: (s, f) for s in SECTIONS for f in dataclasses.fields(getattr(self, s))}
@@ -144,9 +224,9 @@ class RunConfig:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown option {key!r} for model {self.model!r}{hint}")
-        section = known[name][0]
+        section, f = known[name]
         obj = getattr(self, section)
-        setattr(obj, name, coerce(hints(type(obj))[name], value, f"option {name!r}"))
+        setattr(obj, name, checked(f, hints(type(obj))[name], value, flag(name)))
 
     def apply_overrides(self, pairs: list[str]) -> None:
         """Apply `--set key=value` strings."""
@@ -171,8 +251,28 @@ def build(cls: type, values: dict[str, Any], where: str) -> Any:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{where}: unknown option {key!r}{hint}")
-    types_ = hints(cls)
-    return cls(**{k: coerce(types_[k], v, f"{where}: {k}") for k, v in values.items()})
+    types_, fields = hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+    return cls(**{k: checked(fields[k], types_[k], v, f"{where}: {k}") for k, v in values.items()})
+
+
+def checked(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
+    """`value` converted to type `tp` and checked against the bounds of field `f`."""
+    return bounds(f).check(coerce(tp, value, where), where)
+
+
+def bounds(f: dataclasses.Field) -> Bounds:
+    return f.metadata.get("bounds", Bounds())
+
+
+def validate(obj: Any, where: Callable[[str], str] = lambda name: flag(name)) -> None:
+    """Check every field of config dataclass `obj` against its bounds (for configs built in code)."""
+    for f in dataclasses.fields(obj):
+        bounds(f).check(getattr(obj, f.name), where(f.name))
+
+
+def flag(name: str) -> str:
+    """The command-line flag of config field `name`."""
+    return "--" + name.replace("_", "-")
 
 
 def coerce(tp: Any, value: Any, where: str) -> Any:
@@ -203,13 +303,13 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        kind = "a whole number" if tp is int else "a finite number"
         try:
             number = float(value) if isinstance(value, str) else value
-            if tp is int and float(number) != int(number):
+            if not math.isfinite(number) or (tp is int and float(number) != int(number)):
                 raise ValueError
             return tp(number)
-        except (TypeError, ValueError):
-            kind = "a whole number" if tp is int else "a number"
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{where}: expected {kind}, got {value!r}") from None
     if tp is str:
         return str(value)

@@ -56,6 +56,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes directories private; give the usual permissions
         yield tmp
         fsync_dir(tmp)
         os.replace(tmp, path)

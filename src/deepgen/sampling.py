@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from deepgen.data.imageset import to_uint8
+from deepgen.errors import CheckpointError, ConfigError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
 from deepgen.viz.grids import grid, save_png
@@ -35,7 +36,8 @@ def balanced_labels(num_classes: int, per_class: int) -> Tensor:
 
 def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, classes: list[str] | None = None) -> Path:
     """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid) or a folder of
-    numbered PNGs, in a sub-folder per class when `labels` are given."""
+    numbered PNGs, in a sub-folder per class when `labels` are given. Never overwrites a file (see output_files)."""
+    files = output_files(out, len(images), labels, classes)
     if out.suffix == ".npz":
         arrays = {"images": images.numpy()}
         if labels is not None:
@@ -46,12 +48,46 @@ def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, class
     elif out.suffix == ".png":
         save_png(grid(images), out)
     else:
-        for i, image in enumerate(images):
-            folder = out if labels is None else out / folder_name(classes[labels[i]])
-            save_png(image, folder / f"{i:06d}.png")
+        for image, path in zip(images, files):
+            save_png(image, path)
     return out
 
 
-def folder_name(class_name: str) -> str:
-    """A class name usable as one folder name ('T-shirt/top' -> 'T-shirt_top')."""
-    return class_name.replace("/", "_").replace("\\", "_")
+def output_files(
+    out: Path, n: int, labels: Tensor | None = None, classes: list[str] | None = None, name: str = "{:06d}.png"
+) -> list[Path]:
+    """The files written for `n` images: `out` itself (*.npz, *.png) or out/`name` numbered (NNNNNN.png), in a
+    sub-folder per class when `labels` are given. A ConfigError when `out` lies under a file, is a file but not
+    *.npz/*.png, or any of the files exists already (an output folder's other files are never touched)."""
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"--out {out} lies under {parent}, which is a file, not a folder")
+    if out.suffix in (".npz", ".png"):
+        files = [out]
+    elif out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder, FILE.png (a grid) or FILE.npz")
+    elif labels is None:
+        files = [out / name.format(i) for i in range(n)]
+    else:
+        folders = class_folders(classes or [])
+        files = [out / folders[int(c)] / name.format(i) for i, c in enumerate(labels)]
+    taken = [f for f in files if f.exists() or f.is_symlink()]
+    if taken:
+        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+        raise ConfigError(
+            f"--out {out}: {taken[0]}{more} exist(s) already; deepgen never overwrites them: choose a new --out"
+        )
+    return files
+
+
+def class_folders(classes: list[str]) -> list[str]:
+    """One folder name per class ('T-shirt/top' -> 'T-shirt_top'); a CheckpointError for names that cannot be a
+    folder inside the output ('', '.', '..') or that two classes would share."""
+    names = ["".join("_" if c in "/\\" or not c.isprintable() else c for c in name) for name in classes]
+    bad = [c for c, name in zip(classes, names) if name in ("", ".", "..")]
+    if bad or len(set(names)) != len(names):
+        raise CheckpointError(
+            f"class names {bad or classes} (from the checkpoint) cannot each name a folder of their own; "
+            "sample to FILE.npz instead"
+        )
+    return names

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,14 @@ from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
 from deepgen.report import Gallery, write_html
 from deepgen.sampling import generate
-from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
+from deepgen.train.checkpoint import WEIGHTS, build_model, checkpoints, latest_checkpoint
 from deepgen.train.device import resolve_device
+from deepgen.train.runlock import LOCK, locked
 from deepgen.train.trainer import train
 
 Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
+RECORD = "augment.json"  # the settings of the experiment in --out
+RERUNNABLE = ("out", "device")  # settings a continued experiment may change
 
 
 @dataclass
@@ -63,14 +67,22 @@ class AugmentConfig:
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
     """Run every seed, classifier and variant; write results.csv, summary.md, confusion matrices and the
-    provenance of every image; return the paths written."""
+    provenance of every image; return the paths written. --out belongs to one experiment (recorded in
+    augment.json, locked while it runs): running it again continues it, with other settings is refused."""
     check(cfg)
+    with locked(cfg.out, "--out"):
+        claim_out(cfg)
+        return experiment(cfg, log)
+
+
+def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path]:
     device = resolve_device(cfg.device)
     rows, confusions = [], {}
     for seed in range(cfg.seeds):
         splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
-        train_set, val = split(splits.train, cfg.val_fraction, seed)
+        train_set, val = split(splits.train, cfg.val_fraction, seed, f"the training split of {cfg.data.data}")
         source = synthetic_source(cfg, train_set, val, seed, device)
+        generator = describe_generator(cfg, seed)
         counts = train_set.class_counts()
         synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
         write_provenance(cfg.out / "provenance" / f"seed{seed}.csv", train_set, val, splits.test, synthetic)
@@ -86,6 +98,7 @@ def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> di
                 key = (classifier, variant)
                 confusions[key] = confusions.get(key, 0) + confusion
                 row = {"seed": seed, "classifier": classifier, "variant": variant, "ratio": ratio, "classic": classic}
+                row["generator"] = generator if ratio else ""
                 rows.append(
                     row | {"real_train": len(train_set), "synthetic": len(data) - len(train_set)} | info | scores
                 )
@@ -99,6 +112,45 @@ def check(cfg: AugmentConfig) -> None:
         raise ConfigError("give exactly one of --generator RUN, --generators CLASS=RUN ..., --train-generator MODEL")
     if cfg.seeds < 1 or any(r < 0 for r in cfg.ratios):
         raise ConfigError(f"--seeds must be >= 1 and --ratios >= 0; got {cfg.seeds} and {cfg.ratios}")
+
+
+def claim_out(cfg: AugmentConfig) -> None:
+    """Record the experiment's settings in --out/augment.json, or check them against the record there: an earlier
+    run into --out is continued (its finished generators reused) only with the same settings."""
+    record = cfg.out / RECORD
+    settings = json.loads(
+        json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in RERUNNABLE}, default=str)
+    )
+    if record.is_file():
+        try:
+            before = json.loads(record.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read {record}: {e}") from None
+        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v]
+        if changed:
+            raise ConfigError(
+                f"--out {cfg.out} holds an experiment with other settings ({'; '.join(changed)}); its generators and "
+                "results would be mixed with these: choose another --out"
+            )
+    elif any(p.name != LOCK for p in cfg.out.iterdir()):
+        raise ConfigError(f"--out {cfg.out} is not empty and holds no {RECORD}; choose a new or empty folder")
+    else:
+        atomic_write_text(record, json.dumps(settings, indent=2))
+
+
+def describe_generator(cfg: AugmentConfig, seed: int) -> str:
+    """Which generator made a seed's synthetic images (a column of results.csv)."""
+    if cfg.generator is not None:
+        return f"{cfg.generator} ({latest_checkpoint(cfg.generator).name})"
+    if cfg.generators:
+        return "; ".join(f"{c}={run} ({latest_checkpoint(run).name})" for c, run in cfg.generators.items())
+    if cfg.train_generator is not None:
+        kind = "one per class" if cfg.per_class_generators else "conditional"
+        return (
+            f"{cfg.train_generator} ({kind}) trained {cfg.generator_steps} steps on seed {seed}'s training split "
+            f"in {cfg.out / 'generators' / f'seed{seed}'}"
+        )
+    return ""
 
 
 def positive(cfg: AugmentConfig) -> list[float]:
@@ -126,21 +178,24 @@ def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, see
     if cfg.train_generator is None:
         return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
     folder = cfg.out / "generators" / f"seed{seed}"
+    name = f"{cfg.data.data} seed {seed}"
     if not cfg.per_class_generators:
-        run = train_generator(cfg, Splits("train split", train_set, val), folder, seed, conditional=True)
+        run = train_generator(cfg, Splits(name, train_set, val), folder, seed, conditional=True)
         return conditional_source(load_generator(run, train_set, device, conditional=True))
     models = []
-    for c, name in enumerate(train_set.classes):
+    for c in range(len(train_set.classes)):
         only = lambda s, c=c: s.subset(torch.nonzero(s.labels == c).flatten())  # noqa: E731
-        run = train_generator(cfg, Splits(name, only(train_set), only(val)), folder / f"class{c}", seed, False)
+        part = Splits(f"{name} class {c}", only(train_set), only(val))
+        run = train_generator(cfg, part, folder / f"class{c}", seed, False)
         models.append(load_generator(run, train_set, device, conditional=False))
     return per_class_source(models, train_set.classes)
 
 
 def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
-    if (out / "checkpoints").is_dir():  # trained by an earlier, interrupted experiment with the same settings
-        return out
+    """Train (or finish training, or reuse) the generator of one seed (and class) in `out`; an earlier run of this
+    experiment (same settings, see claim_out) may have started or finished it."""
     run = RunConfig.default(cfg.train_generator)
+    run.data = dataclasses.replace(cfg.data, split_seed=seed)  # recorded in its config.yaml: what it was trained on
     settings = {
         "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
         "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
@@ -148,7 +203,12 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
     }  # fmt: skip
     for key, value in settings.items():
         run.set(key, value)
-    return train(run, splits=data).run
+    done = checkpoints(out)
+    if done and int(done[-1].name[5:]) >= cfg.generator_steps:
+        return out
+    if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
+        shutil.rmtree(out)
+    return train(run, resume=bool(done), splits=data).run
 
 
 def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool) -> GenerativeModel:
@@ -228,7 +288,11 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
     writer.writerows(rows)
     atomic_write_text(cfg.out / "results.csv", buffer.getvalue())
     paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
-    atomic_write_text(paths["summary"], summarise(rows, cfg.seeds))
+    generators = sorted({row["generator"] for row in rows if row["generator"]})
+    used = "".join(f"\n- {g}" for g in generators)
+    atomic_write_text(
+        paths["summary"], summarise(rows, cfg.seeds) + (f"\nSynthetic images from:{used}\n" if used else "")
+    )
     from deepgen.augment.plots import save_confusion
 
     matrices = {}
@@ -250,6 +314,7 @@ def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path]
         f"{cfg.data.data}, at most {cfg.data.limit_per_class or 'all'} training images per class, {cfg.seeds} "
         f"seed(s), synthetic-to-real ratios {ratios}; synthetic images are added to the training split only.",
         "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
+        *sorted({f"Synthetic images from {row['generator']}." for row in rows if row["generator"]}),
     ]
     galleries = [
         Gallery("Confusion matrices (summed over seeds)", matrices),

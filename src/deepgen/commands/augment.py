@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from deepgen.arguments import Parser, number
 from deepgen.augment.experiment import AugmentConfig, run_experiment
 from deepgen.augment.fit import FitConfig
 from deepgen.commands.evaluator import add_data_flags, data_config
@@ -16,14 +16,19 @@ USAGE = [
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepgen augment",
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
     data_flags = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
     data = add_data_flags(parser, required=True, names=data_flags)
-    data.add_argument("--val-fraction", type=float, default=0.2, help="share of the training images kept to stop early")
+    data.add_argument(
+        "--val-fraction",
+        type=number(float, gt=0, lt=1),
+        default=0.2,
+        help="share of the training images kept to stop early",
+    )
     source = parser.add_argument_group("synthetic images (one of)")
     source.add_argument("--generator", type=Path, metavar="RUN", help="a conditional run (trained with --conditional)")
     source.add_argument(
@@ -31,26 +36,41 @@ def run(argv: list[str]) -> int:
     )
     source.add_argument("--train-generator", metavar="MODEL", help="train MODEL on each seed's training split")
     source.add_argument("--per-class-generators", action="store_true", help="with --train-generator: one per class")
-    source.add_argument("--generator-steps", type=int, default=2000)
+    source.add_argument("--generator-steps", type=number(int, ge=1), default=2000)
     exp = parser.add_argument_group("experiment")
-    exp.add_argument("--ratios", type=float, nargs="+", default=[0, 0.5, 1, 2], help="synthetic images per real one")
-    exp.add_argument("--seeds", type=int, default=3)
+    exp.add_argument(
+        "--ratios", type=number(float, ge=0), nargs="+", default=[0, 0.5, 1, 2], help="synthetic images per real one"
+    )
+    exp.add_argument("--seeds", type=number(int, ge=1), default=3)
     exp.add_argument(
         "--classifiers", nargs="+", default=["small-cnn"], help="small-cnn resnet18 sae torchvision:NAME timm:NAME"
     )
     exp.add_argument(
         "--classifier-weights", type=Path, help="local pretrained weights for a torchvision:/timm: classifier"
     )
-    exp.add_argument("--classifier-size", type=int, help="resize inputs of torchvision:/timm: classifiers to this size")
+    exp.add_argument(
+        "--classifier-size", type=number(int, ge=1), help="resize inputs of torchvision:/timm: classifiers to this size"
+    )
     exp.add_argument("--no-classic", action="store_true", help="skip the classic-augmentation (affine) variants")
     exp.add_argument("--flip", action="store_true", help="classic augmentation also flips images horizontally")
     exp.add_argument(
-        "--max-steps", type=int, default=FitConfig.max_steps, help="classifier steps (early stopping on val)"
+        "--max-steps",
+        type=number(int, ge=1),
+        default=FitConfig.max_steps,
+        help="classifier steps (early stopping on val)",
     )
-    exp.add_argument("--eps", type=float, nargs="*", default=[0.05, 0.1], help="FGSM/PGD budgets in [0, 1] pixel units")
-    exp.add_argument("--noise", type=float, nargs="*", default=[0.2], help="Gaussian noise std levels")
-    exp.add_argument("--blur", type=float, nargs="*", default=[1.0], help="Gaussian blur sigmas (pixels)")
-    exp.add_argument("--robust-n", type=int, default=1000, help="test images attacked and corrupted (default: 1000)")
+    exp.add_argument(
+        "--eps",
+        type=number(float, ge=0, le=1),
+        nargs="*",
+        default=[0.05, 0.1],
+        help="FGSM/PGD budgets in [0, 1] pixel units",
+    )
+    exp.add_argument("--noise", type=number(float, ge=0), nargs="*", default=[0.2], help="Gaussian noise std levels")
+    exp.add_argument("--blur", type=number(float, ge=0), nargs="*", default=[1.0], help="Gaussian blur sigmas (pixels)")
+    exp.add_argument(
+        "--robust-n", type=number(int, ge=1), default=1000, help="test images attacked and corrupted (default: 1000)"
+    )
     exp.add_argument("--device", default="auto")
     exp.add_argument(
         "--out", type=Path, required=True, help="folder for results.csv, summary.md, confusion/, provenance/"

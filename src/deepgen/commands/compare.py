@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
+from deepgen.arguments import Parser, number
 from deepgen.commands.eval import add_eval_flags, settings
 from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
@@ -20,7 +20,7 @@ def run(argv: list[str]) -> int:
     from deepgen.config import RunConfig
     from deepgen.eval.evaluator import slug
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepgen compare",
         description="Train each MODEL on the same data under the same budget and seeds, evaluate all against the "
         "held-out test split, and write results.csv, results.md and a self-contained report.html.",
@@ -30,7 +30,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument(
         "--budget", required=True, help="per model and seed: training steps (2000) or training time (90s, 10m, 1.5h)"
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
+    parser.add_argument("--seeds", type=number(int, ge=0), nargs="+", default=[0], help="training seeds (default: 0)")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/compare-DATA-BUDGET, numbered)")
     parser.add_argument("--device", default="auto", help="training device: auto, cpu, cuda, mps (default: auto)")
     parser.add_argument(

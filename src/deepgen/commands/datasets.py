@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from deepgen.arguments import Parser
 
 USAGE = [("datasets", "list the datasets")]
 
@@ -10,7 +10,7 @@ USAGE = [("datasets", "list the datasets")]
 def run(argv: list[str]) -> int:
     from deepgen.data.sources import SOURCES
 
-    argparse.ArgumentParser(prog="deepgen datasets", description="List the datasets (--data NAME).").parse_args(argv)
+    Parser(prog="deepgen datasets", description="List the datasets (--data NAME).").parse_args(argv)
     for name, source in SOURCES.items():
         print(f"{name:<14} {source.description}" + ("  [ships with deepgen]" if source.offline else ""))
     return 0

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deepgen.arguments import Parser, number
 from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
 
@@ -33,9 +34,11 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's Inception-v3 weights file")
     group.add_argument(
-        "--n", type=int, help="generated images (default: as many as the real test split, at most 10,000)"
+        "--n", type=number(int, ge=1), help="generated images (default: as many as the real test split, at most 10,000)"
     )
-    group.add_argument("--seed", type=int, default=0, help="seed of the generated images and metrics (default: 0)")
+    group.add_argument(
+        "--seed", type=number(int, ge=0), default=0, help="seed of the generated images and metrics (default: 0)"
+    )
     group.add_argument("--eval-device", default="auto", help="device of the evaluation (default: auto)")
     group.add_argument(
         "--feature-precision",
@@ -45,13 +48,13 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--evaluator-steps",
-        type=int,
+        type=number(int, ge=1),
         default=Recipe.steps,
         help=f"training steps of the classifier evaluator (part of its cache name) (default: {Recipe.steps})",
     )
     group.add_argument(
         "--cas-steps",
-        type=int,
+        type=number(int, ge=1),
         default=Settings.cas_steps,
         help=f"training steps of the CAS classifiers (conditional models) (default: {Settings.cas_steps})",
     )
@@ -61,9 +64,6 @@ def settings(args: argparse.Namespace) -> Settings:
     from deepgen.eval.evaluate import Settings
     from deepgen.eval.evaluator import Recipe
 
-    for flag in ("evaluator_steps", "cas_steps"):
-        if getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     return Settings(
         features=args.features,
         n=args.n,
@@ -79,7 +79,7 @@ def settings(args: argparse.Namespace) -> Settings:
 def run(argv: list[str]) -> int:
     from deepgen.eval.evaluate import Judge, evaluate_run, format_table, run_data, write_metrics
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepgen eval",
         description="Evaluate the newest checkpoint of each RUN against its data's held-out test split; results "
         "are printed and merged into RUN/metrics.json under 'eval'. With --data and no RUN: score the real "

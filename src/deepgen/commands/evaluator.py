@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 import json
 
+from deepgen.arguments import Parser, number
 from deepgen.config import DataConfig, build, field_help
-from deepgen.errors import ConfigError
 
 USAGE = [
     ("evaluator train --data NAME|folder:PATH [--image-size N]", "train the classifier:DATA feature network (cached)"),
@@ -46,7 +46,7 @@ def run(argv: list[str]) -> int:
     from deepgen.eval.evaluator import INFO, Recipe, cache_root, evaluator_data, get_evaluator
     from deepgen.train.device import resolve_device
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepgen evaluator",
         description="Classifiers trained on a dataset's real training split; their penultimate layer gives the "
         "classifier:DATA features of deepgen eval. Cached in $DEEPGEN_CACHE/evaluators (default ~/.cache/deepgen).",
@@ -54,7 +54,9 @@ def run(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     train = sub.add_parser("train", help="train (or find) the evaluator of a dataset")
     add_data_flags(train, required=True)
-    train.add_argument("--steps", type=int, default=Recipe.steps, help=f"training steps (default: {Recipe.steps})")
+    train.add_argument(
+        "--steps", type=number(int, ge=1), default=Recipe.steps, help=f"training steps (default: {Recipe.steps})"
+    )
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     train.add_argument("--retrain", action="store_true", help="train again even if cached")
     sub.add_parser("list", help="list cached evaluators")
@@ -67,8 +69,6 @@ def run(argv: list[str]) -> int:
             print(f"{info['name']:<40} test accuracy {info['test_accuracy']:.4f}  {info['recipe']['steps']} steps")
         print(f"{len(infos)} evaluator(s) in {cache_root()}")
         return 0
-    if args.steps < 1:
-        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
     splits = load_data(evaluator_data(data_config(args)))
     evaluator = get_evaluator(splits, Recipe(steps=args.steps), resolve_device(args.device), retrain=args.retrain)
     info = evaluator.info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepgen.arguments import Parser, number
 from deepgen.errors import ConfigError
 
 USAGE = [("latent RUN [--compare-with RUN2] [--max-points N]", "latent scatter vs PCA/t-SNE, manifold, interpolations")]
@@ -16,7 +17,7 @@ def run(argv: list[str]) -> int:
     from deepgen.train.device import resolve_device
 
     d = Options()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepgen latent",
         description="Embedding comparison (k-NN accuracy, trustworthiness), manifold grid, interpolations, "
         "random walks and samples from Gaussians fitted to the codes, as PNGs and latent.json.",
@@ -26,12 +27,14 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: RUN/latent)")
     parser.add_argument(
         "--max-points",
-        type=int,
+        type=number(int, ge=20),
         metavar="N",
         default=d.max_points,
         help=f"test images embedded, chosen at random (default: {d.max_points}: t-SNE under a minute on a CPU)",
     )
-    parser.add_argument("--grid", type=int, metavar="N", default=d.grid, help=f"lattice size N x N (default: {d.grid})")
+    parser.add_argument(
+        "--grid", type=number(int, ge=2), metavar="N", default=d.grid, help=f"lattice size N x N (default: {d.grid})"
+    )
     parser.add_argument(
         "--span",
         choices=["auto", "data", "prior"],
@@ -41,23 +44,31 @@ def run(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--quantiles",
-        type=float,
+        type=number(float, ge=0, le=1),
         nargs=2,
         default=d.quantiles,
         metavar=("LO", "HI"),
         help="for --span data (default: 0.025 0.975)",
     )
     parser.add_argument(
-        "--pairs", type=int, metavar="N", default=d.pairs, help=f"interpolation strips and walks (default: {d.pairs})"
+        "--pairs",
+        type=number(int, ge=1),
+        metavar="N",
+        default=d.pairs,
+        help=f"interpolation strips and walks (default: {d.pairs})",
     )
     parser.add_argument(
-        "--steps", type=int, metavar="N", default=d.steps, help=f"images per strip (default: {d.steps})"
+        "--steps", type=number(int, ge=2), metavar="N", default=d.steps, help=f"images per strip (default: {d.steps})"
     )
     parser.add_argument(
-        "--components", type=int, metavar="N", default=d.components, help=f"of the fitted GMM (default: {d.components})"
+        "--components",
+        type=number(int, ge=1),
+        metavar="N",
+        default=d.components,
+        help=f"of the fitted GMM (default: {d.components})",
     )
     parser.add_argument(
-        "--seed", type=int, metavar="N", default=d.seed, help="seed of every choice and draw (default: 0)"
+        "--seed", type=number(int, ge=0), metavar="N", default=d.seed, help="seed of every choice and draw (default: 0)"
     )
     parser.add_argument("--device", default="auto", metavar="NAME", help="auto, cpu, cuda, mps (default: auto)")
     args = parser.parse_args(argv)
@@ -87,9 +98,6 @@ def run(argv: list[str]) -> int:
 
 
 def check(args: argparse.Namespace) -> None:
-    for flag, minimum in (("max_points", 20), ("grid", 2), ("pairs", 1), ("steps", 2), ("components", 1)):
-        if getattr(args, flag) < minimum:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least {minimum}, got {getattr(args, flag)}")
     lo, hi = args.quantiles
-    if not 0 <= lo < hi <= 1:
-        raise ConfigError(f"--quantiles LO HI must satisfy 0 <= LO < HI <= 1, got {lo} {hi}")
+    if not lo < hi:
+        raise ConfigError(f"--quantiles LO HI must satisfy LO < HI, got {lo} {hi}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from deepgen.arguments import Parser
 
 USAGE = [("models", "list the models")]
 
 
 def run(argv: list[str]) -> int:
-    argparse.ArgumentParser(prog="deepgen models", description="List the models.").parse_args(argv)
+    Parser(prog="deepgen models", description="List the models.").parse_args(argv)
     from deepgen.registry import models
 
     for name, cls in models().items():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
+from deepgen.arguments import Parser, number
 from deepgen.errors import ConfigError, DeepgenError
 
 USAGE = [
@@ -17,14 +17,16 @@ STRIP_STEPS = 10
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.sampling import balanced_labels, generate, write_samples
+    from deepgen.sampling import balanced_labels, generate, output_files, write_samples
     from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
     from deepgen.train.device import resolve_device
 
-    parser = argparse.ArgumentParser(prog="deepgen sample", description="Generate images from a trained run.")
+    parser = Parser(prog="deepgen sample", description="Generate images from a trained run.")
     parser.add_argument("run", type=Path, help="run directory (or a checkpoint directory inside it)")
-    parser.add_argument("--n", type=int, default=64, help="number of images (default: 64)")
-    parser.add_argument("--per-class", type=int, metavar="K", help="K images of each class (conditional models)")
+    parser.add_argument("--n", type=number(int, ge=1), default=64, help="number of images (default: 64)")
+    parser.add_argument(
+        "--per-class", type=number(int, ge=1), metavar="K", help="K images of each class (conditional models)"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -33,12 +35,12 @@ def run(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--interpolate",
-        type=int,
+        type=number(int, ge=1),
         metavar="K",
         help=f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random "
         "test images (models with an encoder) or spherical between noise vectors (the others)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    parser.add_argument("--seed", type=number(int, ge=0), default=0, help="noise seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     args = parser.parse_args(argv)
     if args.interpolate is not None:
@@ -56,8 +58,7 @@ def run(argv: list[str]) -> int:
     if model.conditional:
         labels = balanced_labels(k, args.per_class) if args.per_class is not None else torch.arange(args.n) % k
     n = len(labels) if labels is not None else args.n
-    if n < 1:
-        raise ConfigError(f"--n and --per-class must be at least 1, got {n}")
+    output_files(args.out, n, labels, model.classes)  # refuse a bad --out before generating
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
     return 0
@@ -68,8 +69,6 @@ def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -
     from deepgen.latent.codes import open_run
     from deepgen.latent.interpolate import strips, write_strips
 
-    if k < 1:
-        raise ConfigError(f"--interpolate must be at least 1, got {k}")
     opened = open_run(run, device)
     model = opened.model
     images = load_data(opened.config.data).test.images if model.can_encode else None

@@ -7,7 +7,8 @@ import dataclasses
 import typing
 from pathlib import Path
 
-from deepgen.config import SECTIONS, RunConfig, field_help, hints
+from deepgen.arguments import Parser
+from deepgen.config import SECTIONS, RunConfig, field_help, flag, hints
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -16,26 +17,12 @@ USAGE = [
     ("train --config RUN/config.yaml", "repeat a run from its config"),
 ]
 
-# Options a resumed run may change: none of them alters the computation.
-RESUMABLE = {
-    "steps",
-    "epochs",
-    "device",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "tensorboard",
-    "collapse_ratio",
-}
-
-
 def run(argv: list[str]) -> int:
     from deepgen.registry import models
     from deepgen.train.trainer import train
 
     model = argv[0] if argv and not argv[0].startswith("-") else None
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(add_help=False)
     pre.add_argument("--config")
     pre.add_argument("--resume")
     known, _ = pre.parse_known_args(argv)
@@ -50,7 +37,7 @@ def run(argv: list[str]) -> int:
     if model and cfg and model != cfg.model:
         raise ConfigError(f"model {model!r} does not match {cfg.model!r} in {known.resume or known.config}")
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=f"deepgen train {cfg.model if cfg else 'MODEL'}",
         description="Train a model. Every option can also be given as --set KEY=VALUE.",
         epilog=None if cfg else "models: " + ", ".join(models()) + "  (deepgen train MODEL --help lists its options)",
@@ -71,11 +58,11 @@ def run(argv: list[str]) -> int:
     given = {k: v for k, v in vars(args).items() if "." in k}
     if known.resume:
         changed = {k.split(".")[1] for k in given} | {p.partition("=")[0].split(".")[-1] for p in args.set}
-        if changed - RESUMABLE:
-            allowed = ", ".join("--" + n.replace("_", "-") for n in sorted(RESUMABLE))
+        if changed - cfg.resumable():
+            allowed = ", ".join(flag(n) for n in sorted(cfg.resumable()))
             raise ConfigError(
                 f"--resume continues {known.resume} exactly as configured; it can change only {allowed}, "
-                f"not {', '.join(sorted(changed - RESUMABLE))}"
+                f"not {', '.join(sorted(changed - cfg.resumable()))}"
             )
     for key, value in given.items():
         cfg.set(key, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from deepgen.config import DataConfig
+from deepgen.config import DataConfig, validate
 from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split, to_float, to_uint8
 from deepgen.data.sources import SOURCES
 from deepgen.errors import ConfigError
@@ -19,20 +19,19 @@ def source_name(spec: str) -> str:
         close = difflib.get_close_matches(name, SOURCES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown dataset {spec!r} for --data; choose {', '.join(SOURCES)} (as folder:PATH).{hint}")
+    if name == "folder" and not spec.partition(":")[2].strip():
+        raise ConfigError("--data folder: needs a path, e.g. --data folder:path/to/images")
     return name
 
 
 def load_data(cfg: DataConfig) -> Splits:
     """Load, convert, resize and split the dataset `cfg.data` as configured."""
     name = source_name(cfg.data)
-    if cfg.channels not in (None, 1, 3):
-        raise ConfigError(f"--channels must be 1 or 3, got {cfg.channels}")
-    if cfg.image_size is not None and cfg.image_size < 4:
-        raise ConfigError(f"--image-size must be at least 4, got {cfg.image_size}")
+    validate(cfg)
     source = SOURCES[name]
     train, test = source.read(cfg)
     if test is None:
-        train, test = split(train, cfg.test_fraction, cfg.split_seed)
+        train, test = split(train, cfg.test_fraction, cfg.split_seed, cfg.data)
     size = cfg.image_size or source.image_size
 
     def prepare(data: ImageSet) -> ImageSet:
@@ -43,7 +42,5 @@ def load_data(cfg: DataConfig) -> Splits:
 
     train, test = prepare(train), prepare(test)
     if cfg.limit_per_class is not None:
-        if cfg.limit_per_class < 1:
-            raise ConfigError(f"--limit-per-class must be at least 1, got {cfg.limit_per_class}")
         train = limit_per_class(train, cfg.limit_per_class, cfg.split_seed)
     return Splits(cfg.data, train, test)

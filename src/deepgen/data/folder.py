@@ -27,6 +27,9 @@ def read_class_folder(root: str | Path, size: int, channels: int | None, fit: st
     """Read `root/<class>/<image>` into an ImageSet; class names are the sorted sub-folder names."""
     root = existing_dir(root)
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    hidden = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.startswith("."))
+    if hidden:
+        warnings.warn(f"ignored hidden folder(s) {', '.join(hidden)} in {root}: they are not classes", stacklevel=2)
     if not class_dirs:
         raise DataError(
             f"{root} has no class sub-folders; expected one sub-folder per class, "

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
+
+from deepgen.errors import DataError
 
 
 @dataclass
@@ -48,13 +51,22 @@ class Splits:
     test: ImageSet
 
 
-def split(data: ImageSet, test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Deterministic train/test split, stratified by class when every class has two or more images."""
+def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[ImageSet, ImageSet]:
+    """Deterministic train/test split, stratified by class when every class has two or more images; a DataError
+    (naming `name`) when either part would be empty or, stratified, miss a class."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     index = torch.arange(len(data))
     counts = torch.bincount(data.labels)
     stratify = data.labels.numpy() if counts[counts > 0].min() >= 2 else None
+    n_test = math.ceil(test_fraction * len(data))
+    need = int((counts > 0).sum()) if stratify is not None else 1
+    if min(n_test, len(data) - n_test) < need:
+        raise DataError(
+            f"{name}: cannot split {len(data)} image(s) of {len(data.classes)} class(es) into training and held-out "
+            f"parts of {len(data) - n_test} and {n_test} with at least {need} image(s) each (one per class); "
+            "add images or change the held-out fraction"
+        )
     train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=stratify)
     return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
 

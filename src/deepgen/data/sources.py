@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -28,29 +30,50 @@ class Source:
     offline: bool = False  # ships with deepgen
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (the MNIST format), plain or gzipped."""
+def read_idx(path: Path, ndim: int | None = None, what: str = "data") -> np.ndarray:
+    """Read an IDX file of unsigned bytes (the MNIST format), plain or gzipped, that should hold `what` (named in
+    errors) of `ndim` dimensions (any, if None)."""
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read {path}: {e}") from None
     if len(data) < 4 or data[:3] != b"\x00\x00\x08":
         raise DataError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = data[3]
+    ndim = data[3] if ndim is None else ndim
+    if data[3] != ndim:
+        raise DataError(
+            f"{path} holds {data[3]}-dimensional data; expected {what} ({ndim} dimensions): are the images and "
+            "labels files swapped?"
+        )
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated: its header needs {4 + 4 * ndim} bytes, the file has {len(data)}")
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
+    if body.size != math.prod(dims):
         raise DataError(f"{path} is truncated: header says {dims}, found {body.size} bytes of data")
+    if body.size == 0:
+        raise DataError(f"{path} holds no {what} (header says {dims})")
     return body.reshape(dims)
 
 
 def idx_pair(folder: Path, prefix: str, classes: list[str]) -> ImageSet:
-    images = read_idx(find_file(folder, f"{prefix}-images-idx3-ubyte"))
-    labels = read_idx(find_file(folder, f"{prefix}-labels-idx1-ubyte"))
+    images_file, labels_file = (
+        find_file(folder, f"{prefix}-images-idx3-ubyte"),
+        find_file(folder, f"{prefix}-labels-idx1-ubyte"),
+    )
+    images = read_idx(images_file, 3, "images (N, rows, columns)")
+    labels = read_idx(labels_file, 1, "labels (N,)")
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} {prefix} images but {len(labels)} labels")
-    return ImageSet(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)), classes)
+    return labelled(torch.from_numpy(images.copy()).unsqueeze(1), labels, classes, labels_file)
+
+
+def labelled(images: torch.Tensor, labels: np.ndarray, classes: list[str], where: Path) -> ImageSet:
+    """An ImageSet, once the labels (read from `where`) are known to index `classes`."""
+    if labels.size and not 0 <= labels.min() <= labels.max() < len(classes):
+        raise DataError(f"{where} has labels {labels.min()} ... {labels.max()}; expected 0 ... {len(classes) - 1}")
+    return ImageSet(images, torch.from_numpy(labels.astype(np.int64)), classes)
 
 
 def find_file(folder: Path, name: str) -> Path:
@@ -131,11 +154,39 @@ class CifarUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_cifar_batch(path: Path) -> dict:
+def read_cifar_batch(path: Path, keys: tuple[str, ...]) -> dict:
+    """A CIFAR-10 python pickle, as a dict that has `keys`."""
     try:
-        return CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise DataError(f"{path} is not a CIFAR-10 python batch: {e}") from None
+        batch = CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except Exception as e:  # a damaged pickle can fail in many ways; the unpickler itself only builds plain data
+        reason = e if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {e}"
+        raise DataError(f"{path} is not a CIFAR-10 python batch: {reason}") from None
+    if not isinstance(batch, dict) or not all(k in batch for k in keys):
+        raise DataError(f"{path} is not a CIFAR-10 python batch: expected a dict with {', '.join(keys)}")
+    return batch
+
+
+def cifar_classes(path: Path) -> list[str]:
+    names = read_cifar_batch(path, ("label_names",))["label_names"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{path}: expected 'label_names' to be a list of class names, got {names!r:.80}")
+    return names
+
+
+def cifar_images(path: Path, classes: list[str]) -> ImageSet:
+    """The 32 x 32 RGB images and labels of one CIFAR-10 batch file."""
+    batch = read_cifar_batch(path, ("data", "labels"))
+    try:
+        data = np.asarray(batch["data"])
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"{path}: 'data' or 'labels' are not arrays of numbers ({e})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (len(data),):
+        raise DataError(
+            f"{path}: expected 'data' as uint8 (N, 3072) and N 'labels', got {data.dtype} {data.shape} and "
+            f"{labels.shape}"
+        )
+    return labelled(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), labels, classes, path)
 
 
 def read_cifar10(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
@@ -145,13 +196,11 @@ def read_cifar10(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
     if not all((folder / n).is_file() for n in names):
         raise missing("cifar10", folder, ", ".join(names))
-    classes = read_cifar_batch(folder / "batches.meta")["label_names"]
+    classes = cifar_classes(folder / "batches.meta")
 
     def load(batch_names: list[str]) -> ImageSet:
-        batches = [read_cifar_batch(folder / n) for n in batch_names]
-        data = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches]).reshape(-1, 3, 32, 32)
-        labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
-        return ImageSet(torch.from_numpy(data), torch.from_numpy(labels), list(classes))
+        parts = [cifar_images(folder / n, classes) for n in batch_names]
+        return ImageSet(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]), classes)
 
     return load(names[:5]), load(["test_batch"])
 

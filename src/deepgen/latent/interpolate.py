@@ -13,7 +13,7 @@ from torch import Tensor
 
 from deepgen.latent.codes import decode, encode
 from deepgen.models.base import GenerativeModel
-from deepgen.sampling import write_samples
+from deepgen.sampling import output_files, write_samples
 from deepgen.viz.grids import grid, save_png
 
 Mode = Literal["linear", "spherical"]
@@ -83,11 +83,12 @@ def strips(model: GenerativeModel, k: int, steps: int, mode: Mode, seed: int, im
 
 def write_strips(images: Tensor, out: Path) -> None:
     """Save uint8 (K, T, C, H, W) strips: *.npz (that array), *.png (one grid, a strip per row) or a folder with
-    one PNG per strip."""
+    one PNG per strip. Never overwrites a file."""
+    files = output_files(out, len(images), name="strip_{:03d}.png")
     if out.suffix == ".npz":
         write_samples(images, out)
     elif out.suffix == ".png":
         save_png(grid(images.flatten(0, 1), nrow=images.shape[1]), out)
     else:
-        for i, strip in enumerate(images):
-            save_png(grid(strip, nrow=len(strip)), out / f"strip_{i:03d}.png")
+        for strip, path in zip(images, files):
+            save_png(grid(strip, nrow=len(strip)), path)

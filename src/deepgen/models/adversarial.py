@@ -28,21 +28,25 @@ Noise = Literal["normal", "uniform", "poisson"]
 @dataclass
 class AdversarialConfig:
     noise: Noise = opt("normal", "noise distribution: normal N(0, 1), uniform U(-1, 1) or poisson Poisson(1)")
-    noise_dim: int = opt(100, "size of the noise vector")
+    noise_dim: int = opt(100, "size of the noise vector", ge=1)
     conditional: bool = opt(False, "condition generator and discriminator on the class label")
     loss: AdversarialLoss = opt("bce", "adversarial loss: bce (non-saturating), hinge or wasserstein")
     regularizer: Literal["none", "gp", "clip"] = opt("none", "critic regulariser: none, gp (gradient penalty), clip")
-    gp_lambda: float = opt(10.0, "weight of the gradient penalty")
-    clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)")
-    r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)")
-    drift: float = opt(0.0, "weight of the drift penalty E[D(x)^2] that keeps critic scores near 0 (ProGAN: 0.001)")
-    critic_steps: int = opt(1, "discriminator updates per generator update")
+    gp_lambda: float = opt(10.0, "weight of the gradient penalty", ge=0)
+    clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)", gt=0)
+    r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)", ge=0)
+    drift: float = opt(
+        0.0, "weight of the drift penalty E[D(x)^2] that keeps critic scores near 0 (ProGAN: 0.001)", ge=0
+    )
+    critic_steps: int = opt(1, "discriminator updates per generator update", ge=1)
     optimizer: Literal["adam", "rmsprop"] = opt("adam", "optimizer of both networks")
-    lr_g: float = opt(2e-4, "generator learning rate")
-    lr_d: float = opt(2e-4, "discriminator learning rate")
-    betas_g: list[float] = opt([0.5, 0.999], "generator Adam betas")
-    betas_d: list[float] = opt([0.5, 0.999], "discriminator Adam betas")
-    ema_decay: float = opt(0.0, "keep an exponential moving average of the generator and sample from it (0 = off)")
+    lr_g: float = opt(2e-4, "generator learning rate", gt=0)
+    lr_d: float = opt(2e-4, "discriminator learning rate", gt=0)
+    betas_g: list[float] = opt([0.5, 0.999], "generator Adam betas", ge=0, lt=1, size=2)
+    betas_d: list[float] = opt([0.5, 0.999], "discriminator Adam betas", ge=0, lt=1, size=2)
+    ema_decay: float = opt(
+        0.0, "keep an exponential moving average of the generator and sample from it (0 = off)", ge=0, lt=1
+    )
 
 
 class AdversarialModel(GenerativeModel):

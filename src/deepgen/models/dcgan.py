@@ -18,8 +18,8 @@ CriticNorm = Literal["batch", "layer", "none"]
 
 @dataclass
 class DCGANConfig(AdversarialConfig):
-    g_width: int = opt(64, "channels of the generator's last hidden layer, doubling towards the noise")
-    d_width: int = opt(64, "channels of the critic's first layer, doubling per layer")
+    g_width: int = opt(64, "channels of the generator's last hidden layer, doubling towards the noise", ge=1)
+    d_width: int = opt(64, "channels of the critic's first layer, doubling per layer", ge=1)
     d_norm: CriticNorm = opt("batch", "normalisation in the critic: batch, layer (per-sample) or none")
 
 

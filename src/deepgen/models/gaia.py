@@ -34,17 +34,19 @@ from deepgen.registry import register
 
 @dataclass
 class GAIAConfig:
-    latent_dim: int = opt(64, "size of the generator's code")
-    width: int = opt(32, "channels of the generator's first conv layer, doubling per layer")
-    d_latent_dim: int = opt(64, "size of the discriminator autoencoder's bottleneck")
-    d_width: int = opt(32, "channels of the discriminator's first conv layer, doubling per layer")
-    gamma: float = opt(0.5, "BEGAN diversity ratio: the fake/real reconstruction-error ratio k_t steers towards")
-    lambda_k: float = opt(1e-3, "step size of the k_t update")
-    xg_weight: float = opt(1.0, "weight of the generator's own reconstruction error mean |x - G(x)|")
-    alpha_std: float = opt(0.25, "interpolation weights are drawn from N(0.5, alpha_std) clipped to [0, 1]")
-    prior_momentum: float = opt(0.01, "momentum of the running code mean/covariance that samples are drawn from")
-    lr: float = opt(5e-4, "Adam learning rate of both networks")
-    betas: list[float] = opt([0.5, 0.999], "Adam betas of both networks")
+    latent_dim: int = opt(64, "size of the generator's code", ge=1)
+    width: int = opt(32, "channels of the generator's first conv layer, doubling per layer", ge=1)
+    d_latent_dim: int = opt(64, "size of the discriminator autoencoder's bottleneck", ge=1)
+    d_width: int = opt(32, "channels of the discriminator's first conv layer, doubling per layer", ge=1)
+    gamma: float = opt(0.5, "BEGAN diversity ratio: the fake/real reconstruction-error ratio k_t steers towards", gt=0)
+    lambda_k: float = opt(1e-3, "step size of the k_t update", ge=0)
+    xg_weight: float = opt(1.0, "weight of the generator's own reconstruction error mean |x - G(x)|", ge=0)
+    alpha_std: float = opt(0.25, "interpolation weights are drawn from N(0.5, alpha_std) clipped to [0, 1]", ge=0)
+    prior_momentum: float = opt(
+        0.01, "momentum of the running code mean/covariance that samples are drawn from", gt=0, le=1
+    )
+    lr: float = opt(5e-4, "Adam learning rate of both networks", gt=0)
+    betas: list[float] = opt([0.5, 0.999], "Adam betas of both networks", ge=0, lt=1, size=2)
 
 
 @register("gaia", "GAIA: autoencoder trained adversarially (BEGAN-style) on its reconstructions and interpolations")

@@ -18,8 +18,8 @@ LeakyReLU = partial(nn.LeakyReLU, 0.2)
 
 @dataclass
 class GANConfig(AdversarialConfig):
-    g_hidden: list[int] = opt([256, 512, 1024], "hidden layer sizes of the generator")
-    d_hidden: list[int] = opt([512, 256], "hidden layer sizes of the discriminator")
+    g_hidden: list[int] = opt([256, 512, 1024], "hidden layer sizes of the generator", ge=1)
+    d_hidden: list[int] = opt([512, 256], "hidden layer sizes of the discriminator", ge=1)
 
 
 @register("gan", "GAN with MLP generator and discriminator; normal, uniform or Poisson noise")

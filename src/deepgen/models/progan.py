@@ -30,14 +30,14 @@ from deepgen.registry import register
 
 @dataclass
 class ProgressiveConfig(AdversarialConfig):
-    fade_images: int = opt(800_000, "real images shown while a new resolution fades in")
-    stable_images: int = opt(800_000, "real images shown at each resolution after its fade-in (and at the first)")
+    fade_images: int = opt(800_000, "real images shown while a new resolution fades in", ge=1)
+    stable_images: int = opt(800_000, "real images shown at each resolution after its fade-in (and at the first)", ge=1)
     batch_sizes: list[int] = opt(
-        [], "batch size at each resolution from the smallest up (the last repeats); empty: --batch-size"
+        [], "batch size at each resolution from the smallest up (the last repeats); empty: --batch-size", ge=1
     )
-    fmap_base: int = opt(16384, "feature maps at resolution r: min(fmap_base / r, fmap_max)")
-    fmap_max: int = opt(512, "the most feature maps at any resolution")
-    mbstd_group: int = opt(0, "minibatch-std group size (0: the whole batch, as in the paper)")
+    fmap_base: int = opt(16384, "feature maps at resolution r: min(fmap_base / r, fmap_max)", ge=1)
+    fmap_max: int = opt(512, "the most feature maps at any resolution", ge=1)
+    mbstd_group: int = opt(0, "minibatch-std group size (0: the whole batch, as in the paper)", ge=0)
 
 
 # The paper's settings: WGAN-GP (lambda 10, one critic step) with drift 0.001, Adam 0.001 with betas

@@ -19,12 +19,12 @@ from deepgen.registry import register
 @dataclass
 class VAEConfig:
     arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
-    latent_dim: int = opt(16, "size of the latent code (2 gives a plottable latent space)")
-    width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)")
-    hidden: list[int] = opt([512, 256], "hidden layer sizes of the encoder, mirrored in the decoder (dense)")
+    latent_dim: int = opt(16, "size of the latent code (2 gives a plottable latent space)", ge=1)
+    width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)", ge=1)
+    hidden: list[int] = opt([512, 256], "hidden layer sizes of the encoder, mirrored in the decoder (dense)", ge=1)
     recon_loss: ReconLoss = opt("bce", "reconstruction term on [0, 1] pixels: bce (Bernoulli) or mse (squared error)")
-    beta: float = opt(1.0, "weight of the KL term (1 = the ELBO)")
-    lr: float = opt(1e-3, "Adam learning rate")
+    beta: float = opt(1.0, "weight of the KL term (1 = the ELBO)", ge=0)
+    lr: float = opt(1e-3, "Adam learning rate", gt=0)
 
 
 def reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:

@@ -36,16 +36,18 @@ from deepgen.registry import register
 
 @dataclass
 class VAEGANConfig:
-    latent_dim: int = opt(32, "size of the latent code")
-    width: int = opt(32, "channels of the encoder's first conv layer (doubling per layer), mirrored in the decoder")
-    d_width: int = opt(64, "channels of the discriminator's first conv layer, doubling per layer")
+    latent_dim: int = opt(32, "size of the latent code", ge=1)
+    width: int = opt(
+        32, "channels of the encoder's first conv layer (doubling per layer), mirrored in the decoder", ge=1
+    )
+    d_width: int = opt(64, "channels of the discriminator's first conv layer, doubling per layer", ge=1)
     d_norm: CriticNorm = opt("layer", "normalisation in the discriminator: layer (per image), batch or none")
     similarity_layer: int = opt(
         -1, "discriminator conv block whose activations measure reconstruction (1 = first; -1 = last)"
     )
-    gamma: float = opt(1e-2, "weight of the feature reconstruction against the adversarial loss for the decoder")
-    lr: float = opt(3e-4, "Adam learning rate of all three networks")
-    betas: list[float] = opt([0.5, 0.999], "Adam betas of all three networks")
+    gamma: float = opt(1e-2, "weight of the feature reconstruction against the adversarial loss for the decoder", ge=0)
+    lr: float = opt(3e-4, "Adam learning rate of all three networks", gt=0)
+    betas: list[float] = opt([0.5, 0.999], "Adam betas of all three networks", ge=0, lt=1, size=2)
 
 
 @register("vae-gan", "VAE-GAN: VAE with reconstruction measured in a discriminator layer, plus a GAN loss")

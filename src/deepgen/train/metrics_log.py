@@ -14,6 +14,8 @@ from deepgen.errors import NonFiniteLossError
 from deepgen.io import atomic_write_text
 from deepgen.train.distributed import SINGLE, World, mean
 
+EXPLODED = 1e10  # a loss this large means training has diverged (losses of healthy runs stay far below)
+
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a metrics.jsonl file; a torn last line (a killed run) is dropped."""
@@ -52,7 +54,8 @@ class MetricsLog:
         self.pending.append((step, terms, stats))
 
     def flush(self, extra: dict[str, float]) -> dict[str, float]:
-        """Write the means since the last flush; raise NonFiniteLossError naming the first bad step."""
+        """Write the means since the last flush; raise NonFiniteLossError naming the first step with a non-finite or
+        exploded loss."""
         if not self.pending:
             return {}
         flat = [v.detach().float().reshape(()) for _, t, s in self.pending for v in (*t.values(), *s.values())]
@@ -60,9 +63,12 @@ class MetricsLog:
         rows = [(step, {k: next(values) for k in t}, {k: next(values) for k in s}) for step, t, s in self.pending]
         self.pending.clear()
         for step, terms, _ in rows:
-            if not all(math.isfinite(v) for v in terms.values()):
+            if not all(math.isfinite(v) and abs(v) <= EXPLODED for v in terms.values()):
+                kind = (
+                    "non-finite" if not all(map(math.isfinite, terms.values())) else f"exploded (|loss| > {EXPLODED:g})"
+                )
                 raise NonFiniteLossError(
-                    f"non-finite loss at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
+                    f"{kind} loss at step {step}: " + ", ".join(f"{k}={v:.4g}" for k, v in terms.items())
                 )
         means: dict[str, list[float]] = {}
         for _, terms, stats in rows:

@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from deepgen.train.checkpoint import (
     load_state,
     load_weights,
     read_weights,
+    remove_partial,
     save_checkpoint,
 )
 from deepgen.train.device import resolve_device
@@ -46,6 +47,7 @@ from deepgen.train.distributed import (
     share,
 )
 from deepgen.train.metrics_log import MetricsLog, read_jsonl
+from deepgen.train.runlock import check_new, own_run
 from deepgen.train.step import prepare
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import grid, reconstruction_grid, save_png
@@ -67,12 +69,23 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last
     checkpoint. `splits` replaces the configured data (the augmentation experiment trains generators on
     each seed's training split). Under torchrun each process trains on its slice of every batch; rank 0
-    writes the files."""
-    t = cfg.train
-    world, device = join(resolve_device(t.device))
+    writes the files, holding the run directory's lock throughout."""
+    cfg.validate()
+    world, device = join(resolve_device(cfg.train.device))
     if world.distributed:
-        shard_batch_size(t.batch_size, world)
-    run = Path(t.out) if resume else run_dir_on_rank0(cfg, world)
+        shard_batch_size(cfg.train.batch_size, world)
+    run = Path(cfg.train.out) if resume else run_dir_on_rank0(cfg, world)
+    with own_run(run, new=not resume) if world.main else nullcontext(run):
+        if world.main and remove_partial(run):
+            warnings.warn(f"removed unfinished checkpoint writes in {run / 'checkpoints'}", stacklevel=2)
+        return train_in(run, cfg, world, device, resume, splits)
+
+
+def train_in(
+    run: Path, cfg: RunConfig, world: World, device: torch.device, resume: bool, splits: Splits | None
+) -> TrainResult:
+    """`train` in the run directory `run`, once it is owned."""
+    t = cfg.train
     splits = splits or load_data(cfg.data)
     stepper = prepare(cfg, splits, device, world)
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
@@ -80,7 +93,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     if t.epochs is not None:
         total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
     resumed = latest_checkpoint(run) if resume else None
-    step, elapsed = restore(resumed, model, phases, scalers, batches, world) if resumed else (0, 0.0)
+    step, elapsed = restore(resumed, cfg, model, phases, scalers, batches, world) if resumed else (0, 0.0)
     if world.rank and not resumed:
         torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
     broadcast_module(model, world)
@@ -101,6 +114,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
                 "rng": rng,
                 "data_position": batches.position,
                 "elapsed_s": elapsed + time.perf_counter() - started,
+                "config": json.dumps(cfg.to_dict()),
             }
             result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
         saved = step
@@ -133,7 +147,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     bar = tqdm(
         total=total if t.time_limit is None else None,  # a time budget ends the run before --steps
         initial=step,
-        desc=f"{cfg.model} {cfg.data.data}",
+        desc=f"{cfg.model} {splits.name}",
         unit="step",
         dynamic_ncols=True,
         mininterval=0.1 if sys.stderr.isatty() else 10,
@@ -259,14 +273,22 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore(
-    ckpt: Path, model: GenerativeModel, phases: list[Phase], scalers: dict, batches: Batches, world: World
+    ckpt: Path,
+    cfg: RunConfig,
+    model: GenerativeModel,
+    phases: list[Phase],
+    scalers: dict,
+    batches: Batches,
+    world: World,
 ) -> tuple[int, float]:
-    """Load a checkpoint into the freshly built training objects; returns (step, elapsed seconds)."""
+    """Load a checkpoint into the freshly built training objects, once `cfg` is known to match the configuration
+    the checkpoint records; returns (step, elapsed seconds)."""
     tensors, meta = read_weights(ckpt / WEIGHTS)
     if meta["model"] != model.name:
         raise CheckpointError(f"{ckpt} holds a {meta['model']} model, not {model.name}")
     load_weights(model, tensors, ckpt / WEIGHTS)
-    state = load_state(ckpt / STATE)
+    state = load_state(ckpt / STATE, meta.get("state_sha256"))
+    check_unchanged(cfg, state, ckpt)
     if len(state.get("rng", [])) != world.size:
         raise CheckpointError(
             f"{ckpt} was written by {len(state.get('rng', []))} process(es); resume it with as many "
@@ -286,8 +308,25 @@ def restore(
         raise CheckpointError(f"training state {ckpt / STATE} does not fit this run: {e!r}") from None
 
 
+def check_unchanged(cfg: RunConfig, state: dict[str, Any], ckpt: Path) -> None:
+    """Refuse to resume with options (edited in config.yaml or given anew) that differ from the checkpoint's
+    record and would change the computation; checkpoints written before the record existed are trusted."""
+    if "config" not in state:
+        return
+    try:
+        recorded = RunConfig.from_dict(json.loads(state["config"]), f"{ckpt / STATE}: config")
+    except (ValueError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{ckpt / STATE}: its record of the run's configuration is unreadable: {e}") from None
+    changed = cfg.changes_from(recorded)
+    if changed:
+        raise ConfigError(
+            f"--resume continues {ckpt.parent.parent} bit for bit, but its configuration changed since {ckpt.name}: "
+            f"{'; '.join(changed)}. Restore config.yaml, or start a new run from it with --config and another --out"
+        )
+
+
 def run_dir_on_rank0(cfg: RunConfig, world: World) -> Path:
-    """Rank 0 picks (and creates) the new run directory; every process gets its path (or its error)."""
+    """Rank 0 picks the new run directory; every process gets its path (or its error)."""
     outcome: str | ConfigError | None = None
     if world.main:
         try:
@@ -302,13 +341,10 @@ def run_dir_on_rank0(cfg: RunConfig, world: World) -> Path:
 
 
 def new_run_dir(cfg: RunConfig) -> Path:
-    """The run directory for a new run: --out if empty, else runs/MODEL-DATA numbered."""
+    """The run directory for a new run (created when it is owned): --out if empty, else runs/MODEL-DATA numbered."""
     if cfg.train.out:
         run = Path(cfg.train.out)
-        if run.exists() and any(run.iterdir()):
-            raise ConfigError(
-                f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out"
-            )
+        check_new(run)
     else:
         data = cfg.data.data
         slug = f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data
@@ -317,7 +353,6 @@ def new_run_dir(cfg: RunConfig) -> Path:
         while run.exists():
             run, n = base.with_name(f"{base.name}-{n}"), n + 1
         cfg.train.out = str(run)
-    run.mkdir(parents=True, exist_ok=True)
     return run
 
 

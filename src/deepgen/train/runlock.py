@@ -1,0 +1,73 @@
+"""A run directory (or an experiment's output folder) has one owner: the process holding the lock on DIR/.lock (an
+flock, which the kernel releases when the process ends, however it ends, so a crashed run never leaves it stuck)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from deepgen.errors import ConfigError
+
+LOCK = ".lock"
+
+
+@contextmanager
+def own_run(run: Path, new: bool) -> Iterator[Path]:
+    """Hold the lock of run directory `run` for the block. `new`: create the directory, which must be empty (but
+    for a lock file), and remove it again if the block fails while it is still empty."""
+    if new:
+        check_new(run)
+    elif not run.is_dir():
+        raise ConfigError(f"run directory {run} does not exist")
+    created = not run.exists()
+    with locked(run, "run directory"):
+        if new:
+            check_new(run)  # again: another process may have filled it before we held the lock
+        try:
+            yield run
+        except BaseException:
+            if created and not others(run):
+                (run / LOCK).unlink(missing_ok=True)
+                run.rmdir()
+            raise
+
+
+@contextmanager
+def locked(folder: Path, what: str) -> Iterator[None]:
+    """Hold the lock file of `folder` (created if missing) for the block; a ConfigError naming `what` and the
+    owner's process id if another process holds it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise ConfigError(f"cannot create {what} {folder}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise ConfigError(
+                f"{what} {folder} is in use by another deepgen process (pid {owner}); wait for it to finish, "
+                "or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def check_new(run: Path) -> None:
+    """A new run may go to `run` only if it is nothing yet or an empty directory (but for a lock file)."""
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"--out {run} is a file; give a directory for the run")
+    if run.is_dir() and others(run):
+        raise ConfigError(f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out")
+
+
+def others(run: Path) -> list[Path]:
+    """What `run` holds besides its lock file."""
+    return [p for p in run.iterdir() if p.name != LOCK]

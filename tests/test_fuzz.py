@@ -1,0 +1,144 @@
+"""Damaged files (random bytes, flipped bytes, truncations) reach the loaders: only deepgen's named errors come out."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import random
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import tiny_config
+from deepgen.config import DataConfig
+from deepgen.data import load_data
+from deepgen.errors import DeepgenError
+from deepgen.train.checkpoint import STATE, WEIGHTS, build_model, checkpoints, load_state, read_weights
+from deepgen.train.trainer import train
+
+CASES = 40  # damaged versions of each file, per kind of damage
+MNIST10K = Path(__file__).parents[1] / "src" / "deepgen" / "data" / "mnist10k"
+
+
+def damaged(data: bytes, rng: random.Random) -> list[bytes]:
+    """Versions of `data`: bytes flipped, cut short, overwritten by random bytes, and wholly random."""
+    out = []
+    for _ in range(CASES):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            flipped[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        start = rng.randrange(len(data))
+        smeared = bytearray(data)
+        smeared[start : start + 64] = rng.randbytes(min(64, len(data) - start))
+        out += [bytes(flipped), data[: rng.randrange(len(data))], bytes(smeared)]
+    return out + [rng.randbytes(rng.randint(0, 2000)) for _ in range(CASES)]
+
+
+def outcome(load: Callable[[], object]) -> str:
+    """'ok', or the name of the deepgen error `load` raised (anything else fails the test)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load()
+    except DeepgenError as e:
+        return type(e).__name__
+    return "ok"
+
+
+def fuzz(path: Path, load: Callable[[], object], seed: int) -> dict[str, int]:
+    """Replace `path` by each damaged version of it in turn and load; count the outcomes."""
+    original, counts = path.read_bytes(), {}
+    for data in damaged(original, random.Random(seed)):
+        path.write_bytes(data)
+        result = outcome(load)
+        counts[result] = counts.get(result, 0) + 1
+    path.write_bytes(original)
+    assert outcome(load) == "ok"
+    return counts
+
+
+def small_idx(n: int = 20) -> tuple[bytes, bytes]:
+    """The first `n` shipped MNIST digits and labels as IDX files."""
+    images = gzip.decompress((MNIST10K / "t10k-images-idx3-ubyte.gz").read_bytes())
+    labels = gzip.decompress((MNIST10K / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    count = n.to_bytes(4, "big")
+    return images[:4] + count + images[8:16] + images[16 : 16 + n * 784], labels[:4] + count + labels[8 : 8 + n]
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_damaged_idx_files(tmp_path: Path, name: str, compressed: bool) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images, labels = small_idx()
+    for prefix in ("train", "t10k"):
+        for suffix, data in (("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)):
+            target = raw / f"{prefix}-{suffix}"
+            if compressed:
+                target.with_name(target.name + ".gz").write_bytes(gzip.compress(data))
+            else:
+                target.write_bytes(data)
+    cfg = DataConfig(data="mnist", data_root=str(tmp_path))
+    counts = fuzz(raw / (name + (".gz" if compressed else "")), lambda: load_data(cfg), seed=len(name) + compressed)
+    assert counts.get("DataError", 0) > CASES  # most damage is found (a flipped pixel or label may not be)
+
+
+@pytest.mark.parametrize("name", ["data_batch_1", "batches.meta"])
+def test_damaged_cifar_pickles(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for batch in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = {"batch_label": batch, "data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), "labels": [0, 5, 9]}
+        (folder / batch).write_bytes(pickle.dumps(data, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}, protocol=2))
+    cfg = DataConfig(data="cifar10", data_root=str(tmp_path))
+    counts = fuzz(folder / name, lambda: load_data(cfg), seed=len(name))
+    assert counts.get("DataError", 0) > CASES
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_damaged_images_in_a_folder(tmp_path: Path, fmt: str) -> None:
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i}.{fmt.lower()}", format=fmt)
+    cfg = DataConfig(data=f"folder:{root}", image_size=8, test_fraction=0.34)
+    counts = fuzz(root / "a" / f"0.{fmt.lower()}", lambda: load_data(cfg), seed=len(fmt))
+    assert set(counts) <= {"ok", "DataError"}  # a damaged image is skipped with a warning, or the split fails
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = train(tiny_config("vae", tmp_path_factory.mktemp("fuzz") / "run", steps=2, checkpoint_every=2)).run
+    return checkpoints(run)[-1]
+
+
+def test_damaged_weights(checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / WEIGHTS
+    path.write_bytes((checkpoint / WEIGHTS).read_bytes())
+    counts = fuzz(path, lambda: build_model(path, torch.device("cpu")), seed=1)
+    assert counts.get("CheckpointError", 0) >= 4 * CASES - 2  # the digest finds nearly every change
+
+
+def test_damaged_training_state(checkpoint: Path, tmp_path: Path) -> None:
+    path = tmp_path / STATE
+    path.write_bytes((checkpoint / STATE).read_bytes())
+    sha = read_weights(checkpoint / WEIGHTS)[1]["state_sha256"]
+    assert fuzz(path, lambda: load_state(path, sha), seed=2) == {"CheckpointError": 4 * CASES}
+    fuzz(path, lambda: load_state(path), seed=3)  # without the digest, torch.load's own errors are named too
+
+
+def test_damage_is_not_only_truncation() -> None:
+    data = bytes(range(256)) * 4
+    versions = damaged(data, random.Random(0))
+    assert len(versions) == 4 * CASES and len(set(versions)) > 3 * CASES
+    assert any(len(v) == len(data) and v != data for v in versions)
