@@ -17,7 +17,7 @@ growing schedule), when batch shapes change, or when capture fails (e.g. an op t
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,7 @@ class StepGraph:
         self.stepper = stepper
         self.warm = 0
         self.state: dict[str, Any] | None = None
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.replay: Callable[[], None] | None = None
         self.inputs: list[Batch] = []
         self.keys: tuple[list[str], list[str]] = ([], [])
         self.flat = torch.empty(0)
@@ -68,10 +68,10 @@ class StepGraph:
         s = self.stepper
         if self.eager:
             return s.run(s.draw)
-        if self.graph is None and self.warm < WARMUP_STEPS:
+        if self.replay is None and self.warm < WARMUP_STEPS:
             return self.warm_up()
         batches = [s.draw() for _ in range(sum(p.repeat for p in s.phases))]
-        if self.graph is None:
+        if self.replay is None:
             try:
                 self.capture(batches)
             except Exception as e:  # noqa: BLE001  (any failure to capture means: train eagerly)
@@ -83,7 +83,7 @@ class StepGraph:
         for static, batch in zip(self.inputs, batches):
             static.x.copy_(batch.x)
             static.y.copy_(batch.y)
-        self.graph.replay()
+        self.replay()
         values = self.flat.clone().unbind()  # the graph overwrites `flat` at the next replay
         terms, stats = self.keys
         return dict(zip(terms, values)), dict(zip(stats, values[len(terms) :]))
@@ -91,11 +91,8 @@ class StepGraph:
     def warm_up(self) -> Output:
         """An eager step on a side stream (as capture requires); checks that the model's Python state stays put."""
         s = self.stepper
-        side = torch.cuda.Stream(s.device)
-        side.wait_stream(torch.cuda.current_stream(s.device))
-        with torch.cuda.stream(side):
+        with side_stream(s.device):
             out = s.run(s.draw)
-        torch.cuda.current_stream(s.device).wait_stream(side)
         state = python_state(s)
         if self.state is not None and state != self.state:
             changed = sorted(k for k in state.keys() | self.state.keys() if state.get(k) != self.state.get(k))
@@ -107,19 +104,40 @@ class StepGraph:
         """Record one step reading its batches from `self.inputs`; it runs at the first replay."""
         s = self.stepper
         self.inputs = [Batch(b.x.clone(), b.y.clone()) for b in batches]
-        graph = torch.cuda.CUDAGraph()
         with capturable([p.optimizer for p in s.phases]):
             for p in s.phases:
                 p.optimizer.zero_grad(set_to_none=True)  # gradients get allocated inside the graph's memory
-            with torch.cuda.graph(graph):
-                terms, stats = s.run(iter(self.inputs).__next__)
-                self.flat = torch.stack([v.detach().float().reshape(()) for v in (*terms.values(), *stats.values())])
+            self.replay, self.flat = cuda_graph(self.step_on_inputs)
+        self.status = "captured"
+
+    def step_on_inputs(self) -> Tensor:
+        """A step on the batches in `self.inputs`; its loss terms and stats as one vector (names in `self.keys`)."""
+        terms, stats = self.stepper.run(iter(self.inputs).__next__)
         self.keys = (list(terms), list(stats))
-        self.graph, self.status = graph, "captured"
+        return torch.stack([v.detach().float().reshape(()) for v in (*terms.values(), *stats.values())])
 
     def fall_back(self, reason: str) -> None:
         self.status = f"fallback: {reason}"
         warnings.warn(f"--cuda-graphs: training eagerly ({reason})", stacklevel=3)
+
+
+def cuda_graph(step: Callable[[], Tensor]) -> tuple[Callable[[], None], Tensor]:
+    """`step` captured as a CUDA graph (its kernels recorded, not run): the graph's replay, and the tensor
+    `step` returns, which every replay overwrites."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()
+    return graph.replay, out
+
+
+@contextmanager
+def side_stream(device: torch.device) -> Iterator[None]:
+    """Run on a side stream (warm-up before a capture must), then make the current stream wait for it."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        yield
+    torch.cuda.current_stream(device).wait_stream(side)
 
 
 def python_state(stepper: Stepper) -> dict[str, Any]:
