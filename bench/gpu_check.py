@@ -125,12 +125,13 @@ def main() -> int:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
     args = parser.parse_args()
     if not args.smoke and not torch.cuda.is_available():
-        print("gpu_check: error: no CUDA device here; run with --smoke to check the code paths on the CPU")
-        return 2
+        parser.error("no CUDA device here; run with --smoke to check the code paths on the CPU")
     if args.peer and not args.peer.is_file():
-        print(f"gpu_check: error: --peer {args.peer} does not exist (expected pytorch/examples' dcgan/main.py)")
-        return 2
-    options = json.loads(args.model_options.read_text()) if args.model_options else {}
+        parser.error(f"--peer {args.peer} does not exist (expected a copy of pytorch/examples' dcgan/main.py)")
+    try:
+        options = json.loads(args.model_options.read_text()) if args.model_options else {}
+    except (OSError, json.JSONDecodeError) as e:
+        parser.error(f"--model-options {args.model_options}: expected a JSON file {{model: {{option: value}}}} ({e})")
     device = torch.device("cpu" if args.smoke else "cuda")
     work = args.out / "work"
     shutil.rmtree(work, ignore_errors=True)
@@ -138,11 +139,14 @@ def main() -> int:
     kit = Kit(device, SMOKE if args.smoke else Sizes(), options, work, args.peer)
     report: dict[str, Any] = {"device": device_name(device), "torch": torch.__version__, "smoke": args.smoke}
     report |= {"sizes": asdict(kit.sizes), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    report["seconds"] = {}
+    report["seconds"], report["errors"] = {}, {}
     for section in args.sections:
         started = time.perf_counter()
         print(f"--- {section}", flush=True)
-        report[section] = SECTIONS[section](kit)
+        try:
+            report[section] = SECTIONS[section](kit)
+        except Exception as e:  # noqa: BLE001  (a failed check in the report; the other sections still run)
+            report["errors"][section] = f"{type(e).__name__}: {e}"[:1000]
         report["seconds"][section] = round(time.perf_counter() - started, 1)
     report["checks"], report["targets"] = checks(report), targets(report)
     (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2))
@@ -159,18 +163,24 @@ def correctness(kit: Kit) -> dict[str, Any]:
     splits = load_data(DataConfig(data=s.data, image_size=s.image_size, fit="pad"))
     runs, gradients = [], []
     for name in models():
-        weights: dict[str, torch.Tensor] = {}
+        done: list[tuple[dict, torch.Tensor]] = []  # (settings, final weights) of each lever run
         for lever, settings in LEVERS.items():
             if kit.smoke and settings.get("compile"):
                 if not settings.get("cuda_graphs"):
                     runs.append({"model": name, "lever": lever, "status": "skipped: compiling takes minutes on a CPU"})
                     continue
                 settings = {k: v for k, v in settings.items() if k != "compile"}  # graphs' fallback, uncompiled
-            run, weights[lever] = train_briefly(kit.config(name, settings), splits, kit.device, s.steps)
+            run, weights = train_briefly(kit.config(name, settings), splits, kit.device, s.steps)
             runs.append({"model": name, "lever": lever, **run})
-        graphed, eager = list(LEVERS)[-1], list(LEVERS)[-2 if not kit.smoke else -3]
-        if graphed in weights and eager in weights:
-            runs[-1]["graph_vs_eager"] = relative_difference(weights[graphed], weights[eager])
+            eager = {k: v for k, v in settings.items() if k != "cuda_graphs"}
+            twin = next((w for done_settings, w in done if done_settings == eager), None)
+            if settings.get("cuda_graphs") and twin is not None and len(weights) == len(twin):
+                runs[-1]["graph_vs_eager"] = relative_difference(weights, twin)
+                if run["graph"] == "captured":  # how far eager runs drift apart by themselves on this GPU
+                    runs[-1]["eager_vs_eager"] = relative_difference(
+                        train_briefly(kit.config(name, eager), splits, kit.device, s.steps)[1], twin
+                    )
+            done.append((settings, weights))
         gradients.append(bf16_gradients(kit.config(name, {"precision": "fp32"}), splits, kit.device))
     return {"runs": runs, "gradients": gradients, "sample_eval": sample_and_eval(kit), "resume": resume(kit)}
 

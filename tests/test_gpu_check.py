@@ -42,7 +42,7 @@ def test_smoke_run_checks_every_model_and_lever_and_writes_both_reports(tmp_path
     md = (out / "gpu_check.md").read_text()
 
     assert report["smoke"] and report["device"] == "cpu" and "--smoke" in md
-    assert [c["ok"] for c in report["checks"]] == [True] * 9, report["checks"]
+    assert [c["ok"] for c in report["checks"]] == [True] * 9 and not report["errors"], report["checks"]
     runs = report["correctness"]["runs"]
     for name in models():  # every registered model, under every lever
         mine = {r["lever"]: r for r in runs if r["model"] == name}
@@ -82,7 +82,11 @@ def test_a_non_finite_loss_or_a_missing_penalty_fails_its_check() -> None:
     run |= {"expects_penalty": True, "stages": []}
     sample_eval = {"exit_codes": {"train": 0}, "pngs": 16, "metrics": {"fid": 1.0}, "ok": True}
     resume = {"steps": 4, "rerun_max_abs": 0.0, "resume_max_abs": 0.0, "ok": True}
-    report = {"sizes": {"steps": 4}, "correctness": {"runs": [run], "gradients": [], "sample_eval": sample_eval}}
+    report = {
+        "errors": {},
+        "sizes": {"steps": 4},
+        "correctness": {"runs": [run], "gradients": [], "sample_eval": sample_eval},
+    }
     report["correctness"]["resume"] = resume
     verdict = lambda: {c["check"].split(" (")[0]: c["ok"] for c in checks(report)}  # noqa: E731
     assert verdict()["every registered model trains with finite losses under each lever"]
