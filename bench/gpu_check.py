@@ -189,6 +189,7 @@ def train_briefly(cfg: RunConfig, splits: Splits, device: torch.device, steps: i
     """Train `steps` steps; the losses' first and last values, whether all were finite, the stages passed
     through and what became of CUDA graphs; and the final weights (flat)."""
     started = time.perf_counter()
+    torch._dynamo.reset()  # compile afresh: networks share Module._call_impl, whose compiled versions dynamo caps
     try:
         stepper = prepare(cfg, splits, device)
         stepper.model.train()

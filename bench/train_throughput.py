@@ -95,6 +95,7 @@ def device_name(device: torch.device) -> str:
 
 
 def throughput(name: str, batch: int, options: dict, splits, device: torch.device, steps: int) -> float:  # noqa: ANN001
+    torch._dynamo.reset()  # compile for this measurement's shapes alone (no dynamic batch sizes, no cache limit)
     cfg = RunConfig.default(name)
     for key, value in {"batch_size": batch, "device": str(device), **options}.items():
         cfg.set(key, value)
