@@ -10,8 +10,10 @@ eager steps would.
 A graph replays kernels with the Python values they were captured with, so capture needs a step that
 does the same thing every time. The step falls back to eager training, with a warning naming the
 reason, when it runs on a CPU or MPS, with fp16 (its loss scaler synchronises with the host), under
-torchrun, when a Python attribute of the model or optimizers changes between warm-up steps (ProGAN's
-growing schedule), when batch shapes change, or when capture fails (e.g. an op that synchronises).
+torchrun, when the last warm-up step makes the host wait for the GPU (e.g. an EMA's `if n == 0` check),
+when a Python attribute of the model or optimizers changes between warm-up steps (ProGAN's growing
+schedule), when batch shapes change, or when capture fails. Randomness must come from torch on the
+device: a value drawn with Python's `random` inside the step would be frozen at capture.
 """
 
 from __future__ import annotations
@@ -89,10 +91,16 @@ class StepGraph:
         return dict(zip(terms, values)), dict(zip(stats, values[len(terms) :]))
 
     def warm_up(self) -> Output:
-        """An eager step on a side stream (as capture requires); checks that the model's Python state stays put."""
+        """An eager step on a side stream (as capture requires), its batches drawn first (as for replays);
+        falls back if the last one (compilation done) waits for the host, or if the model's Python state
+        changes between steps."""
         s = self.stepper
-        with side_stream(s.device):
-            out = s.run(s.draw)
+        batches = [s.draw() for _ in range(sum(p.repeat for p in s.phases))]
+        last = self.warm == WARMUP_STEPS - 1
+        with side_stream(s.device), host_syncs(s.device, last) as syncs:
+            out = s.run(iter(batches).__next__)
+        if syncs:
+            self.fall_back(f"the step waits for the host: {syncs[0]}")
         state = python_state(s)
         if self.state is not None and state != self.state:
             changed = sorted(k for k in state.keys() | self.state.keys() if state.get(k) != self.state.get(k))
@@ -138,6 +146,29 @@ def side_stream(device: torch.device) -> Iterator[None]:
     with torch.cuda.stream(side):
         yield
     torch.cuda.current_stream(device).wait_stream(side)
+
+
+@contextmanager
+def host_syncs(device: torch.device, check: bool = True) -> Iterator[list[str]]:
+    """The CUDA operations inside the block that make the host wait (as PyTorch's sync debug mode reports
+    them; a capture cannot hold them); filled in when the block ends. Other warnings pass through."""
+    found: list[str] = []
+    if not check or device.type != "cuda":
+        yield found
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield found
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    for w in caught:
+        if "synchronizing CUDA operation" in str(w.message):
+            found.append(str(w.message).splitlines()[0])
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def python_state(stepper: Stepper) -> dict[str, Any]:
