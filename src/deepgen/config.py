@@ -121,6 +121,9 @@ class TrainConfig:
     )
     channels_last: bool = opt(False, "keep images and convolution weights channels-last (faster on recent GPUs)")
     compile: bool = opt(False, "torch.compile the networks (falls back to eager where compilation fails)")
+    cuda_graphs: bool = opt(
+        False, "replay each training step as one CUDA graph (fast small batches; falls back to eager where it cannot)"
+    )
     log_every: int = opt(
         10, "steps between logged losses (metrics.jsonl, TensorBoard, progress bar)", resumable=True, ge=1
     )

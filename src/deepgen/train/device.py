@@ -38,9 +38,12 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Autocast to `precision` (nothing for fp32); without the weight-cast cache while a CUDA graph is
+    captured, as the cache would be freed inside the graph's memory."""
     if precision == "fp32":
         return nullcontext()
-    return torch.autocast(device.type, dtype=DTYPES[precision])
+    capturing = device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+    return torch.autocast(device.type, dtype=DTYPES[precision], cache_enabled=not capturing)
 
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:

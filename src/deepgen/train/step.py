@@ -1,8 +1,9 @@
 """One training step: every phase of the model in turn, each repeated on fresh batches, with AMP and
-(under torchrun) gradients averaged over the processes."""
+(under torchrun) gradients averaged over the processes; optionally replayed as a CUDA graph (graphs.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,11 +12,12 @@ from torch import Tensor
 
 from deepgen.config import RunConfig
 from deepgen.data import Splits
-from deepgen.data.loader import Batches
+from deepgen.data.loader import Batch, Batches
 from deepgen.models.base import GenerativeModel, Phase, StepLoss
 from deepgen.registry import get_model
 from deepgen.train.device import autocast, grad_scaler, resolve_precision
 from deepgen.train.distributed import SINGLE, World, average_gradients, sync_batchnorm
+from deepgen.train.graphs import StepGraph
 
 
 @dataclass
@@ -31,12 +33,26 @@ class Stepper:
     batch_size: int
     layout: torch.memory_format = torch.contiguous_format
     world: World = SINGLE
+    cuda_graphs: bool = False
     switch: TrainableSwitch = field(init=False)
+    graph: StepGraph | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.switch = TrainableSwitch(self.model, self.phases)
+        if self.cuda_graphs:
+            self.graph = StepGraph(self)
 
     def __call__(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        if self.graph is not None:
+            return self.graph()
+        return self.run(self.draw)
+
+    def draw(self) -> Batch:
+        """The next batch for one phase step."""
+        return self.batches.next(self.model.current_batch_size(self.batch_size), self.layout)
+
+    def run(self, draw: Callable[[], Batch]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """One step, each phase step on a batch from `draw`."""
         terms, stats = {}, {}
         for phase in self.phases:
             self.switch.enable(phase)
@@ -44,7 +60,7 @@ class Stepper:
                 optimize(
                     self.model,
                     phase,
-                    self.batches.next(self.model.current_batch_size(self.batch_size), self.layout),
+                    draw(),
                     self.scalers[phase.name],
                     self.device,
                     self.precision,
@@ -74,7 +90,7 @@ def prepare(cfg: RunConfig, splits: Splits, device: torch.device, world: World =
     precision = resolve_precision(t.precision, device)
     scalers = {p.name: grad_scaler(device, precision) for p in phases}
     batches = Batches(splits.train, t.batch_size, device, t.seed, cfg.data.hflip, shard=(world.rank, world.size))
-    return Stepper(model, phases, batches, scalers, device, precision, t.batch_size, layout, world)
+    return Stepper(model, phases, batches, scalers, device, precision, t.batch_size, layout, world, t.cuda_graphs)
 
 
 def optimize(
