@@ -403,10 +403,15 @@ def two_processes(kit: Kit) -> dict[str, Any]:
     ]
     one = deepgen([*args, "--out", str(kit.work / "one")])
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node", "2", "-m"]
-    done = subprocess.run([*torchrun, "deepgen", *args, "--out", str(kit.work / "two")], capture_output=True, text=True)
+    for attempt in ("two", "two-again"):  # again only if another job took the port torchrun had picked
+        done = subprocess.run(
+            [*torchrun, "deepgen", *args, "--out", str(kit.work / attempt)], capture_output=True, text=True
+        )
+        if "EADDRINUSE" not in done.stderr:
+            break
     if one or done.returncode:
         return {"status": f"error: exit codes {one} and {done.returncode}: {done.stderr[-500:]}", "ok": False}
-    a, b = (load_file(latest_checkpoint(kit.work / r) / WEIGHTS) for r in ("one", "two"))
+    a, b = (load_file(latest_checkpoint(kit.work / r) / WEIGHTS) for r in ("one", attempt))
     flat = [torch.cat([w[k].float().flatten() for k in sorted(w)]) for w in (a, b)]
     difference = relative_difference(flat[1], flat[0])
     return {

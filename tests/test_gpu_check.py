@@ -37,8 +37,9 @@ def test_smoke_run_checks_every_model_and_lever_and_writes_both_reports(tmp_path
     command += ["--peer", str(tmp_path / "main.py")]
     env = {**os.environ, "DEEPGEN_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert (out / "gpu_check.json").is_file(), done.stderr[-3000:]
     report = json.loads((out / "gpu_check.json").read_text())
+    assert done.returncode == 0, ([c for c in report["checks"] if not c["ok"]], report["errors"], done.stderr[-2000:])
     md = (out / "gpu_check.md").read_text()
 
     assert report["smoke"] and report["device"] == "cpu" and "--smoke" in md
