@@ -31,7 +31,9 @@ def test_classifier_evaluator_is_cached_by_data_and_hash(cache: Path) -> None:
     logs: list[str] = []
     first = get_evaluator(splits, RECIPE, log=logs.append)
     again = get_evaluator(splits, RECIPE, log=logs.append)
-    assert len(logs) <= 1 and (cache / first.info["name"] / "model.safetensors").is_file()
+    assert sum("training evaluator" in line for line in logs) <= 1  # trained once per session, then cached
+    assert sum(f"evaluator {first.info['name']}: test accuracy" in line for line in logs) == 2  # each time
+    assert (cache / first.info["name"] / "model.safetensors").is_file()
     assert first.info["name"].startswith("digits-1x8x8-") and first.info["test_accuracy"] > 0.9
     images = splits.test.images[:50]
     features = first.extract(images)

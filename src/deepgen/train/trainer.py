@@ -20,7 +20,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.config import RunConfig, TrainConfig
-from deepgen.data import Splits, load_data
+from deepgen.data import Splits, load_data, resolve_size
 from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -73,6 +73,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     if world.distributed:
         shard_batch_size(t.batch_size, world)
     run = Path(t.out) if resume else run_dir_on_rank0(cfg, world)
+    cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
     splits = splits or load_data(cfg.data)
     stepper = prepare(cfg, splits, device, world)
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
