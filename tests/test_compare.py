@@ -91,7 +91,7 @@ def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, cap
     assert main(["eval", str(run), "--features", "pixels"]) == 2
     assert "--features must be" in capsys.readouterr().err
     assert main(["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "x.pth")]) == 1
-    assert "not found locally" in capsys.readouterr().err
+    assert "x.pth does not exist" in capsys.readouterr().err
 
 
 def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
