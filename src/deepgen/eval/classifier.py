@@ -130,7 +130,8 @@ def train_classifier(
         bar.update()
         if early is not None:
             stop = early(model, step, last=step == steps)
-            bar.set_postfix(val_acc=f"{early.best:.4f}", refresh=False)
+            if early.best_step:
+                bar.set_postfix(best_val_acc=f"{early.best:.4f}", refresh=False)
             if stop:
                 break
     bar.close()
