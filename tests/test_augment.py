@@ -154,3 +154,21 @@ def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
     assert len([r for r in rows if r["source"] == "synthetic"]) == len(real_train)
     report = (out / "report.html").read_text()
     assert report.count("<img src='data:image/png;base64,") == 2 + 10  # 2 confusion matrices, a grid per class
+
+
+def test_summary_says_identical_where_every_paired_difference_is_zero() -> None:
+    accuracy = {"real": [0.70, 0.72, 0.71], "gan x1": [0.70, 0.72, 0.71], "gan x2": [0.71, 0.74, 0.70]}
+    accuracy |= {"classic": [0.80, 0.81, 0.83], "gan x1+classic": [0.80, 0.81, 0.83]}
+    rows = [
+        {"seed": s, "classifier": "cnn", "variant": v, "accuracy": a[s], "balanced_accuracy": a[s], "macro_f1": a[s]}
+        for v, a in accuracy.items()
+        for s in range(3)
+    ]
+    text = summarise(rows, 3)
+    assert "nan" not in text
+    same = "identical on every seed"
+    assert f"| gan x1 | 71.00 ± 2.48 | 71.00 ± 2.48 | 71.00 ± 2.48 | 0.00 ± 0.00 | {same} | {same} |" in text
+    p = paired_difference(accuracy["gan x2"], accuracy["real"])[2]
+    assert f"| {p:.3g} |" in text  # a variant that differs keeps its p-value
+    assert text.splitlines()[-1].startswith("Generated images on top of classic augmentation (cnn, paired over 3 seeds")
+    assert "gan x1+classic identical on every seed — no significant difference." in text

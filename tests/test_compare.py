@@ -63,7 +63,8 @@ def test_compare_trains_evaluates_and_reports(tmp_path: Path) -> None:
     table = result.outputs["markdown"].read_text()
     assert "|  | real data | ae | vae | dcgan |" in table and "| seeds |  | 0, 1 | 0, 1 | 0, 1 |" in table
     assert "| steps |  | 6 | 6 | 6 |" in table and " ± " in table  # mean ± std over two seeds
-    assert re.search(r"\| mode_kl\[classifier:digits\] ↓ \| [0-9.]+ \| – \| .* \(collapsed, seed", table)
+    mode_kl = r"\| mode_kl\[classifier:digits\] ↓ \(evaluator test accuracy 0\.9\d\d\) \| [0-9.]+ \| – \| "
+    assert re.search(mode_kl + r".* \(collapsed, seed", table)  # each score beside its evaluator's accuracy
     assert "- fid[classifier:digits] (lower is better) on classifier:digits: " in table  # how it was computed
     page = result.outputs["html"].read_text()
     assert page.count("data:image/png;base64,") >= 6 * 2 and "<table id='results'>" in page
@@ -83,6 +84,8 @@ def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, cap
     assert f"wrote {run / 'metrics.json'}" in out and "classifier:digits" in out and "iw_nll_k64" in out
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["step"] == 4 and saved["eval"]["metrics"]["fid[classifier:digits]"]["n_real"] == 360
+    assert "classifier:digits (evaluator test accuracy " in out  # in the features column of every such score
+    assert saved["eval"]["metrics"]["kid[classifier:digits]"]["extra"]["evaluator_test_accuracy"] > 0
 
     assert main(["eval", "--data", "digits", *EVAL_FLAGS, "--out", str(tmp_path / "floor.json")]) == 0
     assert "100 training images against the 360 test images" in capsys.readouterr().out
@@ -91,7 +94,7 @@ def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, cap
     assert main(["eval", str(run), "--features", "pixels"]) == 2
     assert "--features must be" in capsys.readouterr().err
     assert main(["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "x.pth")]) == 1
-    assert "not found locally" in capsys.readouterr().err
+    assert "x.pth does not exist" in capsys.readouterr().err
 
 
 def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

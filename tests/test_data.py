@@ -12,8 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from deepgen.config import DataConfig
-from deepgen.data import load_data
+from deepgen.cli import main
+from deepgen.config import DataConfig, RunConfig
+from deepgen.data import load_data, resolve_size
+from deepgen.data.folder import MAX_AUTO_SIZE
 from deepgen.data.loader import Batches
 from deepgen.data.sources import read_idx
 
@@ -205,3 +207,45 @@ def test_pad_shrinks_larger_images_to_fit(class_folder: Path) -> None:
         DataConfig(data=f"folder:{class_folder}", image_size=24, fit="pad", channels=1, test_fraction=0.3)
     )
     assert splits.train.images.shape[1:] == (1, 24, 24)
+
+
+def uniform_folder(root: Path, size: tuple[int, int], per_class: int = 3) -> Path:
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(np.full(size[::-1], 30 * i, np.uint8), mode="L").save(root / label / f"{i}.png")
+    return root
+
+
+def test_a_folder_keeps_its_images_own_size(tmp_path: Path) -> None:
+    spec = f"folder:{uniform_folder(tmp_path / 'digits', (28, 28))}"
+    logs: list[str] = []
+    cfg = resolve_size(DataConfig(data=spec), logs.append)
+    assert cfg.image_size == 28
+    assert logs == [f"image size 28 px for {spec} (every image is 28x28); --image-size N chooses another"]
+    assert resolve_size(cfg, logs.append) is cfg and len(logs) == 1  # resolved once, then silent
+    assert load_data(DataConfig(data=spec)).train.images.shape[1:] == (1, 28, 28)
+    assert load_data(DataConfig(data=spec, image_size=16)).train.images.shape[1:] == (1, 16, 16)  # unless told
+    wide = f"folder:{uniform_folder(tmp_path / 'wide', (40, 30))}"
+    assert resolve_size(DataConfig(data=wide), logs.append).image_size == 30  # crop: the shorter side
+    assert resolve_size(DataConfig(data=wide, fit="pad"), logs.append).image_size == 40  # pad: the longer side
+    large = f"folder:{uniform_folder(tmp_path / 'large', (300, 200), per_class=1)}"
+    assert resolve_size(DataConfig(data=large), logs.append).image_size == MAX_AUTO_SIZE == 128
+    assert logs[-1].endswith("(every image is 300x200; capped at 128 px); --image-size N chooses another")
+
+
+def test_a_mixed_folder_takes_its_most_common_size(class_folder: Path) -> None:
+    logs: list[str] = []
+    cfg = resolve_size(DataConfig(data=f"folder:{class_folder}"), logs.append)
+    assert cfg.image_size == 64 and "2 of 7 images are 64x64, the most common of 6 sizes" in logs[0]
+    assert load_data(DataConfig(data=f"folder:{class_folder}", test_fraction=0.3)).train.images.shape[2:] == (64, 64)
+    assert resolve_size(DataConfig(data="mnist10k"), logs.append).image_size is None and len(logs) == 1
+
+
+def test_a_run_records_the_size_it_read_a_folder_at(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = uniform_folder(tmp_path / "digits", (12, 12), per_class=8)
+    run = tmp_path / "run"
+    assert main(["train", "vae", "--data", f"folder:{folder}", "--steps", "2", "--batch-size", "4", "--width", "8",
+                 "--device", "cpu", "--no-tensorboard", "--out", str(run)]) == 0  # fmt: skip
+    assert capsys.readouterr().out.count("image size 12 px for folder:") == 1
+    assert RunConfig.load(run / "config.yaml").data.image_size == 12  # --config reproduces it

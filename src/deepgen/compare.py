@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepgen.config import RunConfig
+from deepgen.data import resolve_size
 from deepgen.errors import ConfigError
 from deepgen.eval.evaluate import Judge, Settings, write_metrics
+from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
 from deepgen.eval.metrics import Metric
 from deepgen.io import atomic_write_text
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html
@@ -88,7 +90,10 @@ def compare(
     """Train each config (their budgets and seeds already set), evaluate all with one Judge, write the report."""
     if any(c.data != configs[0].data for c in configs):
         raise ConfigError(f"compare needs every model on the same data settings; got {[c.data for c in configs]}")
-    judge = Judge(configs[0].data, settings, log)
+    data = resolve_size(configs[0].data, log)  # a folder's image size, chosen (and printed) once for every run
+    for cfg in configs:
+        cfg.data = data
+    judge = Judge(data, settings, log)
     floor = judge.real_metrics(cas=any(getattr(c.model_config, "conditional", False) for c in configs))
     entries = []
     for cfg in configs:
@@ -121,6 +126,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
         f"seeds {sorted({e.seed for e in entries})}; evaluated on {judge.about()['device']}.",
         f"Features: {judge.features.description}.",
         *([f"Classifier: {judge.classifier.description}."] if judge.classifier is not judge.features else []),
+        *[f"Warning: {w}." for w in map(weak_warning, dict.fromkeys([judge.features, judge.classifier])) if w],
         f"'{REAL}' scores {judge.n} real training images as if generated: the floor (FID, KID) and ceiling "
         "(precision, recall, CAS) that a perfect generator would reach with these sample counts.",
     ]
@@ -161,7 +167,7 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
         ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
     ]
     for key in keys:
-        row = [key + ARROWS[first[key].better], fmt(cells(comparison.floor, [key]))]
+        row = [row_label(first[key]), fmt(cells(comparison.floor, [key]))]
         for model in runs:
             cell = fmt([v for r in model for v in cells(r.metrics, [key])])
             collapsed = [str(r.seed) for r in model for m in r.metrics if m.key == key and m.extra.get("collapsed")]
@@ -170,6 +176,12 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
             row.append(cell)
         rows.append(row)
     return Table(["", REAL, *by_model], rows, [describe(first[k]) for k in keys])
+
+
+def row_label(m: Metric) -> str:
+    """'fid[classifier:mnist10k] ↓ (evaluator test accuracy 0.981)': a score beside its evaluator's accuracy."""
+    label = m.key + ARROWS[m.better]
+    return f"{label} ({accuracy_label(m.extra[ACCURACY])})" if ACCURACY in m.extra else label
 
 
 def fmt(values: list[float | None], digits: int = 4) -> str:

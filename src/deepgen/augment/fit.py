@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +11,7 @@ from torchvision.transforms import v2
 
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
+from deepgen.eval.classifier import EarlyStopping
 
 
 @dataclass
@@ -46,9 +46,9 @@ def fit(
         model.pretrain(to_float(train.images).to(device), steps=cfg.pretrain_steps, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     batches = Batches(train, min(cfg.batch_size, len(train)), device, seed)
-    best, best_state, best_step, waited = -1.0, None, 0, 0
+    early = EarlyStopping(val, cfg.eval_every, cfg.patience)
+    model.train()
     for step in range(1, cfg.max_steps + 1):
-        model.train()
         x, y = batches.next()
         if augment is not None:
             x = torch.stack([augment(image) for image in x])
@@ -56,17 +56,11 @@ def fit(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            accuracy = (predict_labels(model, val.images, device) == val.labels).float().mean().item()
-            if accuracy > best:
-                best, best_state, best_step, waited = accuracy, copy.deepcopy(model.state_dict()), step, 0
-            else:
-                waited += 1
-                if waited >= cfg.patience:
-                    break
-    model.load_state_dict(best_state)
+        if early(model, step, last=step == cfg.max_steps):
+            break
+    early.restore(model)
     model.eval()
-    return {"val_accuracy": best, "best_step": best_step, "steps": step}
+    return {"val_accuracy": early.best, "best_step": early.best_step, "steps": early.steps}
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from deepgen.report import Table
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
 TESTS = ["Δ accuracy vs real", "p (paired t)", "p (Holm)"]
+IDENTICAL = "identical on every seed"  # in place of a p-value, which is undefined when no difference varies
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -35,12 +36,21 @@ class Study:
     by_variant: dict[str, list[dict]]
     tests: dict[str, tuple[float, float, float]]
     adjusted: dict[str, float]
+    identical: set[str]  # variants with the baseline's accuracy on every seed
 
     @classmethod
     def of(cls, classifier: str, by_variant: dict[str, list[dict]], baseline: str, variants: list[str]) -> Study:
         reference = [r["accuracy"] for r in by_variant[baseline]]
-        tests = {v: paired_difference([r["accuracy"] for r in by_variant[v]], reference) for v in variants}
-        return cls(classifier, by_variant, tests, dict(zip(variants, holm([tests[v][2] for v in variants]))))
+        accuracy = {v: [r["accuracy"] for r in by_variant[v]] for v in variants}
+        tests = {v: paired_difference(accuracy[v], reference) for v in variants}
+        adjusted = dict(zip(variants, holm([tests[v][2] for v in variants])))
+        return cls(classifier, by_variant, tests, adjusted, {v for v in variants if accuracy[v] == reference})
+
+    def p(self, variant: str, adjusted: bool = False) -> str:
+        """The p-value of `variant`'s paired test (Holm-adjusted with `adjusted`), or why there is none."""
+        if variant in self.identical:
+            return IDENTICAL
+        return f"{self.adjusted[variant] if adjusted else self.tests[variant][2]:.3g}"
 
     def cells(self, variant: str) -> list[str]:
         """Scores (mean ± CI) and, unless `variant` is the baseline, its difference and p-values."""
@@ -48,8 +58,8 @@ class Study:
         cells = [fmt(*mean_ci([r[k] for r in runs])) for k, _ in SCORES]
         if variant not in self.tests:
             return cells + ["", "", ""]
-        d, half, p = self.tests[variant]
-        return cells + [fmt(d, half), f"{p:.3g}", f"{self.adjusted[variant]:.3g}"]
+        d, half, _ = self.tests[variant]
+        return cells + [fmt(d, half), self.p(variant), self.p(variant, adjusted=True)]
 
     def robust(self, variant: str, keys: list[str]) -> list[str]:
         """Mean robust accuracy (percent) under each attack or corruption in `keys`."""
@@ -110,7 +120,10 @@ def results_table(rows: list[dict], seeds: int) -> Table:
 
 def over_classic(study: Study, seeds: int) -> str:
     """What generated images add on top of classic augmentation: each `gan xR+classic` against `classic`."""
-    parts = [f"{v} {fmt(d, half)} points (p = {study.adjusted[v]:.3g})" for v, (d, half, _) in study.tests.items()]
+    parts = [
+        f"{v} {IDENTICAL}" if v in study.identical else f"{v} {fmt(d, half)} points (p = {study.p(v, adjusted=True)})"
+        for v, (d, half, _) in study.tests.items()
+    ]
     verdict = "a significant" if any(p < 0.05 for p in study.adjusted.values()) else "no significant"
     return (
         f"Generated images on top of classic augmentation ({study.classifier}, paired over {seeds} seeds, "

@@ -30,9 +30,12 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
         "--features",
         default="classifier",
         help="feature network of FID, KID, precision/recall, density/coverage: classifier (trained on the run's "
-        "data), classifier:DATASET, or inception (local weights only) (default: classifier)",
+        "data), classifier:DATASET, or inception (torch-fidelity's FID Inception-v3; its weights are downloaded "
+        "once into the torch hub cache) (default: classifier)",
     )
-    group.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's Inception-v3 weights file")
+    group.add_argument(
+        "--inception-weights", metavar="PATH", help="torch-fidelity's Inception-v3 weights file (instead of the cache)"
+    )
     group.add_argument(
         "--n", type=number(int, ge=1), help="generated images (default: as many as the real test split, at most 10,000)"
     )
@@ -49,8 +52,9 @@ def add_eval_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--evaluator-steps",
         type=number(int, ge=1),
-        default=Recipe.steps,
-        help=f"training steps of the classifier evaluator (part of its cache name) (default: {Recipe.steps})",
+        help=f"most training steps of the classifier evaluator, which stops early when its validation accuracy "
+        f"plateaus (part of its cache name) (default: {Recipe.epochs:g} epochs, {Recipe.MIN_STEPS} to "
+        f"{Recipe.MAX_STEPS} steps)",
     )
     group.add_argument(
         "--cas-steps",

@@ -37,13 +37,16 @@ def add_data_flags(
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
+    """The data options given, with the image size of a folder resolved (and printed) once."""
+    from deepgen.data import resolve_size
+
     values = {k[5:]: v for k, v in vars(args).items() if k.startswith("data.")}
-    return build(DataConfig, values, "data options")
+    return resolve_size(build(DataConfig, values, "data options"))
 
 
 def run(argv: list[str]) -> int:
     from deepgen.data import load_data
-    from deepgen.eval.evaluator import INFO, Recipe, cache_root, evaluator_data, get_evaluator
+    from deepgen.eval.evaluator import INFO, Recipe, cache_root, describe_training, evaluator_data, get_evaluator
     from deepgen.train.device import resolve_device
 
     parser = Parser(
@@ -55,7 +58,10 @@ def run(argv: list[str]) -> int:
     train = sub.add_parser("train", help="train (or find) the evaluator of a dataset")
     add_data_flags(train, required=True)
     train.add_argument(
-        "--steps", type=number(int, ge=1), default=Recipe.steps, help=f"training steps (default: {Recipe.steps})"
+        "--steps",
+        type=number(int, ge=1),
+        help="most training steps; it stops early when validation accuracy plateaus (default: "
+        f"{Recipe.epochs:g} epochs, {Recipe.MIN_STEPS} to {Recipe.MAX_STEPS} steps)",
     )
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     train.add_argument("--retrain", action="store_true", help="train again even if cached")
@@ -66,13 +72,11 @@ def run(argv: list[str]) -> int:
         infos = sorted(cache_root().glob(f"*/{INFO}"))
         for path in infos:
             info = json.loads(path.read_text())
-            print(f"{info['name']:<40} test accuracy {info['test_accuracy']:.4f}  {info['recipe']['steps']} steps")
+            print(f"{info['name']:<40} {describe_training(info)}")
         print(f"{len(infos)} evaluator(s) in {cache_root()}")
         return 0
     splits = load_data(evaluator_data(data_config(args)))
     evaluator = get_evaluator(splits, Recipe(steps=args.steps), resolve_device(args.device), retrain=args.retrain)
-    info = evaluator.info
-    print(f"evaluator {info['name']}: test accuracy {info['test_accuracy']:.4f} on {info['n_test']} images")
     print(f"  features: {evaluator.name} ({evaluator.num_features}-d)")
-    print(f"  saved in: {info['path']}")
+    print(f"  saved in: {evaluator.info['path']}")
     return 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+from collections.abc import Callable
 
 from deepgen.config import DataConfig, validate
 from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split, to_float, to_uint8
 from deepgen.data.sources import SOURCES
 from deepgen.errors import ConfigError
 
-__all__ = ["ImageSet", "Splits", "load_data", "source_name", "to_float", "to_uint8"]
+__all__ = ["ImageSet", "Splits", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
 
 
 def source_name(spec: str) -> str:
@@ -24,11 +26,24 @@ def source_name(spec: str) -> str:
     return name
 
 
+def resolve_size(cfg: DataConfig, log: Callable[[str], None] = print) -> DataConfig:
+    """`cfg` with `image_size` filled in where its source measures the size from its files (folders) and
+    --image-size was not given; the choice is logged here, once, so that callers can record the result (a
+    run's config.yaml then reproduces it) and later loads of it are silent."""
+    source = SOURCES[source_name(cfg.data)]
+    if cfg.image_size is not None or source.measure is None:
+        return cfg
+    size, why = source.measure(cfg)
+    log(f"image size {size} px for {cfg.data} ({why}); --image-size N chooses another")
+    return dataclasses.replace(cfg, image_size=size)
+
+
 def load_data(cfg: DataConfig) -> Splits:
     """Load, convert, resize and split the dataset `cfg.data` as configured."""
     name = source_name(cfg.data)
     validate(cfg)
     source = SOURCES[name]
+    cfg = resolve_size(cfg)
     train, test = source.read(cfg)
     if test is None:
         train, test = split(train, cfg.test_fraction, cfg.split_seed, cfg.data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,9 +24,23 @@ def image_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+MAX_AUTO_SIZE = 128  # the largest image size chosen without --image-size
+
+
 def read_class_folder(root: str | Path, size: int, channels: int | None, fit: str = "crop") -> ImageSet:
     """Read `root/<class>/<image>` into an ImageSet; class names are the sorted sub-folder names."""
     root = existing_dir(root)
+    class_dirs, files, labels = class_files(root)
+    images, ok = read_images(files, size, channels, root, fit)
+    labels_t = torch.tensor(labels)[ok]
+    for label, d in enumerate(class_dirs):
+        if not (labels_t == label).any():
+            raise DataError(f"class folder {d} has no readable images")
+    return ImageSet(images, labels_t, [d.name for d in class_dirs])
+
+
+def class_files(root: Path) -> tuple[list[Path], list[Path], list[int]]:
+    """The class sub-folders of `root` (sorted by name), their image files and each file's class index."""
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     hidden = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name.startswith("."))
     if hidden:
@@ -42,12 +57,40 @@ def read_class_folder(root: str | Path, size: int, channels: int | None, fit: st
             raise DataError(f"class folder {d} has no images (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
         files += found
         labels += [label] * len(found)
-    images, ok = read_images(files, size, channels, root, fit)
-    labels_t = torch.tensor(labels)[ok]
-    for label, d in enumerate(class_dirs):
-        if not (labels_t == label).any():
-            raise DataError(f"class folder {d} has no readable images")
-    return ImageSet(images, labels_t, [d.name for d in class_dirs])
+    return class_dirs, files, labels
+
+
+def class_folder_size(root: str | Path, fit: str = "crop") -> tuple[int, str]:
+    """The image size a class folder is read at when --image-size is not given, and why.
+
+    The images' own size when they all share one, else the most common width x height (ties: the larger
+    area), never above MAX_AUTO_SIZE. A width x height gives its shorter side under fit="crop" and its
+    longer side under fit="pad", so that images of that size are neither enlarged nor shrunk. Only the
+    file headers are read; unreadable files are left to the reader to report.
+    """
+    root = existing_dir(root)
+    _, files, _ = class_files(root)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        sizes = Counter(s for s in pool.map(header_size, files) if s is not None)
+    if not sizes:
+        raise DataError(f"none of the {len(files)} image files in {root} could be read")
+    (w, h), count = max(sizes.items(), key=lambda item: (item[1], item[0][0] * item[0][1]))
+    size = min(w, h) if fit == "crop" else max(w, h)
+    why = f"every image is {w}x{h}"
+    if len(sizes) > 1:
+        why = f"{count} of {sum(sizes.values())} images are {w}x{h}, the most common of {len(sizes)} sizes"
+    if size > MAX_AUTO_SIZE:
+        size, why = MAX_AUTO_SIZE, f"{why}; capped at {MAX_AUTO_SIZE} px"
+    return size, why
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, or None if it cannot be read."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
 def read_flat_folder(root: str | Path, size: int, channels: int | None, class_name: str, fit: str = "crop") -> ImageSet:

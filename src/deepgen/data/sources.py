@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from deepgen.config import DataConfig
-from deepgen.data.folder import read_class_folder, read_flat_folder
+from deepgen.data.folder import MAX_AUTO_SIZE, class_folder_size, read_class_folder, read_flat_folder
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import DataError
 
@@ -26,8 +26,9 @@ from deepgen.errors import DataError
 class Source:
     description: str
     read: Callable[[DataConfig], tuple[ImageSet, ImageSet | None]]  # (train, official test split or None)
-    image_size: int  # native size; folders are resized to it unless --image-size says otherwise
+    image_size: int  # the size images are read at unless --image-size (or `measure`) says otherwise
     offline: bool = False  # ships with deepgen
+    measure: Callable[[DataConfig], tuple[int, str]] | None = None  # size from the files, and why (folders)
 
 
 def read_idx(path: Path, ndim: int | None = None, what: str = "data") -> np.ndarray:
@@ -214,8 +215,16 @@ def read_celeba(cfg: DataConfig) -> tuple[ImageSet, None]:
     return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba", cfg.fit), None
 
 
+def folder_path(cfg: DataConfig) -> str:
+    return cfg.data.partition(":")[2]
+
+
 def read_folder(cfg: DataConfig) -> tuple[ImageSet, None]:
-    return read_class_folder(cfg.data.partition(":")[2], cfg.image_size or 64, cfg.channels, cfg.fit), None
+    return read_class_folder(folder_path(cfg), cfg.image_size or MAX_AUTO_SIZE, cfg.channels, cfg.fit), None
+
+
+def measure_folder(cfg: DataConfig) -> tuple[int, str]:
+    return class_folder_size(folder_path(cfg), cfg.fit)
 
 
 SOURCES: dict[str, Source] = {
@@ -233,5 +242,11 @@ SOURCES: dict[str, Source] = {
     ),
     "cifar10": Source("CIFAR-10 (50,000 + 10,000, 32 px RGB) from DATA_ROOT/cifar-10-batches-py", read_cifar10, 32),
     "celeba": Source("CelebA aligned faces from DATA_ROOT/celeba/img_align_celeba (64 px)", read_celeba, 64),
-    "folder": Source("folder:PATH, one sub-folder of images per class (64 px unless --image-size)", read_folder, 64),
+    "folder": Source(
+        "folder:PATH, one sub-folder of images per class; at the images' own size (the most common one if "
+        f"they differ, at most {MAX_AUTO_SIZE} px) unless --image-size",
+        read_folder,
+        MAX_AUTO_SIZE,
+        measure=measure_folder,
+    ),
 }

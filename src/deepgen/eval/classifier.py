@@ -3,7 +3,10 @@ agreement) and gives features for metrics on any dataset, offline."""
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
@@ -45,6 +49,40 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
+@dataclass
+class EarlyStopping:
+    """Checks accuracy on `val` every `every` steps (and at the last), keeps the weights that scored best,
+    and says to stop after `patience` checks in a row without a better accuracy."""
+
+    val: ImageSet
+    every: int = 50
+    patience: int = 6
+    best: float = -1.0
+    best_step: int = 0
+    steps: int = 0
+    waited: int = 0
+    state: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def __call__(self, model: nn.Module, step: int, last: bool = False) -> bool:
+        """After training step `step`: True when training should stop."""
+        self.steps = step
+        if step % self.every and not last:
+            return False
+        training = model.training
+        accuracy = (predict(model.eval(), self.val.images).argmax(1) == self.val.labels).float().mean().item()
+        model.train(training)
+        if accuracy > self.best:
+            self.best, self.best_step, self.waited = accuracy, step, 0
+            self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best weights into `model`."""
+        model.load_state_dict(self.state)
+
+
 def train_classifier(
     data: ImageSet,
     steps: int = 1500,
@@ -53,20 +91,32 @@ def train_classifier(
     seed: int = 0,
     device: str = "cpu",
     outlier_weight: float = 0.5,
+    width: int = 32,
+    early: EarlyStopping | None = None,
+    progress: str | None = None,
 ) -> SmallCNN:
-    """Fit a SmallCNN to `data` with Adam and a cosine learning-rate decay; returned in eval mode.
+    """Fit a SmallCNN to `data` with Adam and a cosine learning-rate decay over `steps`; returned in eval mode.
 
     With `outlier_weight` > 0 each batch also holds as many outliers (see `outliers`), trained towards
     the uniform class distribution (outlier exposure, Hendrycks et al. 2019), so that the classifier is
-    unsure of images that are not of any class.
+    unsure of images that are not of any class. With `early`, training stops when its validation accuracy
+    stops improving and the best weights are kept. `progress` names a progress bar (on stderr).
     """
     torch.manual_seed(seed)
-    model = SmallCNN(data.shape[0], len(data.classes)).to(device)
+    model = SmallCNN(data.shape[0], len(data.classes), width).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     batches = Batches(data, batch_size, torch.device(device), seed)
+    bar = tqdm(
+        total=steps,
+        desc=progress,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.1 if sys.stderr.isatty() else 10,
+        disable=progress is None,
+    )
     model.train()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         x, y = batches.next()
         if outlier_weight > 0:
             logits = model(torch.cat([x, outliers(x)]))
@@ -77,6 +127,16 @@ def train_classifier(
         loss.backward()
         optimizer.step()
         schedule.step()
+        bar.update()
+        if early is not None:
+            stop = early(model, step, last=step == steps)
+            if early.best_step:
+                bar.set_postfix(best_val_acc=f"{early.best:.4f}", refresh=False)
+            if stop:
+                break
+    bar.close()
+    if early is not None:
+        early.restore(model)
     return model.eval()
 
 

@@ -23,7 +23,7 @@ from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.errors import ConfigError, DeepgenError
 from deepgen.eval.classifier import predict, train_classifier
-from deepgen.eval.evaluator import Recipe, evaluator_data, get_evaluator, slug
+from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator, slug
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
 from deepgen.eval.metrics import (
     Metric,
@@ -143,6 +143,11 @@ class Judge:
         )
         if labels is not None:
             metrics.append(self.cas(images, labels))
+        nets = [f for f in (self.features, self.classifier) if isinstance(f, ClassifierFeatures)]
+        accuracy = {f.name: f.info["test_accuracy"] for f in nets}
+        for m in metrics:  # each score that rests on an evaluator carries its test accuracy
+            if m.features in accuracy:
+                m.extra[ACCURACY] = accuracy[m.features]
         return metrics
 
     def cas(self, images: Tensor, labels: Tensor) -> Metric:
@@ -317,7 +322,7 @@ def format_table(metrics: list[Metric]) -> str:
             (
                 m.name,
                 value,
-                m.features or "-",
+                m.features + (f" ({accuracy_label(m.extra[ACCURACY])})" if ACCURACY in m.extra else "") or "-",
                 str(m.n_generated or "-"),
                 str(m.n_real or "-"),
                 "-" if m.seed is None else str(m.seed),

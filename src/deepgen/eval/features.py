@@ -4,10 +4,13 @@
   deepgen on the real training split of DATASET (see deepgen.eval.evaluator). Images enter at their own
   size, as float in [-1, 1]; works offline on any dataset.
 - `inception`: the 2048-d pool3 layer of the FID Inception-v3 (the TensorFlow graph of Heusel et al. 2017,
-  as ported by torch-fidelity). Preprocessing follows torch-fidelity: uint8 RGB (grayscale repeated to 3
-  channels) resized to 299 x 299 by its TensorFlow-1.x-compatible bilinear interpolation without
-  antialiasing, then (x - 128) / 128. This equals clean-fid's `legacy_tensorflow` mode, so numbers are
-  comparable with papers that used the original TTUR code, not with clean-fid's `clean` mode.
+  as ported by torch-fidelity). Its weights are torch-fidelity's file, downloaded once (when online) into the
+  torch hub cache where torch-fidelity keeps it ($TORCH_HOME/hub/checkpoints, by default
+  ~/.cache/torch/hub/checkpoints), or read from --inception-weights PATH. Preprocessing follows
+  torch-fidelity: uint8 RGB (grayscale repeated to 3 channels) resized to 299 x 299 by its
+  TensorFlow-1.x-compatible bilinear interpolation without antialiasing, then (x - 128) / 128. This equals
+  clean-fid's `legacy_tensorflow` mode, so numbers are comparable with papers that used the original TTUR
+  code, not with clean-fid's `clean` mode.
 """
 
 from __future__ import annotations
@@ -70,8 +73,8 @@ class ClassifierFeatures(FeatureExtractor):
         self.num_features = cnn.head.in_features
         self.description = (
             f"{name}: {self.num_features}-d penultimate layer of evaluator {info.get('name')} (a CNN trained on the "
-            f"real training split; test accuracy {info.get('test_accuracy')}), images at their "
-            f"{shape[1]}x{shape[2]} size as float in [-1, 1]"
+            f"real training split in {info.get('steps')} steps, {info.get('train_s')} s; test accuracy "
+            f"{info.get('test_accuracy')}), images at their {shape[1]}x{shape[2]} size as float in [-1, 1]"
         )
 
     def check(self, shape: tuple[int, ...], what: str) -> None:
@@ -93,7 +96,7 @@ class ClassifierFeatures(FeatureExtractor):
 
 
 class InceptionFeatures(FeatureExtractor):
-    """pool3 features of the FID Inception-v3, from a local weights file only."""
+    """pool3 features of the FID Inception-v3, from `weights` or the torch hub cache (downloaded if missing)."""
 
     name = "inception"
     num_features = 2048
@@ -129,17 +132,27 @@ class InceptionFeatures(FeatureExtractor):
 
 
 def inception_weights(path: str | Path | None) -> Path:
-    """The weights file given, or torch-fidelity's file in the torch hub cache; never downloads."""
+    """The weights file given, or torch-fidelity's file in the torch hub cache, downloaded there (with its
+    hash checked) if missing; a file that cannot be had fails with one line naming it and where to put it."""
+    if path:
+        given = Path(path).expanduser()
+        if not given.is_file():
+            raise DeepgenError(
+                f"--inception-weights {given} does not exist; it should be torch-fidelity's {INCEPTION_URL}"
+            )
+        return given
     cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_URL.rsplit("/", 1)[1]
-    candidate = Path(path).expanduser() if path else cached
-    if not candidate.is_file():
-        where = f"--inception-weights {path} does not exist" if path else f"{cached} is missing"
-        raise DeepgenError(
-            f"Inception-v3 weights not found locally ({where}). deepgen never downloads them: fetch {INCEPTION_URL} "
-            f"on a machine with internet access and pass it with --inception-weights PATH, or put it at {cached}. "
-            "Or use --features classifier, which needs no download."
-        )
-    return candidate
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(INCEPTION_URL, str(cached), hash_prefix=cached.stem.rsplit("-", 1)[1])
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; a hash mismatch a RuntimeError
+            raise DeepgenError(
+                f"Inception-v3 weights {cached} are missing and could not be downloaded ({type(e).__name__}: {e}). "
+                f"Fetch {INCEPTION_URL} where there is internet and put it at {cached} (or set TORCH_HOME), or "
+                "pass it with --inception-weights PATH; --features classifier needs no download."
+            ) from None
+    return cached
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from deepgen.config import RunConfig, TrainConfig
-from deepgen.data import Splits, load_data
+from deepgen.data import Splits, load_data, resolve_size
 from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -86,6 +86,7 @@ def train_in(
 ) -> TrainResult:
     """`train` in the run directory `run`, once it is owned."""
     t = cfg.train
+    cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
     splits = splits or load_data(cfg.data)
     stepper = prepare(cfg, splits, device, world)
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
