@@ -84,9 +84,9 @@ def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
     values), so that its parser checks and converts them as on the command line."""
     argv = list(positional)
     for key, value in options.items():
-        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
         if value is None or value is False:
             continue
+        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
         if value is True:
             argv.append(flag(key))
         elif key in REPEATED:
