@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from deepgen.config import RunConfig, TrainConfig
 from deepgen.data import Splits, load_data, resolve_size

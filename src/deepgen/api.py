@@ -1,0 +1,113 @@
+"""The Python API: the commands as functions that return objects, for notebooks and scripts.
+
+    run = deepgen.train("vae", data="mnist10k", steps=5, out="api-run")
+    model = deepgen.load(run)
+    images = model.sample(4)          # (4, C, H, W) in [-1, 1]
+    rows = deepgen.compare(["ae", "vae"], data="digits", budget="200", out="cmp")
+
+Keyword names are the command-line options' names with underscores (`--latent-dim` -> `latent_dim`); a bad name
+or value gives the same ConfigError as the command line. Each function runs its command's own code.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deepgen.config import RunConfig, flag
+from deepgen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deepgen.models.base import GenerativeModel
+    from deepgen.train.trainer import TrainResult
+
+Row = dict[str, Any]
+REPEATED = {"set"}  # flags given once per value (`--set A=1 --set B=2`)
+
+
+def train(model: str, *, config: str | Path | None = None, **options: Any) -> TrainResult:
+    """Train `model` (like `deepgen train MODEL`), starting from the run config file `config` if given, with any
+    training, data or model option as a keyword; returns the result (`.run` is the run directory)."""
+    from deepgen.train.trainer import train as train_run
+
+    cfg = RunConfig.load(config) if config is not None else RunConfig.default(model)
+    if model != cfg.model:
+        raise ConfigError(f"model {model!r} does not match {cfg.model!r} in {config}")
+    for key, value in options.items():
+        cfg.set(key, value)
+    return train_run(cfg)
+
+
+def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> GenerativeModel:
+    """The model of a run's newest checkpoint (or of the checkpoint directory given), ready for inference:
+    `model.sample(n)`, and `encode`/`decode`/`reconstruct` for models with an encoder (images in [-1, 1])."""
+    from deepgen.latent.codes import open_run
+    from deepgen.train.device import resolve_device
+
+    model = open_run(run_path(run), resolve_device(device)).model
+    return model.requires_grad_(False)
+
+
+def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> list[Row]:
+    """Score a run like `deepgen eval RUN` (merged into RUN/metrics.json); one row per metric."""
+    path = run_path(run)
+    command("eval", [str(path)], options)
+    metrics = json.loads((path / "metrics.json").read_text())["eval"]["metrics"]
+    return [{"metric": key, **values} for key, values in metrics.items()]
+
+
+def compare(models: Sequence[str], *, out: str | Path, **options: Any) -> list[Row]:
+    """Train and evaluate `models` alike, like `deepgen compare` (`budget` and `data` are required); the rows of
+    OUT/results.csv."""
+    command("compare", [*models], {"out": out, **options})
+    return read_rows(Path(out) / "results.csv")
+
+
+def augment(*, out: str | Path, **options: Any) -> list[Row]:
+    """Real vs real + synthetic classifier training, like `deepgen augment`; the rows of OUT/results.csv."""
+    command("augment", [], {"out": out, **options})
+    return read_rows(Path(out) / "results.csv")
+
+
+def run_path(run: TrainResult | str | os.PathLike) -> Path:
+    """The directory of a run given as a path or as train()'s result."""
+    return Path(run) if isinstance(run, (str, os.PathLike)) else run.run
+
+
+def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
+    """Run `deepgen NAME` with `options` as flags (True: the bare flag, False/None: left out, lists: the flag's
+    values), so that its parser checks and converts them as on the command line."""
+    argv = list(positional)
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+        if value is True:
+            argv.append(flag(key))
+        elif key in REPEATED:
+            argv += [part for v in values for part in (flag(key), v)]
+        else:
+            argv += [flag(key), *values]
+    importlib.import_module(f"deepgen.commands.{name}").run(argv)
+
+
+def read_rows(path: Path) -> list[Row]:
+    """A results CSV as dicts, numbers as int/float and empty cells as None."""
+    with path.open(newline="") as f:
+        return [{k: cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def cell(text: str) -> Any:
+    if text == "":
+        return None
+    for tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            pass
+    return text
