@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
