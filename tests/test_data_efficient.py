@@ -109,3 +109,10 @@ def test_resume_with_adaptive_augmentation_is_bit_exact(tmp_path: Path) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert 0 < a["ada_p"].item() < 1 and a["ada_steps"].item() == 1  # p moved; a half-filled interval is saved
     assert first.step == 5
+
+
+def test_weights_saved_before_adaptive_augmentation_still_load() -> None:
+    old = tiny_gan("dcgan", augment="off").state_dict()
+    new = tiny_gan("dcgan", augment="adaptive", lecam=0.1)
+    new.load_state_dict(old)
+    assert new.ada_p.item() == 0 and new.lecam_real.item() == 0

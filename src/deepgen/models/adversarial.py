@@ -102,6 +102,13 @@ class AdversarialModel(GenerativeModel):
         if config.lecam > 0:
             self.register_buffer("lecam_real", torch.zeros(()))
             self.register_buffer("lecam_fake", torch.zeros(()))
+        self.register_load_state_dict_pre_hook(AdversarialModel.start_fresh_statistics)
+
+    def start_fresh_statistics(self, state: dict, prefix: str, *args: object) -> None:
+        """Runs saved before adaptive augmentation and LeCam existed load with p and the score averages at 0."""
+        for name in ("ada_p", "ada_signs", "ada_count", "ada_steps", "lecam_real", "lecam_fake"):
+            if hasattr(self, name) and prefix + name not in state:
+                state[prefix + name] = torch.zeros(())
 
     def generator_body(self, in_dim: int) -> nn.Module:
         """Maps (noise [+ one-hot class]) of size `in_dim` to images in [-1, 1]."""
