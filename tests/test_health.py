@@ -11,7 +11,7 @@ import torch
 
 from conftest import tiny_config
 from deepgen.data.imageset import ImageSet
-from deepgen.train.health import GRAD_WARMUP, PATIENCE, HealthMonitor, HealthWarning, warnings_of
+from deepgen.train.health import GRAD_WARMUP, PATIENCE, SAMPLE_WARMUP, HealthMonitor, HealthWarning, warnings_of
 from deepgen.train.metrics_log import MetricsLog
 from deepgen.train.trainer import train
 
@@ -53,31 +53,32 @@ def test_critic_winning_needs_several_intervals(tmp_path: Path) -> None:
 
 def test_all_black_samples_are_flagged(tmp_path: Path) -> None:
     health = monitor(tmp_path)
-    silent(lambda: health.check_samples(5, random_images(16)))
-    with pytest.warns(HealthWarning, match=r"step 6: the samples are near-constant \(all black\).*--augment"):
-        health.check_samples(6, torch.full((16, 1, 8, 8), -1.0))
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    silent(lambda: health.check_samples(SAMPLE_WARMUP - 1, torch.full((16, 1, 8, 8), -1.0)))  # too early to judge
+    silent(lambda: health.check_samples(105, random_images(16)))
+    with pytest.warns(HealthWarning, match=r"step 106: the samples are near-constant \(all black\).*--augment"):
+        health.check_samples(106, torch.full((16, 1, 8, 8), -1.0))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][1:]
     assert rows[0]["samples/spread"] > 0.5 and rows[1]["samples/spread"] == 0
-    assert rows[2] == {"step": 6, "health": "constant", "message": warnings_of(tmp_path)[0]}
+    assert rows[2] == {"step": 106, "health": "constant", "message": warnings_of(tmp_path)[0]}
 
 
 def test_collapse_of_the_whole_grid(tmp_path: Path) -> None:
     health = monitor(tmp_path)
-    silent(lambda: health.check_samples(5, random_images(16)))
+    silent(lambda: health.check_samples(105, random_images(16)))
     one = random_images(1).expand(16, -1, -1, -1) + 0.3 * random_images(16, seed=2).clamp(0, 1)  # spread ok, close
-    with pytest.warns(HealthWarning, match="step 7: samples are .* as diverse as real images"):
-        health.check_samples(7, one)
+    with pytest.warns(HealthWarning, match="step 107: samples are .* as diverse as real images"):
+        health.check_samples(107, one)
 
 
 def test_collapse_within_one_class(tmp_path: Path) -> None:
     """Class 'one' repeats one image while the grid as a whole still varies."""
     health = monitor(tmp_path)
     labels = torch.arange(16) % 2
-    silent(lambda: health.check_samples(5, random_images(16), labels))
+    silent(lambda: health.check_samples(105, random_images(16), labels))
     samples = random_images(16)
     samples[labels == 1] = samples[1].clone()
-    with pytest.warns(HealthWarning, match=r"step 8: samples of class\(es\) one are under 20% as diverse"):
-        health.check_samples(8, samples, labels)
+    with pytest.warns(HealthWarning, match=r"step 108: samples of class\(es\) one are under 20% as diverse"):
+        health.check_samples(108, samples, labels)
 
 
 def test_exploding_gradients(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ it adds no host sync) and says, once per symptom, what went wrong, when, and wha
   exploding_grads  a phase's gradient norm exceeds GRAD_FACTOR times its median over the first GRAD_WARMUP
                    logging intervals, or is no longer finite
 
-Each warning is a `HealthWarning` (printed as one plain line by the CLI) and a row of metrics.jsonl:
-{"step": S, "health": SYMPTOM, "message": ...}, which `warnings_of` reads back for the reports.
+The sample checks start at step SAMPLE_WARMUP. Each warning is a `HealthWarning` (printed as one plain line
+by the CLI) and a row of metrics.jsonl: {"step": S, "health": SYMPTOM, "message": ...}, which `warnings_of`
+reads back for the reports.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ PATIENCE = 5
 SPREAD_RATIO = 0.1
 GRAD_FACTOR = 100.0
 GRAD_WARMUP = 5
+SAMPLE_WARMUP = 100  # a freshly initialised generator draws near-constant images
 REAL_PER_CLASS = 64
 
 REMEDIES = {
@@ -118,6 +120,8 @@ class HealthMonitor:
             }
             row["samples/worst_class_diversity"] = min(ratios.values(), default=1.0)
         self.log.write(row)
+        if step < SAMPLE_WARMUP:
+            return
         if row["samples/spread"] < SPREAD_RATIO * self.real_spread:
             tone = samples.mean().item()
             look = " (all black)" if tone < -0.9 else " (all white)" if tone > 0.9 else ""
