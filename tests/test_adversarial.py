@@ -1,10 +1,9 @@
-"""The GAN family: losses, regularisers, critic steps, noise, conditioning, EMA, collapse warning."""
+"""The GAN family: losses, regularisers, critic steps, noise, conditioning, EMA."""
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, gradient_penalty
 from deepgen.registry import get_model
 from deepgen.train.checkpoint import STATE, WEIGHTS, build_model, load_state
-from deepgen.train.trainer import check_diversity, train
+from deepgen.train.trainer import train
 
 GANS = ["gan", "dcgan", "wgan", "wgan-gp"]
 CONFIGS = Path(__file__).parents[1] / "configs"
@@ -137,7 +136,7 @@ def test_trains_on_mnist10k_with_finite_logged_terms(name: str, conditional: boo
     expected |= {"D/critic", "D/w_estimate"} if name.startswith("wgan") else {"D/real", "D/fake", "D/loss"}
     expected |= {"D/gp", "D/loss"} if name == "wgan-gp" else set()
     assert expected <= logged
-    assert all(math.isfinite(v) for r in rows for v in r.values())
+    assert all(math.isfinite(v) for r in rows if "health" not in r for v in r.values())  # health rows hold text
     if not name.startswith("wgan"):
         assert all(0 <= r["D/d_real"] <= 1 for r in rows if "D/d_real" in r)  # probabilities for BCE
 
@@ -157,20 +156,6 @@ def test_ema_generator_is_what_samples(tmp_path: Path) -> None:
     with torch.no_grad():
         expected = model.ema.module(z)
         assert torch.equal(model.sample(4, generator=torch.Generator().manual_seed(0)), expected)
-
-
-def test_collapse_warning(tmp_path: Path) -> None:
-    from deepgen.train.metrics_log import MetricsLog
-
-    log = MetricsLog(tmp_path, 0, tensorboard=False)
-    real = torch.rand(16, 1, 8, 8) * 2 - 1
-    with pytest.warns(UserWarning, match="step 7: samples are 0% as diverse as real images"):
-        check_diversity(real[:1].expand(16, -1, -1, -1), real, 7, log, 0.2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_diversity(torch.rand(16, 1, 8, 8) * 2 - 1, real, 8, log, 0.2)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert rows[0]["samples/diversity"] == 0 and rows[1]["samples/diversity"] > 0.5
 
 
 def test_presets_reproduce_the_reports_settings() -> None:

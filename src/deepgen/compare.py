@@ -24,6 +24,7 @@ from deepgen.eval.metrics import Metric
 from deepgen.io import atomic_write_text
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html
 from deepgen.train.checkpoint import WEIGHTS, build_model
+from deepgen.train.health import warnings_of
 from deepgen.train.trainer import train
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -74,6 +75,7 @@ class Entry:
     parameters: int
     metrics: list[Metric]
     images: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # of the training-health monitor
 
 
 @dataclass
@@ -105,7 +107,10 @@ def compare(
         write_metrics(result.run / "metrics.json", {"model": cfg.model, "step": meta["step"], **judge.about()}, metrics)
         images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
         entries.append(
-            Entry(cfg.model, cfg.train.seed, result.run, meta["step"], wall, model.num_parameters(), metrics, images)
+            Entry(
+                cfg.model, cfg.train.seed, result.run, meta["step"], wall, model.num_parameters(), metrics, images,
+                warnings_of(result.run),
+            )
         )
         log(f"{cfg.model} (seed {cfg.train.seed}): {meta['step']} steps in {wall:.0f} s; evaluated")
     return write_outputs(Comparison(out, entries, floor, {}), judge, budget)
@@ -129,6 +134,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
         *[f"Warning: {w}." for w in map(weak_warning, dict.fromkeys([judge.features, judge.classifier])) if w],
         f"'{REAL}' scores {judge.n} real training images as if generated: the floor (FID, KID) and ceiling "
         "(precision, recall, CAS) that a perfect generator would reach with these sample counts.",
+        *[f"Training health, {e.model} (seed {e.seed}): {w}" for e in entries for w in e.warnings],
     ]
     title = f"deepgen compare: {judge.splits.name}, {budget}"
     atomic_write_text(paths["markdown"], f"# {title}\n\n" + "\n\n".join(intro) + "\n\n" + markdown(table))

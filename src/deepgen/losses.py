@@ -66,3 +66,16 @@ def r1_penalty(scores: Tensor, real: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real images; `real` must require grad."""
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
     return grad.flatten(1).square().sum(1).mean()
+
+
+def lecam(real: Tensor, fake: Tensor, anchor_real: Tensor, anchor_fake: Tensor) -> Tensor:
+    """LeCam regulariser (Tseng et al. 2021): E[(D(x) - a_fake)^2] + E[(D(G(z)) - a_real)^2], with a_real and
+    a_fake moving averages of the critic's scores on real and generated images."""
+    return (real - anchor_fake).square().mean() + (fake - anchor_real).square().mean()
+
+
+def realness_sign(kind: AdversarialLoss, real: Tensor, fake: Tensor) -> Tensor:
+    """sign(D(x) - c) per real image, ADA's overfitting signal: c = 0, the decision boundary, for bce and
+    hinge; for wasserstein, whose scores have no fixed zero, the batch's mean score on generated images."""
+    centre = fake.mean() if kind == "wasserstein" else 0.0
+    return torch.sign(real - centre)

@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, classificat
 from deepgen.augment.classifiers import build_classifier
 from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
-from deepgen.augment.summary import results_table, summarise
+from deepgen.augment.summary import health_lines, results_table, summarise
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
@@ -32,6 +32,7 @@ from deepgen.report import Gallery, write_html
 from deepgen.sampling import generate
 from deepgen.train.checkpoint import WEIGHTS, build_model, checkpoints, latest_checkpoint
 from deepgen.train.device import resolve_device
+from deepgen.train.health import warnings_of
 from deepgen.train.runlock import LOCK, locked
 from deepgen.train.trainer import train
 
@@ -290,8 +291,10 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
     paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
     generators = sorted({row["generator"] for row in rows if row["generator"]})
     used = "".join(f"\n- {g}" for g in generators)
+    health = health_lines({run: warnings_of(Path(run)) for run in last_grids(cfg)})
     atomic_write_text(
-        paths["summary"], summarise(rows, cfg.seeds) + (f"\nSynthetic images from:{used}\n" if used else "")
+        paths["summary"],
+        summarise(rows, cfg.seeds, health) + (f"\nSynthetic images from:{used}\n" if used else ""),
     )
     from deepgen.augment.plots import save_confusion
 
@@ -303,11 +306,11 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
         save_confusion(matrix, classes, matrices[key], f"{key} ({cfg.seeds} seeds)")
     paths["confusion matrices"] = cfg.out / "confusion"
     paths["provenance"] = cfg.out / "provenance"
-    paths["report"] = write_report(cfg, rows, matrices)
+    paths["report"] = write_report(cfg, rows, matrices, health)
     return paths
 
 
-def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path]) -> Path:
+def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path], health: list[str]) -> Path:
     """report.html: the results table with the conclusions, confusion matrices and the generators' samples."""
     ratios = ", ".join(f"{r:g}" for r in cfg.ratios)
     intro = [
@@ -315,6 +318,7 @@ def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path]
         f"seed(s), synthetic-to-real ratios {ratios}; synthetic images are added to the training split only.",
         "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
         *sorted({f"Synthetic images from {row['generator']}." for row in rows if row["generator"]}),
+        *[f"Generator health warning: {line}" for line in health],
     ]
     galleries = [
         Gallery("Confusion matrices (summed over seeds)", matrices),

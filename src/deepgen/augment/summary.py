@@ -89,7 +89,12 @@ def conclusions(rows: list[dict], seeds: int) -> list[str]:
     return lines
 
 
-def summarise(rows: list[dict], seeds: int) -> str:
+def health_lines(warnings_by_run: dict[str, list[str]]) -> list[str]:
+    """The generators' training-health warnings, one line each as 'RUN: message'."""
+    return [f"{run}: {message}" for run, messages in warnings_by_run.items() for message in messages]
+
+
+def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
     lines = [f"# Real vs real + synthetic: test scores over {seeds} seed(s), mean ± 95% CI (percent)", ""]
     robustness = [k for k in rows[0] if "@" in k]
     for vs_real, vs_classic in studies(rows):
@@ -107,6 +112,8 @@ def summarise(rows: list[dict], seeds: int) -> str:
         lines += ["", conclusion(vs_real, seeds)]
         lines += ["", over_classic(vs_classic, seeds)] if vs_classic is not None and seeds > 1 else []
         lines.append("")
+    if health:
+        lines += ["## Generator training health", "", *[f"- warning: {line}" for line in health], ""]
     return "\n".join(lines)
 
 

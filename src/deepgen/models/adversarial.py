@@ -4,6 +4,12 @@ A training step is the discriminator (critic) phase, repeated `critic_steps` tim
 batches, then one generator phase. The variants choose a loss (non-saturating BCE, hinge,
 Wasserstein), a regulariser (none, gradient penalty, weight clipping; optionally R1), learning
 rates and betas per network (TTUR), the noise distribution and class conditioning.
+
+Against scarce data every image the critic sees, real or generated, in both phases, can pass through
+differentiable augmentation (`deepgen.nn.diffaugment`): always (DiffAugment) or with a probability p that
+follows the critic's overfitting signal r = E[sign(D(x))] towards a target (ADA). p and the running signal
+are buffers, saved with the weights. The LeCam regulariser anchors the critic's scores to moving averages of
+its scores on the other kind of image.
 """
 
 from __future__ import annotations
@@ -12,17 +18,28 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.losses import AdversarialLoss, critic_terms, generator_term, gradient_penalty, r1_penalty
+from deepgen.losses import (
+    AdversarialLoss,
+    critic_terms,
+    generator_term,
+    gradient_penalty,
+    lecam,
+    r1_penalty,
+    realness_sign,
+)
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.nn.conditioning import Critic, Generator
+from deepgen.nn.diffaugment import check_ops, diff_augment
 
 Noise = Literal["normal", "uniform", "poisson"]
+Augment = Literal["off", "fixed", "adaptive"]
 
 
 @dataclass
@@ -47,6 +64,19 @@ class AdversarialConfig:
     ema_decay: float = opt(
         0.0, "keep an exponential moving average of the generator and sample from it (0 = off)", ge=0, lt=1
     )
+    augment: Augment = opt(
+        "adaptive",
+        "differentiable augmentation of every image the critic sees: off, fixed (always applied, DiffAugment) "
+        "or adaptive (applied with a probability p that rises while the critic overfits, ADA)",
+    )
+    augment_ops: list[str] = opt(["color", "translation", "cutout"], "augmentations: color, translation, cutout")
+    ada_target: float = opt(
+        0.6, "adaptive augmentation: p rises while r = E[sign(D(real))] is above this target", ge=0, le=1
+    )
+    ada_interval: int = opt(4, "adaptive augmentation: steps between adjustments of p", ge=1)
+    ada_images: int = opt(20000, "adaptive augmentation: real images shown while p can move from 0 to 1", ge=1)
+    lecam: float = opt(0.0, "weight of the LeCam regulariser of the critic (Tseng et al. 2021; 0 = off)", ge=0)
+    lecam_decay: float = opt(0.99, "decay of the moving averages of critic scores that LeCam anchors to", ge=0, lt=1)
 
 
 class AdversarialModel(GenerativeModel):
@@ -70,6 +100,21 @@ class AdversarialModel(GenerativeModel):
                 self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
             )
             self.ema.requires_grad_(False)
+        check_ops(config.augment_ops)
+        if config.augment == "adaptive":
+            for name in ("ada_p", "ada_signs", "ada_count", "ada_steps"):  # signs and counts since the last update
+                self.register_buffer(name, torch.zeros(()))
+            self.realness = torch.zeros(2)  # this step's (sum of signs, count), not yet in the buffers
+        if config.lecam > 0:
+            self.register_buffer("lecam_real", torch.zeros(()))
+            self.register_buffer("lecam_fake", torch.zeros(()))
+        self.register_load_state_dict_pre_hook(AdversarialModel.start_fresh_statistics)
+
+    def start_fresh_statistics(self, state: dict, prefix: str, *args: object) -> None:
+        """Runs saved before adaptive augmentation and LeCam existed load with p and the score averages at 0."""
+        for name in ("ada_p", "ada_signs", "ada_count", "ada_steps", "lecam_real", "lecam_fake"):
+            if hasattr(self, name) and prefix + name not in state:
+                state[prefix + name] = torch.zeros(())
 
     def generator_body(self, in_dim: int) -> nn.Module:
         """Maps (noise [+ one-hot class]) of size `in_dim` to images in [-1, 1]."""
@@ -112,30 +157,71 @@ class AdversarialModel(GenerativeModel):
             z = torch.randn(shape, generator=generator, device=device)
         return z.to(self.device)
 
+    def augment(self, x: Tensor) -> Tensor:
+        """What the critic sees of the images `x`: them, or their differentiable augmentation."""
+        c = self.config
+        if c.augment == "off":
+            return x
+        return diff_augment(x, c.augment_ops, self.ada_p if c.augment == "adaptive" else 1.0)
+
     def loss(self, phase: str, batch: Batch) -> StepLoss:
         c = self.config
         labels = batch.y if self.conditional else None
         z = self.prior(len(batch.x))
         if phase == "G":
-            return StepLoss({"adv": generator_term(c.loss, self.discriminator(self.generator(z, labels), labels))})
+            scores = self.discriminator(self.augment(self.generator(z, labels)), labels)
+            return StepLoss({"adv": generator_term(c.loss, scores)})
         with torch.no_grad():
-            fake = self.generator(z, labels)
+            fake = self.augment(self.generator(z, labels))
         real = batch.x.requires_grad_(c.r1_gamma > 0)
-        real_scores, fake_scores = self.discriminator(real, labels), self.discriminator(fake, labels)
+        seen = self.augment(real)
+        real_scores, fake_scores = self.discriminator(seen, labels), self.discriminator(fake, labels)
         terms = critic_terms(c.loss, real_scores, fake_scores)
         if c.regularizer == "gp":
-            terms["gp"] = c.gp_lambda * gradient_penalty(lambda x: self.discriminator(x, labels), real, fake)
+            terms["gp"] = c.gp_lambda * gradient_penalty(lambda x: self.discriminator(x, labels), seen, fake)
         if c.r1_gamma > 0:
             terms["r1"] = c.r1_gamma / 2 * r1_penalty(real_scores, real)
         if c.drift > 0:
             terms["drift"] = c.drift * real_scores.square().mean()
+        if c.lecam > 0:
+            terms["lecam"] = c.lecam * self.lecam_term(real_scores, fake_scores)
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
+        signs = realness_sign(c.loss, real_scores, fake_scores).float()
+        stats = {"r_sign": signs.mean()}
+        if c.augment == "adaptive":
+            self.realness = self.realness.to(signs.device) + torch.stack([signs.sum(), torch.ones_like(signs).sum()])
+            stats["ada_p"] = self.ada_p.clone()
         if c.loss == "bce":  # report D(x) and D(G(z)) as probabilities
             real_scores, fake_scores = real_scores.sigmoid(), fake_scores.sigmoid()
-        stats = {"d_real": real_scores.mean(), "d_fake": fake_scores.mean()}
+        stats |= {"d_real": real_scores.mean(), "d_fake": fake_scores.mean()}
         if c.loss == "wasserstein":
             stats["w_estimate"] = stats["d_real"] - stats["d_fake"]
         return StepLoss(terms, stats)
+
+    def lecam_term(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The LeCam regulariser on these scores, after moving the score averages towards them."""
+        with torch.no_grad():
+            self.lecam_real.lerp_(real.mean().float(), 1 - self.config.lecam_decay)
+            self.lecam_fake.lerp_(fake.mean().float(), 1 - self.config.lecam_decay)
+        return lecam(real, fake, self.lecam_real, self.lecam_fake)
+
+    @torch.no_grad()
+    def adapt(self) -> None:
+        """Add this step's realness signs to the running sums; every `ada_interval` steps move p by
+        sign(r - target) * images / ada_images (clamped to [0, 1]) and restart the sums. No host sync."""
+        c, pending = self.config, self.realness.to(self.ada_p.device)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(pending)
+        self.ada_signs += pending[0]
+        self.ada_count += pending[1]
+        self.ada_steps += 1
+        self.realness = torch.zeros_like(pending)
+        due = self.ada_steps >= c.ada_interval
+        r = self.ada_signs / self.ada_count.clamp_min(1)
+        moved = (self.ada_p + torch.sign(r - c.ada_target) * self.ada_count / c.ada_images).clamp(0, 1)
+        self.ada_p.copy_(torch.where(due, moved, self.ada_p))
+        for running in (self.ada_signs, self.ada_count, self.ada_steps):
+            running.masked_fill_(due, 0)
 
     @torch.no_grad()
     def after_step(self, phase: str) -> None:
@@ -144,6 +230,8 @@ class AdversarialModel(GenerativeModel):
                 p.clamp_(-self.config.clip_value, self.config.clip_value)
         if phase == "G" and self.ema is not None:
             self.ema.update_parameters(self.generator)
+        if phase == "G" and self.config.augment == "adaptive":
+            self.adapt()
 
     def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Images from the EMA generator when there is one."""

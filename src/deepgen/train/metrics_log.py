@@ -87,7 +87,7 @@ class MetricsLog:
         if self.tb is not None:
             for k, v in row.items():
                 if k != "step":
-                    self.tb.add_scalar(k, v, row["step"])
+                    (self.tb.add_text if isinstance(v, str) else self.tb.add_scalar)(k, v, row["step"])
 
     def add_image(self, tag: str, grid: Tensor, step: int) -> None:
         if self.tb is not None:

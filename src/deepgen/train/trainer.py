@@ -46,6 +46,7 @@ from deepgen.train.distributed import (
     shard_batch_size,
     share,
 )
+from deepgen.train.health import HealthMonitor
 from deepgen.train.metrics_log import MetricsLog, read_jsonl
 from deepgen.train.runlock import check_new, own_run
 from deepgen.train.step import prepare
@@ -103,6 +104,7 @@ def train_in(
     result = TrainResult(run, step, checkpoint=resumed)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
+    health = HealthMonitor(log, splits.train, t.collapse_ratio)
     fixed_x = to_float(splits.test.images[:32]).to(device)
 
     def checkpoint() -> None:
@@ -129,6 +131,8 @@ def train_in(
         }
         mark = (now, batches.position)
         row = log.flush(extra)
+        if row and world.main:
+            health.check_row(row)
         short = len(phases) == 1  # "recon" rather than "vae/recon"; "D/loss" and "G/loss" stay apart
         bar.set_postfix(
             {k.split("/", 1)[-1] if short else k: f"{v:.4g}" for k, v in row.items() if "/" in k}, refresh=False
@@ -167,10 +171,10 @@ def train_in(
                 if step % t.log_every == 0:
                     flush()
                 if step % t.sample_every == 0 and world.main:
-                    write_grids(model, step, run, log, fixed_x, t, result)
+                    write_grids(model, step, run, log, health, fixed_x, t, result)
                 if model.stage() != stage:
                     if world.main:
-                        write_grids(model, step, run, log, fixed_x, t, result, name=f"stage-{stage}")
+                        write_grids(model, step, run, log, health, fixed_x, t, result, name=f"stage-{stage}")
                     stage = model.stage()
                     bar.set_description(f"{cfg.model} {stage}")
                 if step % t.checkpoint_every == 0:
@@ -181,7 +185,7 @@ def train_in(
                 checkpoint()
         result.interrupted = step < total and stop.is_set()
         if world.main and not result.interrupted:
-            finish(model, step, run, log, fixed_x, t, splits.test, result)
+            finish(model, step, run, log, health, fixed_x, t, splits.test, result)
     except NonFiniteLossError as e:
         last = f"the last good checkpoint is {result.checkpoint}" if result.checkpoint else "no checkpoint was written"
         raise NonFiniteLossError(
@@ -198,13 +202,14 @@ def finish(
     step: int,
     run: Path,
     log: MetricsLog,
+    health: HealthMonitor,
     fixed_x: Tensor,
     t: TrainConfig,
     test: ImageSet,
     result: TrainResult,
 ) -> None:
     """End-of-run outputs: grids, held-out metrics, loss curves."""
-    write_grids(model, step, run, log, fixed_x, t, result)
+    write_grids(model, step, run, log, health, fixed_x, t, result)
     model.eval()
     metrics = model.evaluate(test)
     if metrics:
@@ -223,50 +228,32 @@ def write_grids(
     step: int,
     run: Path,
     log: MetricsLog,
+    health: HealthMonitor,
     fixed_x: Tensor,
     t: TrainConfig,
     result: TrainResult,
     name: str = "",
 ) -> None:
     """Fixed-noise samples (a column per class when conditional) and reconstructions of a fixed test
-    batch, named after the step or `name`; warns when the samples look collapsed. Touches no global RNG."""
+    batch, named after the step or `name`; the health monitor checks the samples. Touches no global RNG."""
     model.eval()
     with torch.no_grad():
         if model.can_sample:
             k = len(model.classes) if model.conditional else 0
-            samples = model.sample(
-                GRID_SIZE // k * k if k else GRID_SIZE, generator=torch.Generator().manual_seed(t.seed)
-            )
+            n = GRID_SIZE // k * k if k else GRID_SIZE
+            labels = torch.arange(n) % k if k else None
+            samples = model.sample(n, generator=torch.Generator().manual_seed(t.seed), labels=labels)
             image = grid(to_uint8(samples), nrow=k or None)
             result.outputs["samples"] = run / "samples" / f"{name or f'step_{step:06d}'}.png"
             save_png(image, result.outputs["samples"])
             log.add_image("samples", image, step)
-            check_diversity(samples, fixed_x, step, log, t.collapse_ratio)
+            health.check_samples(step, samples.cpu(), labels)
         if model.can_encode:
             image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
             result.outputs["reconstructions"] = run / "samples" / f"recon_{name or f'step_{step:06d}'}.png"
             save_png(image, result.outputs["reconstructions"])
             log.add_image("reconstructions", image, step)
     model.train()
-
-
-def diversity(images: Tensor) -> float:
-    """Mean pairwise distance between images, as root-mean-square difference per pixel."""
-    flat = images.flatten(1).float()
-    n = len(flat)
-    return (torch.cdist(flat, flat).sum() / (n * (n - 1))).item() / flat.shape[1] ** 0.5
-
-
-def check_diversity(samples: Tensor, real: Tensor, step: int, log: MetricsLog, ratio: float) -> None:
-    """Log the samples' diversity next to real images'; warn when it falls below `ratio` of it."""
-    ours, theirs = diversity(samples), diversity(real)
-    log.write({"step": step, "samples/diversity": ours, "samples/real_diversity": theirs})
-    if ours < ratio * theirs:
-        warnings.warn(
-            f"step {step}: samples are {ours / theirs:.0%} as diverse as real images (mean pairwise distance "
-            f"{ours:.3f} vs {theirs:.3f}); the generator may have collapsed to a few modes",
-            stacklevel=2,
-        )
 
 
 def rng_state() -> dict[str, Any]:

@@ -14,14 +14,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 from deepgen.io import atomic_write_bytes  # noqa: E402
 
 NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
+OWN_PANELS = {"grad_norm": "gradient norms", "ada_p": "adaptive augmentation", "r_sign": "adaptive augmentation"}
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """One panel per phase (key prefix before '/'), one line per term; gradient norms get a panel of their own."""
-    keys = sorted({k for r in rows for k in r if k not in NOT_CURVES})
+    """One panel per phase (key prefix before '/'), one line per term; gradient norms and the adaptive
+    augmentation's p and overfitting signal r get panels of their own; health warnings are dashed lines."""
+    keys = sorted({k for r in rows for k, v in r.items() if k not in NOT_CURVES and not isinstance(v, str)})
     panels: dict[str, list[str]] = {}
     for k in keys:
-        panels.setdefault("gradient norms" if k.endswith("/grad_norm") else k.split("/")[0], []).append(k)
+        panels.setdefault(OWN_PANELS.get(k.rsplit("/", 1)[-1], k.split("/")[0]), []).append(k)
+    alarms = [(r["step"], r["health"]) for r in rows if "health" in r]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 3.6), squeeze=False)
     for ax, (phase, names) in zip(axes[0], panels.items()):
         for name in names:
@@ -29,8 +32,10 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
-                label=name if phase == "gradient norms" else name.split("/", 1)[-1],
+                label=name if phase in OWN_PANELS.values() else name.split("/", 1)[-1],
             )
+        for step, symptom in alarms:
+            ax.axvline(step, color="red", linestyle="--", linewidth=0.8, label=f"warning: {symptom}")
         ax.set_title(phase)
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
