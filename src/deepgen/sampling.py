@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepgen.data.imageset import to_uint8
+from deepgen.data.imageset import to_float, to_uint8
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
 from deepgen.viz.grids import grid, save_png
@@ -25,6 +25,26 @@ def generate(model: GenerativeModel, n: int, seed: int, labels: Tensor | None = 
     for i in range(0, n, batch_size):
         part = None if labels is None else labels[i : i + batch_size]
         chunks.append(to_uint8(model.sample(min(batch_size, n - i), generator=g, labels=part)).cpu())
+    return torch.cat(chunks)
+
+
+@torch.no_grad()
+def vary_images(
+    model: GenerativeModel,
+    images: Tensor,
+    strength: float,
+    seed: int,
+    labels: Tensor | None = None,
+    batch_size: int = 500,
+) -> Tensor:
+    """Variations (model.vary) of uint8 real `images` (of the classes `labels`, when known) as uint8; seeded."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size].to(model.device))
+        part = None if labels is None else labels[i : i + batch_size].to(model.device)
+        chunks.append(to_uint8(model.vary(x, strength, generator=g, labels=part)).cpu())
     return torch.cat(chunks)
 
 
