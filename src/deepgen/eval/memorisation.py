@@ -83,7 +83,7 @@ def audit_metrics(result: Audit, seed: int) -> list[Metric]:
         Metric(
             "copy_ratio",
             result.ratios.median().item(),
-            "higher",
+            "",
             **common,
             note=f"median over samples of {calibration}; ~1 for new images, 0 for copies",
             extra={"quantiles": {q: result.ratios.quantile(q).item() for q in (0.01, 0.05, 0.25)}},

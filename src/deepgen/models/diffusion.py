@@ -48,7 +48,7 @@ class DiffusionConfig:
     lr: float = opt(1e-3, "Adam learning rate")
     ema_decay: float = opt(0.999, "decay of the weights' moving average that samples are drawn from")
     sampler: Literal["ddim", "ancestral"] = opt("ddim", "ddim (deterministic) or ancestral (DDPM, fresh noise)")
-    sample_steps: int = opt(25, "denoising steps of the sampler")
+    sample_steps: int = opt(20, "denoising steps of the sampler")
     guidance: float = opt(2.0, "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class")
 
 
