@@ -154,3 +154,17 @@ def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
     assert len([r for r in rows if r["source"] == "synthetic"]) == len(real_train)
     report = (out / "report.html").read_text()
     assert report.count("<img src='data:image/png;base64,") == 2 + 10  # 2 confusion matrices, a grid per class
+
+
+def test_variations_of_each_seeds_own_training_images_keep_their_class(tmp_path: Path) -> None:
+    out = tmp_path / "augment"
+    args = ["augment", "--data", "digits", "--limit-per-class", "6", "--train-generator", "vae", "--vary", "0.3"]
+    args += ["--generator-steps", "2", "--ratios", "0", "2", "--seeds", "1", "--max-steps", "5", "--no-classic"]
+    args += ["--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0  # one unconditional VAE, trained on the seed's training split only
+    assert [p.parent.name for p in (out / "generators").glob("*/config.yaml")] == ["seed0"]
+    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    real = [r["class"] for r in rows if r["split"] == "train" and r["source"] == "real"]
+    synthetic = [r["class"] for r in rows if r["source"] == "synthetic"]
+    assert sorted(synthetic) == sorted(real * 2)  # two variations per training image, of its class
+    assert main(args[:-2] + ["--per-class-generators", "--out", str(tmp_path / "other")]) == 2  # one generator

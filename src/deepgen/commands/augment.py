@@ -32,6 +32,13 @@ def run(argv: list[str]) -> int:
     source.add_argument("--train-generator", metavar="MODEL", help="train MODEL on each seed's training split")
     source.add_argument("--per-class-generators", action="store_true", help="with --train-generator: one per class")
     source.add_argument("--generator-steps", type=int, default=2000)
+    source.add_argument(
+        "--vary",
+        type=float,
+        metavar="S",
+        help="with --generator or --train-generator: use variations of each seed's own training images at "
+        "strength S in [0, 1] (SDEdit for diffusion; encode-perturb-decode for autoencoders) instead of samples",
+    )
     exp = parser.add_argument_group("experiment")
     exp.add_argument("--ratios", type=float, nargs="+", default=[0, 0.5, 1, 2], help="synthetic images per real one")
     exp.add_argument("--seeds", type=int, default=3)
@@ -73,6 +80,7 @@ def run(argv: list[str]) -> int:
         generators=generators,
         train_generator=args.train_generator,
         per_class_generators=args.per_class_generators,
+        vary=args.vary,
         generator_steps=args.generator_steps,
         classic=not args.no_classic,
         flip=args.flip,
