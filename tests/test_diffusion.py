@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from conftest import tiny_config
+from deepgen.cli import main
 from deepgen.config import DataConfig, RunConfig, build
 from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
@@ -129,3 +131,18 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
     a, b = (load_file(latest_checkpoint(r.run) / WEIGHTS) for r in (whole, second))
     assert a.keys() == b.keys() and any(k.startswith("ema.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sample_command_takes_sampling_options_and_varies_real_images(tmp_path: Path) -> None:
+    run = train(tiny_config("diffusion", tmp_path / "run", steps=2, sample_every=100)).run
+    by_class = tmp_path / "by_class"
+    assert main(["sample", str(run), "--per-class", "2", "--out", str(by_class), "--guidance", "0"]) == 0
+    assert sorted(p.name for p in by_class.iterdir()) == CLASSES
+    out = tmp_path / "v.npz"
+    args = ["sample", str(run), "--from-images", str(by_class), "--strength", "0.4", "--sample-steps", "2"]
+    assert main([*args, "--out", str(out)]) == 0
+    saved = np.load(out)
+    assert saved["images"].shape == (20, 1, 8, 8) and sorted(saved["labels"]) == sorted(list(range(10)) * 2)
+    assert main([*args[:-2], "--strength", "1.5", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit):  # dcgan, ae, ... have no --guidance; diffusion no --latent-dim
+        main(["sample", str(run), "--n", "2", "--out", str(out), "--latent-dim", "3"])
