@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from conftest import tiny_config
@@ -17,6 +18,7 @@ from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar
+from deepgen.sampling import write_samples
 from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
 
@@ -146,3 +148,11 @@ def test_sample_command_takes_sampling_options_and_varies_real_images(tmp_path: 
     assert main([*args[:-2], "--strength", "1.5", "--out", str(out)]) == 2
     with pytest.raises(SystemExit):  # dcgan, ae, ... have no --guidance; diffusion no --latent-dim
         main(["sample", str(run), "--n", "2", "--out", str(out), "--latent-dim", "3"])
+
+
+def test_a_per_class_grid_has_a_row_per_class(tmp_path: Path) -> None:
+    images = torch.arange(6, dtype=torch.uint8).view(6, 1, 1, 1).expand(6, 1, 4, 4).contiguous()
+    write_samples(images, tmp_path / "g.png", torch.tensor([0, 1, 2, 0, 1, 2]), ["a", "b", "c"])
+    grid = np.array(Image.open(tmp_path / "g.png"))
+    assert grid.shape[:2] == (2 + 3 * 6, 2 + 2 * 6)  # 3 rows (classes) of 2 images, 4 px with 2 px padding
+    assert [grid[2 + 6 * r, 2 + 6 * c].max() for r in range(3) for c in range(2)] == [0, 3, 1, 4, 2, 5]

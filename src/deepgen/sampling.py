@@ -54,8 +54,8 @@ def balanced_labels(num_classes: int, per_class: int) -> Tensor:
 
 
 def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, classes: list[str] | None = None) -> Path:
-    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid) or a folder of
-    numbered PNGs, in a sub-folder per class when `labels` are given."""
+    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid; a row per class when
+    `labels` are given) or a folder of numbered PNGs, in a sub-folder per class when `labels` are given."""
     if out.suffix == ".npz":
         arrays = {"images": images.numpy()}
         if labels is not None:
@@ -64,7 +64,10 @@ def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, class
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(out, buffer.getvalue())
     elif out.suffix == ".png":
-        save_png(grid(images), out)
+        nrow = None
+        if labels is not None:
+            images, nrow = images[labels.argsort(stable=True)], int(torch.bincount(labels).max())
+        save_png(grid(images, nrow), out)
     else:
         for i, image in enumerate(images):
             folder = out if labels is None else out / folder_name(classes[labels[i]])
