@@ -18,6 +18,7 @@ schedule (Nichol & Dhariwal 2021) trains well on small images and small networks
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from deepgen.config import opt
 from deepgen.data.loader import Batch
+from deepgen.errors import ConfigError
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.nn.unet import UNet
 from deepgen.registry import register
@@ -63,7 +65,7 @@ def alpha_bar(schedule: Schedule, steps: int) -> Tensor:
     return torch.cumprod(1 - betas, dim=0)
 
 
-def ema_with_warmup(decay: float):  # noqa: ANN201 (torch's multi_avg_fn signature)
+def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
     """An AveragedModel update whose decay ramps up as min(decay, (1 + n) / (10 + n)) after n updates."""
 
     def update(averaged: list[Tensor], current: list[Tensor], n: Tensor | int) -> None:
@@ -82,6 +84,11 @@ class Diffusion(GenerativeModel):
     def __init__(self, config: DiffusionConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
         c = config
+        if c.timesteps < 2 or c.sample_steps < 1 or not c.widths or not 0 <= c.label_dropout <= 1:
+            raise ConfigError(
+                f"diffusion needs --timesteps >= 2, --sample-steps >= 1, at least one --widths entry and "
+                f"--label-dropout in [0, 1]; got {c.timesteps}, {c.sample_steps}, {c.widths}, {c.label_dropout}"
+            )
         self.conditional = c.conditional
         k = len(classes) if c.conditional else 0
         self.net = UNet(self.shape, c.widths, c.blocks, c.attention_size, k, c.dropout)
