@@ -102,6 +102,10 @@ class Diffusion(GenerativeModel):
     def compile_targets(self) -> list[torch.nn.Module]:
         return [self.net]
 
+    def num_parameters(self) -> int:
+        """The UNet's parameters (its EMA copy not counted again)."""
+        return sum(p.numel() for p in self.net.parameters())
+
     def noised(self, x: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps."""
         a = self.alpha_bar[t].view(-1, 1, 1, 1)
