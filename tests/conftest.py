@@ -21,6 +21,7 @@ TINY_MODEL = {
     "progan": {"fmap_base": 32, "fmap_max": 8, "noise_dim": 8, "fade_images": 32, "stable_images": 32},
     "vae-gan": {"width": 8, "d_width": 8, "latent_dim": 4},
     "gaia": {"width": 8, "d_width": 8, "latent_dim": 4, "d_latent_dim": 4},
+    "diffusion": {"widths": [8, 8], "timesteps": 50, "sample_steps": 3},
 }
 
 

@@ -172,3 +172,17 @@ def test_summary_says_identical_where_every_paired_difference_is_zero() -> None:
     assert f"| {p:.3g} |" in text  # a variant that differs keeps its p-value
     assert text.splitlines()[-1].startswith("Generated images on top of classic augmentation (cnn, paired over 3 seeds")
     assert "gan x1+classic identical on every seed — no significant difference." in text
+
+
+def test_variations_of_each_seeds_own_training_images_keep_their_class(tmp_path: Path) -> None:
+    out = tmp_path / "augment"
+    args = ["augment", "--data", "digits", "--limit-per-class", "6", "--train-generator", "vae", "--vary", "0.3"]
+    args += ["--generator-steps", "2", "--ratios", "0", "2", "--seeds", "1", "--max-steps", "5", "--no-classic"]
+    args += ["--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0  # one unconditional VAE, trained on the seed's training split only
+    assert [p.parent.name for p in (out / "generators").glob("*/config.yaml")] == ["seed0"]
+    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    real = [r["class"] for r in rows if r["split"] == "train" and r["source"] == "real"]
+    synthetic = [r["class"] for r in rows if r["source"] == "synthetic"]
+    assert sorted(synthetic) == sorted(real * 2)  # two variations per training image, of its class
+    assert main(args[:-2] + ["--per-class-generators", "--out", str(tmp_path / "other")]) == 2  # one generator

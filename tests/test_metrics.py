@@ -134,6 +134,7 @@ def test_a_generator_of_one_class_is_flagged_as_collapsed(judge: Judge) -> None:
     kl, extra, metrics = modes(list(range(10)))
     assert not extra["collapsed"] and kl < 0.05
     assert metrics["fid"].features == "classifier:digits" and metrics["fid"].n_generated == judge.n
+    assert metrics["near_copies"].value == 1.0  # the replayed images are the training images
 
 
 def test_cas_of_real_held_out_data_is_near_the_real_data_accuracy(judge: Judge) -> None:

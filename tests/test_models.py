@@ -114,3 +114,15 @@ def test_vae_with_a_two_dimensional_latent() -> None:
     model = tiny_model("vae", (1, 28, 28), latent_dim=2)
     assert model.encode(batch((1, 28, 28)).x).shape == (6, 2)
     assert model.sample(3).shape == (3, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, cls in models().items() if cls.can_encode))
+def test_encoders_vary_images_through_their_code(name: str) -> None:
+    model = tiny_model(name, (1, 8, 8)).eval()
+    x = batch((1, 8, 8)).x
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    with torch.no_grad():
+        assert model.can_vary and torch.equal(model.vary(x, 0.0, g()), model.reconstruct(x))
+        varied = model.vary(x, 0.8, g())
+        assert varied.shape == x.shape and varied.min() >= -1 and varied.max() <= 1
+        assert torch.equal(varied, model.vary(x, 0.8, g())) and not torch.equal(varied, model.reconstruct(x))

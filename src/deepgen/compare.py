@@ -103,9 +103,10 @@ def compare(
         result = train(cfg)
         wall = time.perf_counter() - started
         model, meta = build_model(result.checkpoint / WEIGHTS, judge.device)
-        metrics = judge.model_metrics(model)
+        metrics = judge.model_metrics(model, figures=result.run)
         write_metrics(result.run / "metrics.json", {"model": cfg.model, "step": meta["step"], **judge.about()}, metrics)
         images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
+        images |= {"closest to training": result.run / "memorisation.png"} if model.can_sample else {}
         entries.append(
             Entry(
                 cfg.model, cfg.train.seed, result.run, meta["step"], wall, model.num_parameters(), metrics, images,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepgen.data.imageset import to_uint8
+from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
@@ -29,14 +29,35 @@ def generate(model: GenerativeModel, n: int, seed: int, labels: Tensor | None = 
     return torch.cat(chunks)
 
 
+@torch.no_grad()
+def vary_images(
+    model: GenerativeModel,
+    images: Tensor,
+    strength: float,
+    seed: int,
+    labels: Tensor | None = None,
+    batch_size: int = 500,
+) -> Tensor:
+    """Variations (model.vary) of uint8 real `images` (of the classes `labels`, when known) as uint8; seeded."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    chunks = []
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i : i + batch_size].to(model.device))
+        part = None if labels is None else labels[i : i + batch_size].to(model.device)
+        chunks.append(to_uint8(model.vary(x, strength, generator=g, labels=part)).cpu())
+    return torch.cat(chunks)
+
+
 def balanced_labels(num_classes: int, per_class: int) -> Tensor:
     """0, 0, ..., 1, 1, ...: `per_class` of each class."""
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
 def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, classes: list[str] | None = None) -> Path:
-    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid) or a folder of
-    numbered PNGs, in a sub-folder per class when `labels` are given. Never overwrites a file (see output_files)."""
+    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid; a row per class when
+    `labels` are given) or a folder of numbered PNGs, in a sub-folder per class when `labels` are given. Never
+    overwrites a file (see output_files)."""
     files = output_files(out, len(images), labels, classes)
     if out.suffix == ".npz":
         arrays = {"images": images.numpy()}
@@ -46,7 +67,10 @@ def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, class
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(out, buffer.getvalue())
     elif out.suffix == ".png":
-        save_png(grid(images), out)
+        nrow = None
+        if labels is not None:
+            images, nrow = images[labels.argsort(stable=True)], int(torch.bincount(labels).max())
+        save_png(grid(images, nrow), out)
     else:
         for image, path in zip(images, files):
             save_png(image, path)

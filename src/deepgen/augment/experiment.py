@@ -29,7 +29,7 @@ from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
 from deepgen.report import Gallery, write_html
-from deepgen.sampling import generate
+from deepgen.sampling import generate, vary_images
 from deepgen.train.checkpoint import WEIGHTS, build_model, checkpoints, latest_checkpoint
 from deepgen.train.device import resolve_device
 from deepgen.train.health import warnings_of
@@ -52,6 +52,7 @@ class AugmentConfig:
     generators: dict[str, Path] = field(default_factory=dict)  # class name -> unconditional run
     train_generator: str | None = None  # model to train on each seed's training split
     per_class_generators: bool = False
+    vary: float | None = None  # synthetic images are variations of the seed's training images at this strength
     generator_steps: int = 2000
     classic: bool = True
     flip: bool = False
@@ -111,6 +112,8 @@ def check(cfg: AugmentConfig) -> None:
     sources = sum([cfg.generator is not None, bool(cfg.generators), cfg.train_generator is not None])
     if positive(cfg) and sources != 1:
         raise ConfigError("give exactly one of --generator RUN, --generators CLASS=RUN ..., --train-generator MODEL")
+    if cfg.vary is not None and not 0 <= cfg.vary <= 1:
+        raise ConfigError(f"--vary must lie in [0, 1], got {cfg.vary}")
     if cfg.seeds < 1 or any(r < 0 for r in cfg.ratios):
         raise ConfigError(f"--seeds must be >= 1 and --ratios >= 0; got {cfg.seeds} and {cfg.ratios}")
 
@@ -168,6 +171,8 @@ def variants(cfg: AugmentConfig) -> list[tuple[str, float, bool]]:
 
 def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
     """Where this seed's synthetic images come from; generators are trained on `train_set` only."""
+    if cfg.vary is not None:
+        return variation_source(varying_model(cfg, train_set, val, seed, device), train_set, cfg.vary)
     if cfg.generator is not None:
         return conditional_source(load_generator(cfg.generator, train_set, device, conditional=True))
     if cfg.generators:
@@ -192,6 +197,43 @@ def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, see
     return per_class_source(models, train_set.classes)
 
 
+def varying_model(
+    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device
+) -> GenerativeModel:
+    """The one generator whose variations are used: --generator RUN, or --train-generator MODEL trained on
+    this seed's training split (conditional where the model can be)."""
+    if cfg.generators or cfg.per_class_generators:
+        raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
+    run = cfg.generator
+    if run is None:
+        conditional = "conditional" in RunConfig.default(cfg.train_generator).fields()
+        folder = cfg.out / "generators" / f"seed{seed}"
+        run = train_generator(cfg, Splits("train split", train_set, val), folder, seed, conditional)
+    model = load_generator(run, train_set, device, conditional=None)
+    if not model.can_vary:
+        raise ConfigError(f"{run} is a {model.name}, which cannot vary images; diffusion models and encoders can")
+    return model
+
+
+def variation_source(model: GenerativeModel, train_set: ImageSet, strength: float) -> Source:
+    """Variations (model.vary) of the seed's own training images: counts[c] of class c, each made from a training
+    image of class c (all of them in a seeded order, repeated as needed) and labelled with that class."""
+
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        g = torch.Generator().manual_seed(seed)
+        picks = []
+        for c, n in enumerate(counts):
+            members = torch.nonzero(train_set.labels == c).flatten()
+            if n and len(members):
+                picks.append(members[torch.randperm(len(members), generator=g)].repeat(-(-n // len(members)))[:n])
+        index = torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
+        labels = train_set.labels[index]
+        images = vary_images(model, train_set.images[index], strength, seed, labels if model.conditional else None)
+        return ImageSet(images, labels, train_set.classes)
+
+    return draw
+
+
 def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
     """Train (or finish training, or reuse) the generator of one seed (and class) in `out`; an earlier run of this
     experiment (same settings, see claim_out) may have started or finished it."""
@@ -200,8 +242,10 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
     settings = {
         "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
         "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
-        "tensorboard": False, "conditional": conditional,
+        "tensorboard": False,
     }  # fmt: skip
+    if "conditional" in run.fields():  # autoencoders have no such option
+        settings["conditional"] = conditional
     for key, value in settings.items():
         run.set(key, value)
     done = checkpoints(out)
@@ -212,12 +256,13 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
     return train(run, resume=bool(done), splits=data).run
 
 
-def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool) -> GenerativeModel:
+def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:
+    """The model of `run`, checked against the data (and to be conditional or not, unless `conditional` is None)."""
     model, _ = build_model(latest_checkpoint(run) / WEIGHTS, device)
-    if not model.can_sample or model.conditional != conditional:
+    if conditional is not None and (not model.can_sample or model.conditional != conditional):
         kind = "a conditional generator (--conditional)" if conditional else "an unconditional generator"
         raise ConfigError(f"{run} is not {kind}")
-    if model.shape != data.shape or (conditional and model.classes != data.classes):
+    if model.shape != data.shape or (model.conditional and model.classes != data.classes):
         raise ConfigError(
             f"{run} makes {model.shape} images of classes {model.classes}; the data has {data.shape} and {data.classes}"
         )

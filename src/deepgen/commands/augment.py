@@ -37,6 +37,13 @@ def run(argv: list[str]) -> int:
     source.add_argument("--train-generator", metavar="MODEL", help="train MODEL on each seed's training split")
     source.add_argument("--per-class-generators", action="store_true", help="with --train-generator: one per class")
     source.add_argument("--generator-steps", type=number(int, ge=1), default=2000)
+    source.add_argument(
+        "--vary",
+        type=number(float, ge=0, le=1),
+        metavar="S",
+        help="with --generator or --train-generator: use variations of each seed's own training images at "
+        "strength S in [0, 1] (SDEdit for diffusion; encode-perturb-decode for autoencoders) instead of samples",
+    )
     exp = parser.add_argument_group("experiment")
     exp.add_argument(
         "--ratios", type=number(float, ge=0), nargs="+", default=[0, 0.5, 1, 2], help="synthetic images per real one"
@@ -93,6 +100,7 @@ def run(argv: list[str]) -> int:
         generators=generators,
         train_generator=args.train_generator,
         per_class_generators=args.per_class_generators,
+        vary=args.vary,
         generator_steps=args.generator_steps,
         classic=not args.no_classic,
         flip=args.flip,

@@ -125,4 +125,6 @@ def run(argv: list[str]) -> int:
         print(f"{run_dir}: {result.about['model']} at step {result.step} ({result.checkpoint})")
         print(format_table(result.metrics))
         print(f"wrote {result.path}")
+        if (run_dir / "memorisation.png").is_file():
+            print(f"wrote {run_dir / 'memorisation.png'} (samples closest to a training image, above it)")
     return 0

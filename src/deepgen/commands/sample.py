@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from deepgen.arguments import Parser, number
 from deepgen.errors import ConfigError, DeepgenError
 
+if TYPE_CHECKING:
+    from deepgen.models.base import GenerativeModel
+
 USAGE = [
     ("sample RUN --n K --out DIR|FILE.png|FILE.npz", "generate images (--per-class K for conditional models)"),
     ("sample RUN --interpolate K --out DIR|FILE.png|FILE.npz", "K interpolation strips between images or noise"),
+    ("sample RUN --from-images DIR --strength S --out ...", "variations of real images (SDEdit, or via the code)"),
 ]
 STRIP_STEPS = 10
 
@@ -40,15 +46,38 @@ def run(argv: list[str]) -> int:
         help=f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random "
         "test images (models with an encoder) or spherical between noise vectors (the others)",
     )
+    parser.add_argument(
+        "--from-images",
+        type=Path,
+        metavar="DIR",
+        help="write variations of the images in DIR instead (a sub-folder per class keeps each image's class): "
+        "diffusion models noise them to --strength and denoise (SDEdit); models with an encoder encode, perturb "
+        "the code by --strength and decode",
+    )
+    parser.add_argument(
+        "--strength",
+        type=number(float, ge=0, le=1),
+        default=0.5,
+        help="with --from-images: 0 keeps the images, 1 ignores them (0.5)",
+    )
     parser.add_argument("--seed", type=number(int, ge=0), default=0, help="noise seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
-    args = parser.parse_args(argv)
+    parser.epilog = (
+        "Models with sampling options take them here too, e.g. diffusion: --guidance W, --sample-steps N, "
+        "--sampler ddim|ancestral (see deepgen train MODEL --help)."
+    )
+    args, rest = parser.parse_known_args(argv)
     if args.interpolate is not None:
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if args.per_class is not None:
             raise ConfigError("--interpolate and --per-class cannot be combined; give one of them")
         return interpolate(args.run, args.interpolate, args.out, args.seed, resolve_device(args.device))
     ckpt = args.run if (args.run / WEIGHTS).is_file() else latest_checkpoint(args.run)
     model, meta = build_model(ckpt / WEIGHTS, resolve_device(args.device))
+    set_sampling_options(model, rest)
+    if args.from_images is not None:
+        return variations(model, args.from_images, args.strength, args.out, args.seed, f"{ckpt} (step {meta['step']})")
     if not model.can_sample:
         raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
     if args.per_class is not None and not model.conditional:
@@ -62,6 +91,49 @@ def run(argv: list[str]) -> int:
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
     return 0
+
+
+def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
+    """Parse the flags of the model's sampling options (e.g. --guidance) from `argv` into its config."""
+    from deepgen.commands.train import add_field_flags
+    from deepgen.config import checked, flag, hints
+
+    parser = Parser(prog=f"deepgen sample (a {model.name} run)")
+    add_field_flags(parser, model.config, "model_config", model.sampling_options)
+    types_, fields = hints(type(model.config)), {f.name: f for f in dataclasses.fields(model.config)}
+    for key, value in vars(parser.parse_args(argv)).items():
+        name = key.partition(".")[2]
+        setattr(model.config, name, checked(fields[name], types_[name], value, flag(name)))
+
+
+def variations(model: GenerativeModel, folder: Path, strength: float, out: Path, seed: int, source: str) -> int:
+    from deepgen.sampling import vary_images, write_samples
+
+    if not model.can_vary:
+        raise DeepgenError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
+    images, labels = read_real_images(folder, model)
+    written = write_samples(vary_images(model, images, strength, seed, labels), out, labels, model.classes)
+    print(f"wrote {len(images)} variations (strength {strength:g}) of the images in {folder} from {source}: {written}")
+    return 0
+
+
+def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The images in `folder` at the model's size and channels, and their classes when `folder` holds a
+    sub-folder per class of the model (named as `deepgen sample` names them)."""
+    from deepgen.data.folder import existing_dir, read_class_folder, read_flat_folder
+    from deepgen.errors import DataError
+    from deepgen.sampling import folder_name
+
+    c, size, _ = model.shape
+    if not any(d.is_dir() for d in existing_dir(folder).iterdir()):
+        return read_flat_folder(folder, size, c, "images").images, None
+    real = read_class_folder(folder, size, c)
+    known = [folder_name(name) for name in model.classes]
+    unknown = [name for name in real.classes if name not in known]
+    if unknown:
+        raise DataError(f"{folder} has sub-folders {unknown} that are not classes of the model ({', '.join(known)})")
+    index = torch.tensor([known.index(name) for name in real.classes])
+    return real.images, index[real.labels]
 
 
 def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -> int:

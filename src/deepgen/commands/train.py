@@ -95,18 +95,25 @@ def add_config_flags(parser: argparse.ArgumentParser, cfg: RunConfig) -> None:
     """One flag per config field (`latent_dim` -> `--latent-dim`), grouped by section."""
     titles = {"data": "data", "train": "training", "model_config": f"model ({cfg.model})"}
     for section in SECTIONS:
-        obj = getattr(cfg, section)
-        group = parser.add_argument_group(titles[section])
-        types_ = hints(type(obj))
-        for f in dataclasses.fields(obj):
-            flag, dest, tp = "--" + f.name.replace("_", "-"), f"{section}.{f.name}", types_[f.name]
-            kwargs: dict = {"dest": dest, "default": argparse.SUPPRESS, "help": field_help(f)}
-            inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-            if tp is bool:
-                kwargs["action"] = argparse.BooleanOptionalAction
-            elif typing.get_origin(tp) is typing.Literal:
-                kwargs["choices"] = list(typing.get_args(tp))
-            else:
-                kwargs["metavar"] = METAVARS.get(inner[0], "VALUE")
-                kwargs["nargs"] = "+" if typing.get_origin(tp) is list else None
-            group.add_argument(flag, **kwargs)
+        add_field_flags(parser.add_argument_group(titles[section]), getattr(cfg, section), section)
+
+
+def add_field_flags(
+    group: argparse._ActionsContainer, obj: object, section: str, names: tuple[str, ...] | None = None
+) -> None:
+    """One flag per field of config dataclass `obj` (or per field in `names`), stored as 'section.field' strings."""
+    types_ = hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if names is not None and f.name not in names:
+            continue
+        flag, dest, tp = "--" + f.name.replace("_", "-"), f"{section}.{f.name}", types_[f.name]
+        kwargs: dict = {"dest": dest, "default": argparse.SUPPRESS, "help": field_help(f)}
+        inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+        if tp is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(tp) is typing.Literal:
+            kwargs["choices"] = list(typing.get_args(tp))
+        else:
+            kwargs["metavar"] = METAVARS.get(inner[0], "VALUE")
+            kwargs["nargs"] = "+" if typing.get_origin(tp) is list else None
+        group.add_argument(flag, **kwargs)

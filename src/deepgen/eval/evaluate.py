@@ -25,6 +25,7 @@ from deepgen.errors import ConfigError, DeepgenError
 from deepgen.eval.classifier import predict, train_classifier
 from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator, slug
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
+from deepgen.eval.memorisation import audit, audit_metrics, closest_pairs
 from deepgen.eval.metrics import (
     Metric,
     density_coverage,
@@ -40,6 +41,7 @@ from deepgen.models.base import GenerativeModel
 from deepgen.sampling import balanced_labels, generate
 from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
 from deepgen.train.device import resolve_device
+from deepgen.viz.grids import save_png
 
 MAX_SAMPLES = 10_000
 LOWER_IS_BETTER = {"neg_elbo"}  # of the metrics models report from evaluate()
@@ -76,6 +78,7 @@ class Judge:
         self.classifier = get_evaluator(self.splits, settings.recipe, self.device, log=log)
         self.features = inception or self.classifier_features(data)
         self.real = self.splits.test
+        self.train = load_data(data).train if data.limit_per_class else self.splits.train  # what models learn from
         self.n = min(n or len(self.real), MAX_SAMPLES)
         self.real_features = self.features.extract(self.real.images, precision=settings.precision)
         self.cas_baselines: dict[int, float] = {}
@@ -192,9 +195,17 @@ class Judge:
             metrics.append(self.cas_metric(self.cas_baseline(len(real)), len(real)))
         return metrics
 
+    def memorisation(self, images: Tensor, figures: Path | None = None) -> list[Metric]:
+        """The memorisation audit of uint8 `images` against the training images (deepgen.eval.memorisation)."""
+        result = audit(images, self.train.images, self.real.images)
+        if figures is not None:
+            save_png(closest_pairs(images, self.train.images, result), figures / "memorisation.png")
+        return audit_metrics(result, self.settings.seed)
+
     # --- models --------------------------------------------------------------------------------
-    def model_metrics(self, model: GenerativeModel) -> list[Metric]:
-        """Sample metrics for models that sample; reconstruction and likelihood metrics for models that encode."""
+    def model_metrics(self, model: GenerativeModel, figures: Path | None = None) -> list[Metric]:
+        """Sample metrics and the memorisation audit for models that sample; reconstruction and likelihood
+        metrics for models that encode. With `figures`, the audit's closest pairs go to FIGURES/memorisation.png."""
         s, metrics = self.settings, []
         model.eval()
         if model.can_sample:
@@ -213,6 +224,7 @@ class Judge:
                 )
             )
             metrics += self.sample_metrics(images, labels)
+            metrics += self.memorisation(images, figures)
         if model.can_encode:
             metrics += reconstruction_metrics(model, self.real, s.seed, s.iw_samples)
         return metrics
@@ -288,7 +300,7 @@ def evaluate_run(run: Path, judge: Judge) -> RunEvaluation:
     """Evaluate the newest checkpoint of `run` and merge the results into RUN/metrics.json under "eval"."""
     ckpt = latest_checkpoint(run)
     model, meta = build_model(ckpt / WEIGHTS, judge.device)
-    metrics = judge.model_metrics(model)
+    metrics = judge.model_metrics(model, figures=run)
     about = {"model": model.name, "checkpoint": str(ckpt), "step": meta["step"], **judge.about()}
     path = run / "metrics.json"
     write_metrics(path, about, metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batch
+from deepgen.errors import ConfigError
 
 
 @dataclass
@@ -41,6 +43,7 @@ class GenerativeModel(nn.Module):
     can_sample: ClassVar[bool] = True  # has a prior: sample() works
     can_encode: ClassVar[bool] = False  # has an encoder: encode() and reconstruct() work
     conditional: bool = False  # generates images of a requested class
+    sampling_options: ClassVar[tuple[str, ...]] = ()  # Config fields `deepgen sample` may change (e.g. guidance)
 
     def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
         super().__init__()
@@ -94,12 +97,36 @@ class GenerativeModel(nn.Module):
         """Images in [-1, 1] -> their reconstructions in [-1, 1]."""
         return self.decode(self.encode(x))
 
-    def noise(self, n: int, dim: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal noise on the model's device; drawn on the CPU from `generator` when one is
-        given, so that seeded samples are the same on every device."""
+    @property
+    def can_vary(self) -> bool:
+        """Makes variations of given real images: vary() works."""
+        return self.can_encode
+
+    def vary(
+        self, x: Tensor, strength: float, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
+        """Variations of real images `x` in [-1, 1]; `strength` 0 keeps them (up to reconstruction), 1 ignores them.
+
+        Models with an encoder encode, move each code towards noise of the codes' own scale and decode:
+        z' = sqrt(1 - s^2) z + s rms(z) eps, with rms(z) per code dimension over the batch (about 1 for VAEs,
+        whose codes follow the N(0, I) prior, so that s = 1 gives prior samples)."""
+        self.check_strength(strength)
+        z = self.encode(x)
+        eps = self.noise(len(z), tuple(z.shape[1:]), generator)
+        z = math.sqrt(1 - strength**2) * z + strength * z.square().mean(0).sqrt() * eps
+        return self.decode(z, labels if self.conditional else None)
+
+    def check_strength(self, strength: float) -> None:
+        if not 0 <= strength <= 1:
+            raise ConfigError(f"the variation strength must lie in [0, 1], got {strength}")
+
+    def noise(self, n: int, dim: int | tuple[int, ...], generator: torch.Generator | None = None) -> Tensor:
+        """Standard normal noise of shape (n, dim) or (n, *dim) on the model's device; drawn on the CPU from
+        `generator` when one is given, so that seeded samples are the same on every device."""
+        shape = (n, *dim) if isinstance(dim, tuple) else (n, dim)
         if generator is None:
-            return torch.randn(n, dim, device=self.device)
-        return torch.randn(n, dim, generator=generator).to(self.device)
+            return torch.randn(shape, device=self.device)
+        return torch.randn(shape, generator=generator).to(self.device)
 
     @property
     def device(self) -> torch.device:

@@ -1,0 +1,185 @@
+"""Denoising diffusion (Ho et al. 2020): a UNet learns the noise eps in x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps.
+
+Why DDPM eps-prediction rather than EDM preconditioning: a discrete schedule of T steps makes SDEdit (noise a real
+image to level s, then denoise) and both samplers one short loop over timesteps; eps-prediction with the cosine
+schedule (Nichol & Dhariwal 2021) trains well on small images and small networks, which is what a CPU can afford.
+
+- Schedule: a_t (alpha-bar) for t = 0..T-1, cosine (default) or linear betas 1e-4..0.02 (Ho et al.).
+- Class conditioning with classifier-free guidance (Ho & Salimans 2022): the label is dropped (replaced by the
+  "no label" entry) for `label_dropout` of the training images; sampling mixes the two predictions as
+  eps = eps_uncond + w (eps_cond - eps_uncond), so guidance w = 0 is the unconditional model, w = 1 the plain
+  conditional one and w > 1 pushes samples towards their class.
+- Samplers: one DDIM update (Song et al. 2021) with eta = 1 (`ancestral`: the DDPM posterior, fresh noise every
+  step) or eta = 0 (`ddim`: deterministic), over `sample_steps` evenly spaced timesteps; x_0 is clipped to [-1, 1].
+- Samples come from an exponential moving average of the weights, whose decay ramps up as
+  min(ema_decay, (1 + n) / (10 + n)) after n updates, so that short runs do not average in their first steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
+
+from deepgen.config import opt
+from deepgen.data.loader import Batch
+from deepgen.errors import ConfigError
+from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.nn.unet import UNet
+from deepgen.registry import register
+
+Schedule = Literal["cosine", "linear"]
+
+
+@dataclass
+class DiffusionConfig:
+    widths: list[int] = opt([16, 32, 32], "UNet channels per resolution level (each level halves the image)", ge=1)
+    blocks: int = opt(1, "residual blocks per UNet level (the upsampling path has one more)", ge=1)
+    attention_size: int = opt(16, "self-attention in UNet levels whose feature maps are at most this many pixels", ge=0)
+    dropout: float = opt(0.0, "dropout in the residual blocks", ge=0, lt=1)
+    conditional: bool = opt(True, "class-conditional, with classifier-free guidance")
+    label_dropout: float = opt(
+        0.1, "share of training images whose label is dropped (trains the unconditional model)", ge=0, lt=1
+    )
+    schedule: Schedule = opt("cosine", "noise schedule: cosine (Nichol & Dhariwal 2021) or linear (Ho et al. 2020)")
+    timesteps: int = opt(1000, "diffusion steps T of training", ge=2)
+    lr: float = opt(1e-3, "Adam learning rate", gt=0)
+    ema_decay: float = opt(0.999, "decay of the weights' moving average that samples are drawn from", ge=0, lt=1)
+    sampler: Literal["ddim", "ancestral"] = opt(
+        "ddim", "ddim (deterministic) or ancestral (DDPM, fresh noise)", resumable=True
+    )
+    sample_steps: int = opt(20, "denoising steps of the sampler", resumable=True, ge=1)
+    guidance: float = opt(
+        2.0, "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class", resumable=True, ge=0
+    )
+
+
+def alpha_bar(schedule: Schedule, steps: int) -> Tensor:
+    """a_t = prod_{s<=t} (1 - beta_s) for t = 0..steps-1 (float64)."""
+    if schedule == "linear":
+        betas = torch.linspace(1e-4 * 1000 / steps, 0.02 * 1000 / steps, steps, dtype=torch.float64)
+    else:
+        s = 0.008
+        f = torch.cos((torch.arange(steps + 1, dtype=torch.float64) / steps + s) / (1 + s) * math.pi / 2) ** 2
+        betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return torch.cumprod(1 - betas, dim=0)
+
+
+def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor | int], None]:
+    """An AveragedModel update whose decay ramps up as min(decay, (1 + n) / (10 + n)) after n updates."""
+
+    def update(averaged: list[Tensor], current: list[Tensor], n: Tensor | int) -> None:
+        d = min(decay, (1 + int(n)) / (10 + int(n)))
+        torch._foreach_lerp_(averaged, current, 1 - d)
+
+    return update
+
+
+@register("diffusion", "denoising diffusion (DDPM eps-prediction, UNet, classifier-free guidance, DDIM/ancestral)")
+class Diffusion(GenerativeModel):
+    Config = DiffusionConfig
+    can_vary = True
+    sampling_options = ("sampler", "sample_steps", "guidance")
+
+    def __init__(self, config: DiffusionConfig, shape: tuple[int, int, int], classes: list[str]):
+        super().__init__(config, shape, classes)
+        c = config
+        if c.timesteps < 2 or c.sample_steps < 1 or not c.widths or not 0 <= c.label_dropout <= 1:
+            raise ConfigError(
+                f"diffusion needs --timesteps >= 2, --sample-steps >= 1, at least one --widths entry and "
+                f"--label-dropout in [0, 1]; got {c.timesteps}, {c.sample_steps}, {c.widths}, {c.label_dropout}"
+            )
+        self.conditional = c.conditional
+        k = len(classes) if c.conditional else 0
+        self.net = UNet(self.shape, c.widths, c.blocks, c.attention_size, k, c.dropout)
+        self.ema = AveragedModel(self.net, multi_avg_fn=ema_with_warmup(c.ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)
+        self.register_buffer("alpha_bar", alpha_bar(c.schedule, c.timesteps).float(), persistent=False)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("diffusion", adam(self.net.parameters(), self.config.lr))]
+
+    def compile_targets(self) -> list[torch.nn.Module]:
+        return [self.net]
+
+    def num_parameters(self) -> int:
+        """The UNet's parameters (its EMA copy not counted again)."""
+        return sum(p.numel() for p in self.net.parameters())
+
+    def noised(self, x: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps."""
+        a = self.alpha_bar[t].view(-1, 1, 1, 1)
+        return a.sqrt() * x + (1 - a).sqrt() * eps
+
+    def loss(self, phase: str, batch: Batch) -> StepLoss:
+        x = batch.x
+        t = torch.randint(0, self.config.timesteps, (len(x),), device=x.device)
+        eps = torch.randn_like(x)
+        labels = None
+        if self.conditional:
+            drop = torch.rand(len(x), device=x.device) < self.config.label_dropout
+            labels = torch.where(drop, len(self.classes), batch.y)
+        return StepLoss({"mse": F.mse_loss(self.net(self.noised(x, t, eps), t, labels), eps)})
+
+    @torch.no_grad()
+    def after_step(self, phase: str) -> None:
+        self.ema.update_parameters(self.net)
+
+    # --- sampling ---------------------------------------------------------------------------
+    def guided_eps(self, x: Tensor, t: Tensor, labels: Tensor | None, guidance: float) -> Tensor:
+        """The EMA network's noise prediction, eps_u + w (eps_c - eps_u) for conditional models (one batch)."""
+        net = self.ema.module
+        if labels is None or not self.conditional:
+            return net(x, t, None)
+        null = torch.full_like(labels, len(self.classes))
+        eps_c, eps_u = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+        return eps_u + guidance * (eps_c - eps_u)
+
+    def denoise(self, x: Tensor, start: int, steps: int, labels: Tensor | None, generator: torch.Generator | None):
+        """Run the configured sampler from x at timestep `start` down to a clean image in `steps` updates."""
+        c = self.config
+        eta = 1.0 if c.sampler == "ancestral" else 0.0
+        ts = torch.linspace(start, 0, max(1, min(steps, start + 1))).round().long().unique_consecutive().tolist()
+        for t, t_prev in zip(ts, ts[1:] + [-1]):
+            a = self.alpha_bar[t]
+            a_prev = self.alpha_bar[t_prev] if t_prev >= 0 else torch.ones_like(a)
+            eps = self.guided_eps(x, torch.full((len(x),), t, device=x.device), labels, c.guidance)
+            x0 = ((x - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+            eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+            sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).sqrt()
+            x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp_min(0).sqrt() * eps
+            if eta > 0 and t_prev >= 0:
+                x = x + sigma * self.noise(len(x), self.shape, generator)
+        return x
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Pure noise x_T."""
+        return self.noise(n, self.shape, generator)
+
+    def decode(self, z: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """Denoise x_T = z over the whole schedule."""
+        return self.denoise(z, self.config.timesteps - 1, self.config.sample_steps, labels, generator)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        if self.conditional and labels is None:
+            labels = torch.arange(n) % len(self.classes)
+        labels = None if labels is None else labels.to(self.device)
+        return self.decode(self.prior(n, generator), labels, generator)
+
+    def vary(
+        self, x: Tensor, strength: float, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
+        """SDEdit (Meng et al. 2022): noise real images to timestep s (T - 1) and denoise them with
+        round(s * sample_steps) sampler steps; labels (if given) steer them by guidance."""
+        self.check_strength(strength)
+        start = round(strength * (self.config.timesteps - 1))
+        t = torch.full((len(x),), start, device=x.device)
+        x_t = self.noised(x, t, self.noise(len(x), self.shape, generator))
+        steps = max(1, round(strength * self.config.sample_steps))
+        return self.denoise(x_t, start, steps, labels if self.conditional else None, generator)
