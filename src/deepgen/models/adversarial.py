@@ -61,7 +61,7 @@ class AdversarialConfig:
     betas_d: list[float] = opt([0.5, 0.999], "discriminator Adam betas")
     ema_decay: float = opt(0.0, "keep an exponential moving average of the generator and sample from it (0 = off)")
     augment: Augment = opt(
-        "adaptive",
+        "off",
         "differentiable augmentation of every image the critic sees: off, fixed (always applied, DiffAugment) "
         "or adaptive (applied with a probability p that rises while the critic overfits, ADA)",
     )
