@@ -65,7 +65,7 @@ class AdversarialConfig:
         0.0, "keep an exponential moving average of the generator and sample from it (0 = off)", ge=0, lt=1
     )
     augment: Augment = opt(
-        "adaptive",
+        "off",
         "differentiable augmentation of every image the critic sees: off, fixed (always applied, DiffAugment) "
         "or adaptive (applied with a probability p that rises while the critic overfits, ADA)",
     )
