@@ -71,7 +71,7 @@ class AdversarialConfig:
     )
     augment_ops: list[str] = opt(["color", "translation", "cutout"], "augmentations: color, translation, cutout")
     ada_target: float = opt(
-        0.6, "adaptive augmentation: p rises while r = E[sign(D(real))] is above this target", ge=0, le=1
+        0.6, "adaptive augmentation: p rises while r = E[sign(D(real))] is above this target", ge=-1, le=1
     )
     ada_interval: int = opt(4, "adaptive augmentation: steps between adjustments of p", ge=1)
     ada_images: int = opt(20000, "adaptive augmentation: real images shown while p can move from 0 to 1", ge=1)
