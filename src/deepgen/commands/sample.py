@@ -122,13 +122,13 @@ def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor
     sub-folder per class of the model (named as `deepgen sample` names them)."""
     from deepgen.data.folder import existing_dir, read_class_folder, read_flat_folder
     from deepgen.errors import DataError
-    from deepgen.sampling import folder_name
+    from deepgen.sampling import class_folders
 
     c, size, _ = model.shape
     if not any(d.is_dir() for d in existing_dir(folder).iterdir()):
         return read_flat_folder(folder, size, c, "images").images, None
     real = read_class_folder(folder, size, c)
-    known = [folder_name(name) for name in model.classes]
+    known = class_folders(model.classes)
     unknown = [name for name in real.classes if name not in known]
     if unknown:
         raise DataError(f"{folder} has sub-folders {unknown} that are not classes of the model ({', '.join(known)})")

@@ -45,7 +45,7 @@ class DiffusionConfig:
     dropout: float = opt(0.0, "dropout in the residual blocks", ge=0, lt=1)
     conditional: bool = opt(True, "class-conditional, with classifier-free guidance")
     label_dropout: float = opt(
-        0.1, "share of training images whose label is dropped (trains the unconditional model)", ge=0, lt=1
+        0.1, "share of training images whose label is dropped (trains the unconditional model)", ge=0, le=1
     )
     schedule: Schedule = opt("cosine", "noise schedule: cosine (Nichol & Dhariwal 2021) or linear (Ho et al. 2020)")
     timesteps: int = opt(1000, "diffusion steps T of training", ge=2)
