@@ -36,7 +36,7 @@ from deepgen.losses import (
 )
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.nn.conditioning import Critic, Generator
-from deepgen.nn.diffaugment import check_ops, diff_augment
+from deepgen.nn.diffaugment import OPS, diff_augment
 
 Noise = Literal["normal", "uniform", "poisson"]
 Augment = Literal["off", "fixed", "adaptive"]
@@ -69,7 +69,7 @@ class AdversarialConfig:
         "differentiable augmentation of every image the critic sees: off, fixed (always applied, DiffAugment) "
         "or adaptive (applied with a probability p that rises while the critic overfits, ADA)",
     )
-    augment_ops: list[str] = opt(["color", "translation", "cutout"], "augmentations: color, translation, cutout")
+    augment_ops: list[str] = opt(list(OPS), f"augmentations: {', '.join(OPS)}", choices=tuple(OPS))
     ada_target: float = opt(
         0.6, "adaptive augmentation: p rises while r = E[sign(D(real))] is above this target", ge=-1, le=1
     )
@@ -100,7 +100,6 @@ class AdversarialModel(GenerativeModel):
                 self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
             )
             self.ema.requires_grad_(False)
-        check_ops(config.augment_ops)
         if config.augment == "adaptive":
             for name in ("ada_p", "ada_signs", "ada_count", "ada_steps"):  # signs and counts since the last update
                 self.register_buffer(name, torch.zeros(()))

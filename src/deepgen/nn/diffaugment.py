@@ -17,8 +17,6 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from deepgen.errors import ConfigError
-
 
 def per_sample(x: Tensor, low: float, high: float) -> Tensor:
     """U(low, high) per sample, shaped to broadcast over (C, H, W)."""
@@ -71,12 +69,6 @@ OPS: dict[str, list[Callable[[Tensor], Tensor]]] = {
     "translation": [translation],
     "cutout": [cutout],
 }
-
-
-def check_ops(ops: Sequence[str]) -> None:
-    unknown = [op for op in ops if op not in OPS]
-    if unknown:
-        raise ConfigError(f"option 'augment_ops': unknown augmentation(s) {unknown}; choose from {', '.join(OPS)}")
 
 
 def diff_augment(x: Tensor, ops: Sequence[str], p: float | Tensor = 1.0) -> Tensor:
