@@ -184,7 +184,7 @@ def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, see
     if cfg.train_generator is None:
         return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
     folder = cfg.out / "generators" / f"seed{seed}"
-    name = f"{cfg.data.data} seed {seed}"
+    name = generator_data_name(cfg, seed)
     if not cfg.per_class_generators:
         run = train_generator(cfg, Splits(name, train_set, val), folder, seed, conditional=True)
         return conditional_source(load_generator(run, train_set, device, conditional=True))
@@ -195,6 +195,11 @@ def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, see
         run = train_generator(cfg, part, folder / f"class{c}", seed, False)
         models.append(load_generator(run, train_set, device, conditional=False))
     return per_class_source(models, train_set.classes)
+
+
+def generator_data_name(cfg: AugmentConfig, seed: int) -> str:
+    """The name a generator's training data goes by (its progress bar says e.g. 'dcgan digits seed 0')."""
+    return f"{cfg.data.data} seed {seed}"
 
 
 def varying_model(
@@ -208,7 +213,7 @@ def varying_model(
     if run is None:
         conditional = "conditional" in RunConfig.default(cfg.train_generator).fields()
         folder = cfg.out / "generators" / f"seed{seed}"
-        run = train_generator(cfg, Splits("train split", train_set, val), folder, seed, conditional)
+        run = train_generator(cfg, Splits(generator_data_name(cfg, seed), train_set, val), folder, seed, conditional)
     model = load_generator(run, train_set, device, conditional=None)
     if not model.can_vary:
         raise ConfigError(f"{run} is a {model.name}, which cannot vary images; diffusion models and encoders can")

@@ -107,11 +107,12 @@ def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
 
 
 def variations(model: GenerativeModel, folder: Path, strength: float, out: Path, seed: int, source: str) -> int:
-    from deepgen.sampling import vary_images, write_samples
+    from deepgen.sampling import output_files, vary_images, write_samples
 
     if not model.can_vary:
         raise DeepgenError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
     images, labels = read_real_images(folder, model)
+    output_files(out, len(images), labels, model.classes)  # refuse a bad --out before generating
     written = write_samples(vary_images(model, images, strength, seed, labels), out, labels, model.classes)
     print(f"wrote {len(images)} variations (strength {strength:g}) of the images in {folder} from {source}: {written}")
     return 0
