@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from deepgen.config import DataConfig, RunConfig
+from deepgen.device import resolve_device
 from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
+from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
-from deepgen.train.checkpoint import WEIGHTS, build_model
-from deepgen.train.device import resolve_device
 from deepgen.train.trainer import train
 
 
@@ -72,7 +72,7 @@ def main() -> None:
         started = time.perf_counter()
         result = train(cfg)
         seconds = time.perf_counter() - started
-        model, _ = build_model(result.checkpoint / WEIGHTS, device)
+        model = open_run(result.checkpoint).load(device).model
         labels = balanced_labels(len(model.classes), args.samples // len(model.classes)) if conditional else None
         images = generate(model, len(labels) if conditional else args.samples, seed=1, labels=labels)
         fid = next(m for m in judge.sample_metrics(images) if m.name == "fid")

@@ -40,10 +40,10 @@ from train_throughput import MODELS, PATHS, device_name, end_to_end, measure, ta
 from deepgen.cli import main as deepgen
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
+from deepgen.device import autocast
 from deepgen.registry import models
+from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.sampling import write_samples
-from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
-from deepgen.train.device import autocast
 from deepgen.train.step import prepare
 from deepgen.train.trainer import train
 

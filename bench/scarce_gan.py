@@ -25,9 +25,8 @@ from deepgen.augment.stats import mean_ci, paired_difference
 from deepgen.config import DataConfig, RunConfig
 from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
+from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
-from deepgen.train.checkpoint import WEIGHTS, build_model
-from deepgen.train.health import warnings_of
 from deepgen.train.trainer import train
 
 METRICS = [("fid", "FID ↓"), ("asked_class_accuracy", "asked-class acc. ↑"), ("precision", "precision ↑"),
@@ -93,12 +92,13 @@ def run_and_score(settings: dict, model_name: str, judge: Judge, per_class: int)
     started = time.perf_counter()
     result = train(cfg)
     seconds = time.perf_counter() - started
-    model, _ = build_model(result.checkpoint / WEIGHTS, torch.device("cpu"))
+    trained = open_run(result.checkpoint).load(torch.device("cpu"))
+    model = trained.model
     labels = balanced_labels(len(model.classes), per_class)
     images = generate(model, len(labels), seed=1, labels=labels)
     metrics = {m.name: m.value for m in judge.sample_metrics(images) if m.name in ("fid", "precision", "recall")}
     asked = (predict(judge.classifier.cnn, images).argmax(1) == labels).float().mean().item()
-    health = [m.split(";")[0] for m in warnings_of(result.run)]
+    health = [m.split(";")[0] for m in trained.warnings()]
     p = float(model.ada_p) if hasattr(model, "ada_p") else None
     return {**metrics, "asked_class_accuracy": asked, "train_s": round(seconds, 1), "ada_p": p, "health": health,
             "grid": str(result.outputs["samples"])}  # fmt: skip

@@ -24,7 +24,7 @@ import torch
 
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import load_data
-from deepgen.train.device import resolve_device
+from deepgen.device import resolve_device
 from deepgen.train.step import prepare
 
 PATHS = {

@@ -18,8 +18,9 @@ from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, gradient_penalty
 from deepgen.registry import get_model
-from deepgen.train.checkpoint import STATE, WEIGHTS, build_model, load_state
+from deepgen.run import STATE, WEIGHTS
 from deepgen.train.trainer import train
+from deepgen.weights import build_model, load_state
 
 GANS = ["gan", "dcgan", "wgan", "wgan-gp"]
 CONFIGS = Path(__file__).parents[1] / "configs"

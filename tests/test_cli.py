@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from deepgen.cli import main
-from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
+from deepgen.run import WEIGHTS, latest_checkpoint
 
 TINY = [
     "--data",

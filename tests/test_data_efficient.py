@@ -15,7 +15,7 @@ from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import lecam, realness_sign
 from deepgen.nn.diffaugment import OPS, diff_augment
-from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
+from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
 
 

@@ -18,8 +18,8 @@ from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar
+from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.sampling import write_samples
-from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
 
 CLASSES = [str(i) for i in range(10)]

@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from deepgen.cli import main
-from deepgen.train.checkpoint import STATE, WEIGHTS, latest_checkpoint, load_state
+from deepgen.run import STATE, WEIGHTS, latest_checkpoint
+from deepgen.weights import load_state
 
 ARGS = [
     "train", "ae", "--arch", "dense", "--hidden", "32", "--latent-dim", "4", "--data", "digits", "--steps", "6",

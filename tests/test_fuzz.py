@@ -18,8 +18,9 @@ from conftest import tiny_config
 from deepgen.config import DataConfig
 from deepgen.data import load_data
 from deepgen.errors import DeepgenError
-from deepgen.train.checkpoint import STATE, WEIGHTS, build_model, checkpoints, load_state, read_weights
+from deepgen.run import STATE, WEIGHTS, checkpoints
 from deepgen.train.trainer import train
+from deepgen.weights import build_model, load_state, read_weights
 
 CASES = 40  # damaged versions of each file, per kind of damage
 MNIST10K = Path(__file__).parents[1] / "src" / "deepgen" / "data" / "mnist10k"

@@ -15,8 +15,9 @@ from conftest import TINY_MODEL, tiny_config
 from deepgen.config import RunConfig, build
 from deepgen.data.loader import Batch
 from deepgen.registry import get_model
-from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
+from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
+from deepgen.weights import build_model
 
 SHAPE = (1, 8, 8)
 

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 
 from conftest import tiny_config
 from deepgen.data import load_data
+from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.train import graphs
-from deepgen.train.checkpoint import WEIGHTS, latest_checkpoint
 from deepgen.train.graphs import WARMUP_STEPS, capturable, python_state
 from deepgen.train.step import prepare
 from deepgen.train.trainer import train

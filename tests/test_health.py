@@ -11,7 +11,8 @@ import torch
 
 from conftest import tiny_config
 from deepgen.data.imageset import ImageSet
-from deepgen.train.health import GRAD_WARMUP, PATIENCE, SAMPLE_WARMUP, HealthMonitor, HealthWarning, warnings_of
+from deepgen.run import warnings_of
+from deepgen.train.health import GRAD_WARMUP, PATIENCE, SAMPLE_WARMUP, HealthMonitor, HealthWarning
 from deepgen.train.metrics_log import MetricsLog
 from deepgen.train.trainer import train
 

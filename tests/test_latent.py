@@ -17,10 +17,10 @@ from conftest import tiny_config
 from deepgen.cli import main
 from deepgen.data import to_float, to_uint8
 from deepgen.latent import prior_fit
-from deepgen.latent.codes import open_run
 from deepgen.latent.embedding import knn_accuracy
 from deepgen.latent.interpolate import lerp, random_walks, slerp, strips
 from deepgen.latent.lattice import lattice
+from deepgen.run import open_run
 from deepgen.train.trainer import train
 
 
@@ -91,7 +91,7 @@ def test_random_walks_pass_through_their_starts() -> None:
 def test_interpolation_ends_decode_to_the_reconstructions_of_the_end_images(runs: dict[str, Path], mode: str) -> None:
     from deepgen.data import load_data
 
-    opened = open_run(runs["ae"], torch.device("cpu"))
+    opened = open_run(runs["ae"]).load(torch.device("cpu"))
     test = load_data(opened.config.data).test
     s = strips(opened.model, 3, 6, mode, seed=0, images=test.images)
     assert s.images.shape == (3, 6, *test.shape) and s.ends.shape == (3, 2, *test.shape)

@@ -28,8 +28,9 @@ from deepgen.eval.metrics import (
     precision_recall,
 )
 from deepgen.models.base import GenerativeModel
-from deepgen.train.checkpoint import WEIGHTS, build_model
+from deepgen.run import WEIGHTS
 from deepgen.train.trainer import train
+from deepgen.weights import build_model
 
 RECIPE = Recipe(steps=150, batch_size=64)  # the digits evaluator shared by the eval tests (cached per session)
 

@@ -14,8 +14,9 @@ from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
 from deepgen.losses import kl_to_standard_normal
 from deepgen.registry import models
-from deepgen.train.checkpoint import WEIGHTS, build_model
+from deepgen.run import WEIGHTS
 from deepgen.train.trainer import train
+from deepgen.weights import build_model
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
 

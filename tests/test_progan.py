@@ -15,8 +15,9 @@ from conftest import TINY_MODEL, tiny_config
 from deepgen.config import RunConfig, build
 from deepgen.models.progan import ProGAN, schedule
 from deepgen.nn.progressive import Equalised
-from deepgen.train.checkpoint import STATE, WEIGHTS, build_model, latest_checkpoint, load_state
+from deepgen.run import STATE, WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
+from deepgen.weights import build_model, load_state
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 

@@ -21,10 +21,12 @@ from conftest import TINY_CONV_GAN, tiny_config, write_image
 from deepgen.cli import main
 from deepgen.errors import NonFiniteLossError
 from deepgen.io import UMASK
-from deepgen.train.checkpoint import WEIGHTS, checkpoints, digest, read_weights, save_checkpoint
+from deepgen.run import WEIGHTS, checkpoints
+from deepgen.train.checkpoint import save_checkpoint
 from deepgen.train.metrics_log import MetricsLog
 from deepgen.train.runlock import locked, own_run
 from deepgen.train.trainer import train
+from deepgen.weights import digest, read_weights
 
 TINY = ["--data", "digits", "--batch-size", "16", "--device", "cpu", "--no-tensorboard", "--log-every", "2"]
 TINY_VAE = ["vae", *TINY, "--width", "8", "--latent-dim", "2", "--steps", "4"]

@@ -10,9 +10,10 @@ import torch
 from deepgen.config import DataConfig, RunConfig
 from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
+from deepgen.run import WEIGHTS
 from deepgen.sampling import generate
-from deepgen.train.checkpoint import WEIGHTS, build_model
 from deepgen.train.trainer import train
+from deepgen.weights import build_model
 
 pytestmark = pytest.mark.slow
 

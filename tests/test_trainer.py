@@ -17,9 +17,10 @@ from deepgen.config import RunConfig
 from deepgen.errors import CheckpointError, NonFiniteLossError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.vae import VAE
+from deepgen.run import STATE, WEIGHTS, checkpoints, latest_checkpoint
 from deepgen.train import checkpoint as ckpt_module
-from deepgen.train.checkpoint import STATE, WEIGHTS, checkpoints, latest_checkpoint, load_state
 from deepgen.train.trainer import train
+from deepgen.weights import load_state
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

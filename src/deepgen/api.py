@@ -1,6 +1,7 @@
 """The Python API: the commands as functions that return objects, for notebooks and scripts.
 
     run = deepgen.train("vae", data="mnist10k", steps=5, out="api-run")
+    run = deepgen.train("vae", resume=run, steps=10)   # continue it
     model = deepgen.load(run)
     images = model.sample(4)          # (4, C, H, W) in [-1, 1]
     rows = deepgen.compare(["ae", "vae"], data="digits", budget="200", out="cmp")
@@ -30,26 +31,41 @@ Row = dict[str, Any]
 REPEATED = {"set"}  # flags given once per value (`--set A=1 --set B=2`)
 
 
-def train(model: str, *, config: str | Path | None = None, **options: Any) -> TrainResult:
+def train(
+    model: str,
+    *,
+    config: str | Path | None = None,
+    resume: TrainResult | str | os.PathLike | None = None,
+    **options: Any,
+) -> TrainResult:
     """Train `model` (like `deepgen train MODEL`), starting from the run config file `config` if given, with any
-    training, data or model option as a keyword; returns the result (`.run` is the run directory)."""
+    training, data or model option as a keyword; returns the result (`.run` is the run directory). `resume`
+    continues that run (like `--resume RUN`: up to `steps` in total; only options that keep it exact may change)."""
+    from deepgen.train.resume import resume_config
     from deepgen.train.trainer import train as train_run
 
-    cfg = RunConfig.load(config) if config is not None else RunConfig.default(model)
+    if resume is not None and config is not None:
+        raise ConfigError("give config= (start a new run from a config) or resume= (continue a run), not both")
+    source = run_path(resume) if resume is not None else config
+    if resume is not None:
+        cfg = resume_config(run_path(resume), options)
+    else:
+        cfg = RunConfig.load(config) if config is not None else RunConfig.default(model)
     if model != cfg.model:
-        raise ConfigError(f"model {model!r} does not match {cfg.model!r} in {config}")
-    for key, value in options.items():
-        cfg.set(key, value)
-    return train_run(cfg)
+        raise ConfigError(f"model {model!r} does not match {cfg.model!r} in {source}")
+    if resume is None:
+        for key, value in options.items():
+            cfg.set(key, value)
+    return train_run(cfg, resume=resume is not None)
 
 
 def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> GenerativeModel:
     """The model of a run's newest checkpoint (or of the checkpoint directory given), ready for inference:
     `model.sample(n)`, and `encode`/`decode`/`reconstruct` for models with an encoder (images in [-1, 1])."""
-    from deepgen.latent.codes import open_run
-    from deepgen.train.device import resolve_device
+    from deepgen.device import resolve_device
+    from deepgen.run import open_run
 
-    model = open_run(run_path(run), resolve_device(device)).model
+    model = open_run(run_path(run)).load(resolve_device(device)).model
     return model.requires_grad_(False)
 
 

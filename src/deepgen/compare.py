@@ -22,9 +22,9 @@ from deepgen.eval.evaluate import Judge, Settings, write_metrics
 from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
 from deepgen.eval.metrics import Metric
 from deepgen.io import atomic_write_text
+from deepgen.registry import get_model
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html
-from deepgen.train.checkpoint import WEIGHTS, build_model
-from deepgen.train.health import warnings_of
+from deepgen.run import RESULTS, open_run
 from deepgen.train.trainer import train
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -96,24 +96,25 @@ def compare(
     for cfg in configs:
         cfg.data = data
     judge = Judge(data, settings, log)
-    floor = judge.real_metrics(cas=any(getattr(c.model_config, "conditional", False) for c in configs))
+    floor = judge.real_metrics(cas=any(get_model(c.model).is_conditional(c.model_config) for c in configs))
     entries = []
     for cfg in configs:
         started = time.perf_counter()
         result = train(cfg)
         wall = time.perf_counter() - started
-        model, meta = build_model(result.checkpoint / WEIGHTS, judge.device)
+        trained = open_run(result.checkpoint).load(judge.device)
+        model, step = trained.model, trained.step
         metrics = judge.model_metrics(model, figures=result.run)
-        write_metrics(result.run / "metrics.json", {"model": cfg.model, "step": meta["step"], **judge.about()}, metrics)
+        write_metrics(result.run / RESULTS, {"model": cfg.model, "step": step, **judge.about()}, metrics)
         images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
         images |= {"closest to training": result.run / "memorisation.png"} if model.can_sample else {}
         entries.append(
             Entry(
-                cfg.model, cfg.train.seed, result.run, meta["step"], wall, model.num_parameters(), metrics, images,
-                warnings_of(result.run),
+                cfg.model, cfg.train.seed, result.run, step, wall, model.num_parameters(), metrics, images,
+                trained.warnings(),
             )
         )
-        log(f"{cfg.model} (seed {cfg.train.seed}): {meta['step']} steps in {wall:.0f} s; evaluated")
+        log(f"{cfg.model} (seed {cfg.train.seed}): {step} steps in {wall:.0f} s; evaluated")
     return write_outputs(Comparison(out, entries, floor, {}), judge, budget)
 
 

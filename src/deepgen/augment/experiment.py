@@ -25,15 +25,15 @@ from deepgen.augment.summary import health_lines, results_table, summarise
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
+from deepgen.device import resolve_device
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
+from deepgen.registry import get_model
 from deepgen.report import Gallery, write_html
+from deepgen.run import CONFIG, LOCK, checkpoints, latest_checkpoint, open_run, step_of, warnings_of
 from deepgen.sampling import generate, vary_images
-from deepgen.train.checkpoint import WEIGHTS, build_model, checkpoints, latest_checkpoint
-from deepgen.train.device import resolve_device
-from deepgen.train.health import warnings_of
-from deepgen.train.runlock import LOCK, locked
+from deepgen.train.runlock import locked
 from deepgen.train.trainer import train
 
 Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
@@ -211,7 +211,7 @@ def varying_model(
         raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
     run = cfg.generator
     if run is None:
-        conditional = "conditional" in RunConfig.default(cfg.train_generator).fields()
+        conditional = get_model(cfg.train_generator).can_condition
         folder = cfg.out / "generators" / f"seed{seed}"
         run = train_generator(cfg, Splits(generator_data_name(cfg, seed), train_set, val), folder, seed, conditional)
     model = load_generator(run, train_set, device, conditional=None)
@@ -249,12 +249,12 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
         "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
         "tensorboard": False,
     }  # fmt: skip
-    if "conditional" in run.fields():  # autoencoders have no such option
+    if get_model(run.model).can_condition:  # autoencoders have no such option
         settings["conditional"] = conditional
     for key, value in settings.items():
         run.set(key, value)
     done = checkpoints(out)
-    if done and int(done[-1].name[5:]) >= cfg.generator_steps:
+    if done and step_of(done[-1]) >= cfg.generator_steps:
         return out
     if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
         shutil.rmtree(out)
@@ -263,7 +263,7 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
 
 def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:
     """The model of `run`, checked against the data (and to be conditional or not, unless `conditional` is None)."""
-    model, _ = build_model(latest_checkpoint(run) / WEIGHTS, device)
+    model = open_run(run).load(device).model
     if conditional is not None and (not model.can_sample or model.conditional != conditional):
         kind = "a conditional generator (--conditional)" if conditional else "an unconditional generator"
         raise ConfigError(f"{run} is not {kind}")
@@ -380,6 +380,6 @@ def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path]
 def last_grids(cfg: AugmentConfig) -> dict[str, Path]:
     """The newest sample grid of every generator run used: given ones and those trained per seed."""
     runs = [cfg.generator] if cfg.generator is not None else list(cfg.generators.values())
-    runs += sorted(p.parent for p in (cfg.out / "generators").glob("**/config.yaml"))
+    runs += sorted(p.parent for p in (cfg.out / "generators").glob(f"**/{CONFIG}"))
     grids = {str(run): sorted((run / "samples").glob("step_*.png")) for run in runs}
     return {name: found[-1] for name, found in grids.items() if found}

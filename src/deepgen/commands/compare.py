@@ -18,7 +18,7 @@ USAGE = [
 def run(argv: list[str]) -> int:
     from deepgen.compare import apply_budget, compare, parse_budget
     from deepgen.config import RunConfig
-    from deepgen.eval.evaluator import slug
+    from deepgen.run import data_slug, new_run_name
 
     parser = Parser(
         prog="deepgen compare",
@@ -44,7 +44,7 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     budget = parse_budget(args.budget)
     data = data_config(args)
-    out = args.out or numbered(Path("runs") / f"compare-{slug(data.data)}-{args.budget.strip()}")
+    out = args.out or new_run_name("compare", data_slug(data.data), args.budget.strip())
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"--out {out} is not empty; choose another folder")
     if len(set(args.models)) != len(args.models):
@@ -80,11 +80,3 @@ def run(argv: list[str]) -> int:
         print(f"  {name + ':':<10}{path}")
     print(f"  {'runs:':<10}{out / 'runs'}")
     return 0
-
-
-def numbered(path: Path) -> Path:
-    """`path`, or path-2, path-3, ... if taken."""
-    candidate, n = path, 2
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.name}-{n}"), n + 1
-    return candidate

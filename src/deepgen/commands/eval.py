@@ -81,7 +81,8 @@ def settings(args: argparse.Namespace) -> Settings:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, run_data, write_metrics
+    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
+    from deepgen.run import open_run
 
     parser = Parser(
         prog="deepgen eval",
@@ -115,9 +116,7 @@ def run(argv: list[str]) -> int:
 
     judges: dict[str, Judge] = {}
     for run_dir in args.runs:
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir} is not a run directory (no config.yaml)")
-        data = run_data(run_dir)
+        data = open_run(run_dir).config.data
         key = json.dumps(data.__dict__, sort_keys=True)
         if key not in judges:
             judges[key] = Judge(data, s)

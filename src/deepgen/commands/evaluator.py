@@ -46,8 +46,8 @@ def data_config(args: argparse.Namespace) -> DataConfig:
 
 def run(argv: list[str]) -> int:
     from deepgen.data import load_data
+    from deepgen.device import resolve_device
     from deepgen.eval.evaluator import INFO, Recipe, cache_root, describe_training, evaluator_data, get_evaluator
-    from deepgen.train.device import resolve_device
 
     parser = Parser(
         prog="deepgen evaluator",

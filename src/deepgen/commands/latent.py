@@ -12,9 +12,9 @@ USAGE = [("latent RUN [--compare-with RUN2] [--max-points N]", "latent scatter v
 
 
 def run(argv: list[str]) -> int:
+    from deepgen.device import resolve_device
     from deepgen.latent.analyse import Options, analyse
-    from deepgen.latent.codes import open_run
-    from deepgen.train.device import resolve_device
+    from deepgen.run import open_run
 
     d = Options()
     parser = Parser(
@@ -74,8 +74,8 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     check(args)
     device = resolve_device(args.device)
-    main = open_run(args.run, device)
-    other = open_run(args.compare_with, device) if args.compare_with else None
+    main = open_run(args.run).load(device)
+    other = open_run(args.compare_with).load(device) if args.compare_with else None
     out = args.out or main.path / "latent"
     opts = Options(
         args.max_points,

@@ -23,9 +23,9 @@ STRIP_STEPS = 10
 
 
 def run(argv: list[str]) -> int:
+    from deepgen.device import resolve_device
+    from deepgen.run import open_run
     from deepgen.sampling import balanced_labels, generate, output_files, write_samples
-    from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
-    from deepgen.train.device import resolve_device
 
     parser = Parser(prog="deepgen sample", description="Generate images from a trained run.")
     parser.add_argument("run", type=Path, help="run directory (or a checkpoint directory inside it)")
@@ -73,11 +73,12 @@ def run(argv: list[str]) -> int:
         if args.per_class is not None:
             raise ConfigError("--interpolate and --per-class cannot be combined; give one of them")
         return interpolate(args.run, args.interpolate, args.out, args.seed, resolve_device(args.device))
-    ckpt = args.run if (args.run / WEIGHTS).is_file() else latest_checkpoint(args.run)
-    model, meta = build_model(ckpt / WEIGHTS, resolve_device(args.device))
+    opened = open_run(args.run).load(resolve_device(args.device))
+    model = opened.model
     set_sampling_options(model, rest)
     if args.from_images is not None:
-        return variations(model, args.from_images, args.strength, args.out, args.seed, f"{ckpt} (step {meta['step']})")
+        source = f"{opened.checkpoint} (step {opened.step})"
+        return variations(model, args.from_images, args.strength, args.out, args.seed, source)
     if not model.can_sample:
         raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
     if args.per_class is not None and not model.conditional:
@@ -89,7 +90,7 @@ def run(argv: list[str]) -> int:
     n = len(labels) if labels is not None else args.n
     output_files(args.out, n, labels, model.classes)  # refuse a bad --out before generating
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
-    print(f"wrote {n} images from {ckpt} (step {meta['step']}) to {out}")
+    print(f"wrote {n} images from {opened.checkpoint} (step {opened.step}) to {out}")
     return 0
 
 
@@ -139,10 +140,10 @@ def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor
 
 def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -> int:
     from deepgen.data import load_data
-    from deepgen.latent.codes import open_run
     from deepgen.latent.interpolate import strips, write_strips
+    from deepgen.run import open_run
 
-    opened = open_run(run, device)
+    opened = open_run(run).load(device)
     model = opened.model
     images = load_data(opened.config.data).test.images if model.can_encode else None
     s = strips(model, k, STRIP_STEPS, "linear" if model.can_encode else "spherical", seed, images)

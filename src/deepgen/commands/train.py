@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from pathlib import Path
 
 from deepgen.arguments import Parser
-from deepgen.config import SECTIONS, RunConfig, field_help, flag, hints
+from deepgen.config import SECTIONS, RunConfig, field_help, hints
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -19,6 +18,7 @@ USAGE = [
 
 def run(argv: list[str]) -> int:
     from deepgen.registry import models
+    from deepgen.train.resume import check_resumable, resume_config
     from deepgen.train.trainer import train
 
     model = argv[0] if argv and not argv[0].startswith("-") else None
@@ -27,7 +27,7 @@ def run(argv: list[str]) -> int:
     pre.add_argument("--resume")
     known, _ = pre.parse_known_args(argv)
     if known.resume:
-        cfg = RunConfig.load(Path(known.resume) / "config.yaml")
+        cfg = resume_config(known.resume)
     elif known.config:
         cfg = RunConfig.load(known.config)
     elif model:
@@ -57,13 +57,7 @@ def run(argv: list[str]) -> int:
         parser.error("name a MODEL, or give --config FILE or --resume RUN")
     given = {k: v for k, v in vars(args).items() if "." in k}
     if known.resume:
-        changed = {k.split(".")[1] for k in given} | {p.partition("=")[0].split(".")[-1] for p in args.set}
-        if changed - cfg.resumable():
-            allowed = ", ".join(flag(n) for n in sorted(cfg.resumable()))
-            raise ConfigError(
-                f"--resume continues {known.resume} exactly as configured; it can change only {allowed}, "
-                f"not {', '.join(sorted(changed - cfg.resumable()))}"
-            )
+        check_resumable(cfg, [*given, *(p.partition("=")[0] for p in args.set)], known.resume)
     for key, value in given.items():
         cfg.set(key, value)
     cfg.apply_overrides(args.set)

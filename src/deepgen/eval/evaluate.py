@@ -18,9 +18,10 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from deepgen.config import DataConfig, RunConfig
+from deepgen.config import DataConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
+from deepgen.device import resolve_device
 from deepgen.errors import ConfigError, DeepgenError
 from deepgen.eval.classifier import predict, train_classifier
 from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator, slug
@@ -38,9 +39,8 @@ from deepgen.eval.metrics import (
 )
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
+from deepgen.run import RESULTS, open_run
 from deepgen.sampling import balanced_labels, generate
-from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
-from deepgen.train.device import resolve_device
 from deepgen.viz.grids import save_png
 
 MAX_SAMPLES = 10_000
@@ -267,21 +267,20 @@ def reconstruction_metrics(
         if key not in ("recon_mse", "recon_psnr"):
             better = "lower" if key in LOWER_IS_BETTER else ""
             metrics.append(Metric(key, value, better, n_real=n, note="the model's own held-out metric (evaluate)"))
-    bound = getattr(model, "importance_weighted_nll", None)
-    if bound is not None:
+    if model.has_likelihood:
         g = torch.Generator().manual_seed(seed)
-        parts = [bound(to_float(images.to(model.device)), iw_samples, g) for images in test.images.split(100)]
-        if parts[0] is not None:
-            metrics.append(
-                Metric(
-                    f"iw_nll_k{iw_samples}",
-                    float(torch.cat(parts).mean()),
-                    "lower",
-                    n_real=n,
-                    seed=seed,
-                    note=f"nats per image, importance-weighted bound with {iw_samples} samples (Burda 2016)",
-                )
+        bound = model.importance_weighted_nll
+        parts = [bound(to_float(x.to(model.device)), iw_samples, g) for x in test.images.split(100)]
+        metrics.append(
+            Metric(
+                f"iw_nll_k{iw_samples}",
+                float(torch.cat(parts).mean()),
+                "lower",
+                n_real=n,
+                seed=seed,
+                note=f"nats per image, importance-weighted bound with {iw_samples} samples (Burda 2016)",
             )
+        )
     return metrics
 
 
@@ -298,17 +297,12 @@ class RunEvaluation:
 
 def evaluate_run(run: Path, judge: Judge) -> RunEvaluation:
     """Evaluate the newest checkpoint of `run` and merge the results into RUN/metrics.json under "eval"."""
-    ckpt = latest_checkpoint(run)
-    model, meta = build_model(ckpt / WEIGHTS, judge.device)
-    metrics = judge.model_metrics(model, figures=run)
-    about = {"model": model.name, "checkpoint": str(ckpt), "step": meta["step"], **judge.about()}
-    path = run / "metrics.json"
+    opened = open_run(run).load(judge.device)
+    metrics = judge.model_metrics(opened.model, figures=run)
+    about = {"model": opened.model.name, "checkpoint": str(opened.checkpoint), "step": opened.step, **judge.about()}
+    path = run / RESULTS
     write_metrics(path, about, metrics)
-    return RunEvaluation(run, ckpt, meta["step"], metrics, about, path)
-
-
-def run_data(run: Path) -> DataConfig:
-    return RunConfig.load(run / "config.yaml").data
+    return RunEvaluation(run, opened.checkpoint, opened.step, metrics, about, path)
 
 
 def write_metrics(path: Path, about: dict[str, Any], metrics: list[Metric]) -> None:

@@ -16,9 +16,10 @@ from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
 from deepgen.latent import embedding, lattice, prior_fit
-from deepgen.latent.codes import OpenRun, decode, encode, prior_draws
+from deepgen.latent.codes import decode, encode, prior_draws
 from deepgen.latent.figures import image_panels
 from deepgen.latent.interpolate import decode_paths, random_walks, strips
+from deepgen.run import LoadedRun
 from deepgen.sampling import generate
 from deepgen.viz.grids import grid
 
@@ -39,7 +40,7 @@ class Options:
     seed: int = 0
 
 
-def analyse(run: OpenRun, out: Path, opts: Options, other: OpenRun | None = None) -> dict[str, Any]:
+def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = None) -> dict[str, Any]:
     """Write the figures and latent.json into `out`; returns what latent.json holds."""
     start = time.perf_counter()
     runs = [run] + ([other] if other else [])
@@ -117,12 +118,12 @@ def compare(test: ImageSet, codes: dict[str, np.ndarray], path: Path, seed: int)
     return embeddings
 
 
-def reference_codes(run: OpenRun, test: ImageSet | None, seed: int) -> torch.Tensor:
+def reference_codes(run: LoadedRun, test: ImageSet | None, seed: int) -> torch.Tensor:
     """Codes the data occupies: the encoded test set, or prior draws for models without an encoder."""
     return encode(run.model, test.images) if run.model.can_encode else prior_draws(run.model, PRIOR_DRAWS, seed)
 
 
-def lattice_span(run: OpenRun, span: str) -> str:
+def lattice_span(run: LoadedRun, span: str) -> str:
     """ "data" or "prior": the range of the manifold lattice ("auto": the prior's when the model has one)."""
     model = run.model
     if span == "auto":
@@ -134,7 +135,7 @@ def lattice_span(run: OpenRun, span: str) -> str:
     return span
 
 
-def manifold(run: OpenRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
+def manifold(run: LoadedRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
     model, span = run.model, lattice_span(run, opts.span)
     codes = reference_codes(run, test, opts.seed).numpy()
     prior = prior_draws(model, PRIOR_DRAWS, opts.seed).numpy() if span == "prior" else None
@@ -157,7 +158,7 @@ def strip_grid(images: torch.Tensor, ends: torch.Tensor | None) -> torch.Tensor:
     return grid(images.flatten(0, 1), nrow=images.shape[1])
 
 
-def interpolations(run: OpenRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
+def interpolations(run: LoadedRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
     images = None if test is None else test.images
     panels = []
     for mode in ("linear", "spherical"):
@@ -169,7 +170,7 @@ def interpolations(run: OpenRun, test: ImageSet | None, path: Path, opts: Option
     return {"between": s.source, "pairs": opts.pairs, "steps": opts.steps}
 
 
-def walks(run: OpenRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
+def walks(run: LoadedRun, test: ImageSet | None, path: Path, opts: Options) -> dict[str, Any]:
     codes = reference_codes(run, test, opts.seed)
     sd = float(codes.std(0).square().mean().sqrt())  # the codes' typical spread per dimension
     start = codes[torch.randperm(len(codes), generator=torch.Generator().manual_seed(opts.seed))[: opts.pairs]]
@@ -182,7 +183,7 @@ def walks(run: OpenRun, test: ImageSet | None, path: Path, opts: Options) -> dic
 
 
 def sampling(
-    runs: list[tuple[str, OpenRun]], train: ImageSet, test: ImageSet, path: Path, opts: Options
+    runs: list[tuple[str, LoadedRun]], train: ImageSet, test: ImageSet, path: Path, opts: Options
 ) -> dict[str, Any]:
     """Prior samples of models that have a prior beside samples of Gaussians fitted to encoders' training codes."""
     panels, fitted = [], {}

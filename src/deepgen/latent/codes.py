@@ -1,36 +1,12 @@
-"""A trained run opened for latent work, and batched encoding/decoding through the model interface."""
+"""Batched encoding/decoding through the model interface, and seeded prior draws."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from deepgen.config import RunConfig
 from deepgen.data import to_float, to_uint8
 from deepgen.models.base import GenerativeModel
-
-
-@dataclass
-class OpenRun:
-    path: Path  # the run directory
-    checkpoint: Path
-    model: GenerativeModel
-    step: int
-    config: RunConfig
-
-
-def open_run(path: Path, device: torch.device) -> OpenRun:
-    """The newest checkpoint of a run directory (or the checkpoint directory given) and the run's config."""
-    from deepgen.train.checkpoint import WEIGHTS, build_model, latest_checkpoint
-
-    ckpt = path if (path / WEIGHTS).is_file() else latest_checkpoint(path)
-    run = path if ckpt != path else ckpt.parent.parent
-    model, meta = build_model(ckpt / WEIGHTS, device)
-    model.eval()
-    return OpenRun(run, ckpt, model, meta["step"], RunConfig.load(run / "config.yaml"))
 
 
 @torch.no_grad()

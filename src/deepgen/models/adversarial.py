@@ -82,9 +82,10 @@ class AdversarialConfig:
 class AdversarialModel(GenerativeModel):
     """A generator and a critic trained against each other; subclasses build the two networks."""
 
+    can_condition = True
+
     def __init__(self, config: AdversarialConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        self.conditional = config.conditional
         k = len(classes) if config.conditional else 0
         self.generator = Generator(self.generator_body(config.noise_dim + k), k)
         features, feature_dim = self.critic_features()

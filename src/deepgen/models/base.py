@@ -34,7 +34,9 @@ class GenerativeModel(nn.Module):
     """A model family: its networks, its optimisation phases and the loss of each phase.
 
     Subclasses set `Config` (a dataclass of their options) and are registered with
-    `deepgen.registry.register`. Images enter and leave as float tensors in [-1, 1].
+    `deepgen.registry.register`. Images enter and leave as float tensors in [-1, 1]. What a model can do is
+    declared here (can_sample, can_encode, can_vary, can_condition, conditional, has_likelihood,
+    sampling_options); callers ask these, never probe for methods or config fields.
     """
 
     name: ClassVar[str]
@@ -42,12 +44,19 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type]
     can_sample: ClassVar[bool] = True  # has a prior: sample() works
     can_encode: ClassVar[bool] = False  # has an encoder: encode() and reconstruct() work
-    conditional: bool = False  # generates images of a requested class
+    can_condition: ClassVar[bool] = False  # Config has a `conditional` option (generate a requested class)
     sampling_options: ClassVar[tuple[str, ...]] = ()  # Config fields `deepgen sample` may change (e.g. guidance)
+    conditional: bool  # this model generates images of a requested class (see is_conditional)
 
     def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
         super().__init__()
         self.config, self.shape, self.classes = config, tuple(shape), list(classes)
+        self.conditional = self.is_conditional(config)
+
+    @classmethod
+    def is_conditional(cls, config: Any) -> bool:
+        """Whether a model of this family built from `config` generates images of a requested class."""
+        return cls.can_condition and bool(config.conditional)
 
     # --- training -------------------------------------------------------------------------
     def phases(self) -> list[Phase]:
@@ -101,6 +110,15 @@ class GenerativeModel(nn.Module):
     def can_vary(self) -> bool:
         """Makes variations of given real images: vary() works."""
         return self.can_encode
+
+    @property
+    def has_likelihood(self) -> bool:
+        """Bounds the likelihood of images: importance_weighted_nll() works."""
+        return False
+
+    def importance_weighted_nll(self, x: Tensor, k: int = 64, generator: torch.Generator | None = None) -> Tensor:
+        """Per-image upper bound on -log p(x) in nats from `k` importance samples (where has_likelihood)."""
+        raise NotImplementedError(f"{self.name} has no likelihood to bound")
 
     def vary(
         self, x: Tensor, strength: float, generator: torch.Generator | None = None, labels: Tensor | None = None

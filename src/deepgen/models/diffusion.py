@@ -85,6 +85,7 @@ def ema_with_warmup(decay: float) -> Callable[[list[Tensor], list[Tensor], Tenso
 class Diffusion(GenerativeModel):
     Config = DiffusionConfig
     can_vary = True
+    can_condition = True
     sampling_options = ("sampler", "sample_steps", "guidance")
 
     def __init__(self, config: DiffusionConfig, shape: tuple[int, int, int], classes: list[str]):
@@ -95,7 +96,6 @@ class Diffusion(GenerativeModel):
                 f"diffusion needs --timesteps >= 2, --sample-steps >= 1, at least one --widths entry and "
                 f"--label-dropout in [0, 1]; got {c.timesteps}, {c.sample_steps}, {c.widths}, {c.label_dropout}"
             )
-        self.conditional = c.conditional
         k = len(classes) if c.conditional else 0
         self.net = UNet(self.shape, c.widths, c.blocks, c.attention_size, k, c.dropout)
         self.ema = AveragedModel(self.net, multi_avg_fn=ema_with_warmup(c.ema_decay), use_buffers=True)

@@ -94,15 +94,17 @@ class VAE(GaussianCode, GenerativeModel):
             total += (recon + kl).sum().item()
         return {**metrics, "neg_elbo": total / len(test)}
 
+    @property
+    def has_likelihood(self) -> bool:
+        """Only the Bernoulli likelihood (recon_loss=bce) is a density of images."""
+        return self.config.recon_loss == "bce"
+
     @torch.no_grad()
-    def importance_weighted_nll(
-        self, x: Tensor, k: int = 64, generator: torch.Generator | None = None
-    ) -> Tensor | None:
+    def importance_weighted_nll(self, x: Tensor, k: int = 64, generator: torch.Generator | None = None) -> Tensor:
         """Per-image upper bound on -log p(x) in nats from `k` importance samples of q(z|x) (Burda et al.
-        2016): -log (1/k) sum p(x|z_i) p(z_i) / q(z_i|x). k=1 gives the negative ELBO; larger k is tighter.
-        Only defined for the Bernoulli likelihood (recon_loss=bce); None otherwise."""
-        if self.config.recon_loss != "bce":
-            return None
+        2016): -log (1/k) sum p(x|z_i) p(z_i) / q(z_i|x). k=1 gives the negative ELBO; larger k is tighter."""
+        if not self.has_likelihood:
+            return super().importance_weighted_nll(x, k, generator)
         mu, logvar = self.posterior(x)
         eps = self.noise(k * len(x), mu.shape[1], generator).view(k, *mu.shape)
         z = reparameterise(mu, logvar, eps)

@@ -11,7 +11,7 @@ it adds no host sync) and says, once per symptom, what went wrong, when, and wha
                    logging intervals, or is no longer finite
 
 The sample checks start at step SAMPLE_WARMUP. Each warning is a `HealthWarning` (printed as one plain line
-by the CLI) and a row of metrics.jsonl: {"step": S, "health": SYMPTOM, "message": ...}, which `warnings_of`
+by the CLI) and a row of metrics.jsonl: {"step": S, "health": SYMPTOM, "message": ...}, which `deepgen.run.Run.warnings`
 reads back for the reports.
 """
 
@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from deepgen.data.imageset import ImageSet, to_float
-from deepgen.train.metrics_log import MetricsLog, read_jsonl
+from deepgen.train.metrics_log import MetricsLog
 
 R_WINS = 0.95
 PATIENCE = 5
@@ -155,8 +154,3 @@ class HealthMonitor:
         message = f"step {step}: {text}; {REMEDIES[symptom]}"
         warnings.warn(message, HealthWarning, stacklevel=3)
         self.log.write({"step": step, "health": symptom, "message": message})
-
-
-def warnings_of(run: Path) -> list[str]:
-    """The health warnings a run recorded in its metrics.jsonl, in order."""
-    return [r["message"] for r in read_jsonl(run / "metrics.jsonl") if "health" in r]

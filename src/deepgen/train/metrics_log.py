@@ -5,29 +5,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from deepgen.errors import NonFiniteLossError
 from deepgen.io import atomic_write_text
+from deepgen.run import METRICS, read_jsonl
 from deepgen.train.distributed import SINGLE, World, mean
 
 EXPLODED = 1e10  # a loss this large means training has diverged (losses of healthy runs stay far below)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a metrics.jsonl file; a torn last line (a killed run) is dropped."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
 
 
 class MetricsLog:
@@ -38,7 +25,7 @@ class MetricsLog:
     """
 
     def __init__(self, run: Path, start_step: int, tensorboard: bool, world: World = SINGLE):
-        self.path, self.world, self.tb = run / "metrics.jsonl", world, None
+        self.path, self.world, self.tb = run / METRICS, world, None
         self.pending: list[tuple[int, dict[str, Tensor], dict[str, Tensor]]] = []
         if not world.main:
             return

@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from deepgen.errors import ConfigError
-
-LOCK = ".lock"
+from deepgen.run import LOCK
 
 
 @contextmanager

@@ -13,9 +13,9 @@ from torch import Tensor
 from deepgen.config import RunConfig
 from deepgen.data import Splits
 from deepgen.data.loader import Batch, Batches
+from deepgen.device import autocast, grad_scaler, resolve_precision
 from deepgen.models.base import GenerativeModel, Phase, StepLoss
 from deepgen.registry import get_model
-from deepgen.train.device import autocast, grad_scaler, resolve_precision
 from deepgen.train.distributed import SINGLE, World, average_gradients, sync_batchnorm
 from deepgen.train.graphs import StepGraph
 

@@ -23,20 +23,22 @@ from deepgen.config import RunConfig, TrainConfig
 from deepgen.data import Splits, load_data, resolve_size
 from deepgen.data.imageset import ImageSet, to_float, to_uint8
 from deepgen.data.loader import Batches
+from deepgen.device import resolve_device
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel, Phase
-from deepgen.train.checkpoint import (
+from deepgen.run import (
+    CONFIG,
+    METRICS,
+    RESULTS,
     STATE,
     WEIGHTS,
+    data_slug,
     latest_checkpoint,
-    load_state,
-    load_weights,
-    read_weights,
-    remove_partial,
-    save_checkpoint,
+    new_run_name,
+    read_jsonl,
 )
-from deepgen.train.device import resolve_device
+from deepgen.train.checkpoint import remove_partial, save_checkpoint
 from deepgen.train.distributed import (
     World,
     any_process,
@@ -47,11 +49,12 @@ from deepgen.train.distributed import (
     share,
 )
 from deepgen.train.health import HealthMonitor
-from deepgen.train.metrics_log import MetricsLog, read_jsonl
+from deepgen.train.metrics_log import MetricsLog
 from deepgen.train.runlock import check_new, own_run
 from deepgen.train.step import prepare
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import grid, reconstruction_grid, save_png
+from deepgen.weights import load_state, load_weights, read_weights
 
 GRID_SIZE = 64
 
@@ -100,7 +103,7 @@ def train_in(
         torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
     broadcast_module(model, world)
     if world.main:
-        atomic_write_text(run / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run / CONFIG, cfg.to_yaml())
     result = TrainResult(run, step, checkpoint=resumed)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
@@ -214,12 +217,12 @@ def finish(
     metrics = model.evaluate(test)
     if metrics:
         atomic_write_text(
-            run / "metrics.json",
+            run / RESULTS,
             json.dumps({"step": step, "split": "test", "n_images": len(test), **metrics}, indent=2),
         )
-        result.outputs["metrics"] = run / "metrics.json"
+        result.outputs["metrics"] = run / RESULTS
         result.metrics = metrics
-    plot_losses(read_jsonl(run / "metrics.jsonl"), run / "loss_curves.png", f"{model.name}: losses")
+    plot_losses(read_jsonl(run / METRICS), run / "loss_curves.png", f"{model.name}: losses")
     result.outputs["loss curves"] = run / "loss_curves.png"
 
 
@@ -334,12 +337,7 @@ def new_run_dir(cfg: RunConfig) -> Path:
         run = Path(cfg.train.out)
         check_new(run)
     else:
-        data = cfg.data.data
-        slug = f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data
-        base = run = Path("runs") / f"{cfg.model}-{slug}"
-        n = 2
-        while run.exists():
-            run, n = base.with_name(f"{base.name}-{n}"), n + 1
+        run = new_run_name(cfg.model, data_slug(cfg.data.data))
         cfg.train.out = str(run)
     return run
 

@@ -1,0 +1,35 @@
+"""Continuing a run: its config, with only the options that do not change the computation changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from deepgen.config import RunConfig, flag
+from deepgen.errors import ConfigError
+from deepgen.run import open_run
+
+
+def resume_config(run: str | Path, changes: Mapping[str, Any] | None = None) -> RunConfig:
+    """The config of run directory `run`, with `changes` (option -> value) applied once `check_resumable` allows
+    them, set to continue the run where it is (whatever `changes` say of --out)."""
+    cfg = open_run(Path(run)).config
+    changes = changes or {}
+    check_resumable(cfg, changes, run)
+    for key, value in changes.items():
+        cfg.set(key, value)
+    cfg.train.out = str(run)
+    return cfg
+
+
+def check_resumable(cfg: RunConfig, keys: Iterable[str], run: str | Path) -> None:
+    """A ConfigError unless every option in `keys` ("steps" or "train.steps") may change when `run` continues."""
+    changed = {key.strip().rpartition(".")[2] for key in keys}
+    refused = changed - cfg.resumable()
+    if refused:
+        allowed = ", ".join(flag(n) for n in sorted(cfg.resumable()))
+        raise ConfigError(
+            f"--resume continues {run} exactly as configured; it can change only {allowed}, "
+            f"not {', '.join(sorted(refused))}"
+        )
