@@ -71,9 +71,11 @@ def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> Generati
 
 def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> list[Row]:
     """Score a run like `deepgen eval RUN` (merged into RUN/metrics.json); one row per metric."""
+    from deepgen.run import RESULTS
+
     path = run_path(run)
     command("eval", [str(path)], options)
-    metrics = json.loads((path / "metrics.json").read_text())["eval"]["metrics"]
+    metrics = json.loads((path / RESULTS).read_text())["eval"]["metrics"]
     return [{"metric": key, **values} for key, values in metrics.items()]
 
 

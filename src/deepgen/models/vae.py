@@ -84,7 +84,7 @@ class VAE(GaussianCode, GenerativeModel):
         """Adds the negative ELBO under the Bernoulli likelihood (nats per image, one posterior
         sample, fixed seed) to the reconstruction metrics; only defined for recon_loss=bce."""
         metrics = super().evaluate(test, batch_size)
-        if self.config.recon_loss != "bce":
+        if not self.has_likelihood:
             return metrics
         g = torch.Generator().manual_seed(0)
         total = 0.0
