@@ -34,6 +34,20 @@ def test_load_from_a_path_or_the_run_and_sample(tmp_path: Path) -> None:
     assert torch.equal(images, by_run.sample(6, generator=torch.Generator().manual_seed(0)))
 
 
+def test_train_resume_continues_a_run_bit_for_bit(tmp_path: Path) -> None:
+    options = {**TINY, **TINY_MODEL["vae"], "checkpoint_every": 100}
+    whole = deepgen.train("vae", steps=6, out=str(tmp_path / "whole"), **options)
+    first = deepgen.train("vae", steps=3, out=str(tmp_path / "split"), **options)
+    second = deepgen.train("vae", resume=first, steps=6)
+    assert second.run == first.run and second.step == 6
+    a, b = deepgen.load(whole, device="cpu").state_dict(), deepgen.load(second, device="cpu").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match=f"--resume continues {first.run} exactly as configured; .* not latent_dim"):
+        deepgen.train("vae", resume=str(first.run), steps=9, latent_dim=3)
+    with pytest.raises(ConfigError, match="model 'ae' does not match 'vae'"):
+        deepgen.train("ae", resume=first, steps=9)
+
+
 def test_a_bad_keyword_gives_the_command_lines_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown option 'stepz' for model 'vae'; did you mean 'steps'"):
         deepgen.train("vae", stepz=5, out=str(tmp_path / "run"))
