@@ -25,6 +25,7 @@ import torch
 from deepgen.config import RunConfig
 from deepgen.errors import CheckpointError
 from deepgen.models.base import GenerativeModel
+from deepgen.weights import build_model
 
 CONFIG, METRICS, RESULTS, LOCK = "config.yaml", "metrics.jsonl", "metrics.json", ".lock"
 CHECKPOINTS, WEIGHTS, STATE = "checkpoints", "model.safetensors", "state.pt"
@@ -105,8 +106,6 @@ class Run:
 
     def load(self, device: torch.device) -> LoadedRun:
         """The checkpoint's model rebuilt on `device` with its weights (checked against their digest), in eval mode."""
-        from deepgen.weights import build_model
-
         checkpoint = self.checkpoint
         model, meta = build_model(checkpoint / WEIGHTS, device)
         model.eval()
