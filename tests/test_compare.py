@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +15,10 @@ import pytest
 from conftest import tiny_config
 from deepgen.cli import main
 from deepgen.compare import Budget, apply_budget, compare, parse_budget
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Settings
 from deepgen.eval.evaluator import Recipe
+from deepgen.models.vae import VAE
 
 RECIPE = Recipe(steps=150, batch_size=64)  # as in test_metrics: trained once per session
 EVAL_FLAGS = ["--evaluator-steps", "40", "--cas-steps", "20", "--n", "100", "--eval-device", "cpu"]
@@ -95,6 +98,28 @@ def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, cap
     assert "--features must be" in capsys.readouterr().err
     assert main(["eval", str(run), "--features", "inception", "--inception-weights", str(tmp_path / "x.pth")]) == 1
     assert "x.pth does not exist" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model whose training is interrupted is not evaluated as if finished, and no later model starts."""
+    real_loss = VAE.loss
+    calls = {"n": 0}
+
+    def loss(self, phase, batch):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_loss(self, phase, batch)
+
+    monkeypatch.setattr(VAE, "loss", loss)
+    budget = Budget(steps=20)
+    configs = [tiny_config(m, tmp_path / "out" / "runs" / m) for m in ("vae", "ae")]
+    for cfg in configs:
+        apply_budget(cfg, budget)
+    settings = Settings(device="cpu", recipe=RECIPE, cas_steps=30, n=100)
+    with pytest.raises(Interrupted, match="interrupted while training vae .* at step 2 "):
+        compare(configs, tmp_path / "out", settings, budget, log=lambda _: None)
+    assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "runs" / "ae").exists()
 
 
 def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from deepgen.config import RunConfig
 from deepgen.data import resolve_size
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Judge, Settings, write_metrics
 from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
 from deepgen.eval.metrics import Metric
@@ -101,6 +101,11 @@ def compare(
     for cfg in configs:
         started = time.perf_counter()
         result = train(cfg)
+        if result.interrupted:
+            raise Interrupted(
+                f"interrupted while training {cfg.model} (seed {cfg.train.seed}) at step {result.step} of "
+                f"{result.run}; no results were written"
+            )
         wall = time.perf_counter() - started
         trained = open_run(result.checkpoint).load(judge.device)
         model, step = trained.model, trained.step

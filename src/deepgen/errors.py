@@ -27,3 +27,9 @@ class CheckpointError(DeepgenError):
 
 class NonFiniteLossError(DeepgenError):
     """A loss became NaN, infinite or exploded, or weights became non-finite, during training."""
+
+
+class Interrupted(DeepgenError):
+    """Ctrl-C or SIGTERM stopped a training that a larger job (compare, augment) depends on."""
+
+    exit_code = 130

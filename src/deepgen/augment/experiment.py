@@ -26,7 +26,7 @@ from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, Interrupted
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
@@ -258,7 +258,12 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
         return out
     if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
         shutil.rmtree(out)
-    return train(run, resume=bool(done), splits=data).run
+    result = train(run, resume=bool(done), splits=data)
+    if result.interrupted:
+        raise Interrupted(
+            f"interrupted while training the generator {out} at step {result.step}; the same command continues it"
+        )
+    return result.run
 
 
 def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:
