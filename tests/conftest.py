@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,20 @@ def tiny_config(model: str, out: Path, **overrides: object) -> RunConfig:
     for key, value in settings.items():
         cfg.set(key, value)
     return cfg
+
+
+def ctrl_c_at_call(monkeypatch: pytest.MonkeyPatch, model: type, call: int) -> None:
+    """Press Ctrl-C (SIGINT) during the `call`-th loss computation of `model` (a model class)."""
+    real_loss = model.loss
+    calls = {"n": 0}
+
+    def loss(self, phase, batch):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_loss(self, phase, batch)
+
+    monkeypatch.setattr(model, "loss", loss)
 
 
 def write_image(path: Path, size: tuple[int, int], mode: str, seed: int = 0) -> None:

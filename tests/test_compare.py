@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import tiny_config
+from conftest import ctrl_c_at_call, tiny_config
 from deepgen.cli import main
 from deepgen.compare import Budget, apply_budget, compare, parse_budget
 from deepgen.errors import ConfigError, Interrupted
@@ -102,16 +100,7 @@ def test_eval_command_prints_a_table_and_merges_metrics_json(tmp_path: Path, cap
 
 def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model whose training is interrupted is not evaluated as if finished, and no later model starts."""
-    real_loss = VAE.loss
-    calls = {"n": 0}
-
-    def loss(self, phase, batch):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_loss(self, phase, batch)
-
-    monkeypatch.setattr(VAE, "loss", loss)
+    ctrl_c_at_call(monkeypatch, VAE, 2)
     budget = Budget(steps=20)
     configs = [tiny_config(m, tmp_path / "out" / "runs" / m) for m in ("vae", "ae")]
     for cfg in configs:

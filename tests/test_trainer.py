@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import tiny_config
+from conftest import ctrl_c_at_call, tiny_config
 from deepgen.config import RunConfig
 from deepgen.errors import CheckpointError, NonFiniteLossError
 from deepgen.io import atomic_write_bytes
@@ -172,16 +171,7 @@ def test_epochs_set_the_number_of_steps(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_checkpoints_after_the_current_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_loss = VAE.loss
-    calls = {"n": 0}
-
-    def loss(self, phase, batch):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_loss(self, phase, batch)
-
-    monkeypatch.setattr(VAE, "loss", loss)
+    ctrl_c_at_call(monkeypatch, VAE, 3)
     result = train(tiny_config("vae", tmp_path / "run", steps=20, checkpoint_every=100))
     assert result.interrupted and result.step == 3 and latest_checkpoint(result.run).name == "step_000003"
 
