@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE, trustworthiness
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from deepgen.latent.figures import plt, save_figure
+from deepgen.viz.figures import save_figure
 
 K = 5  # neighbours for both scores
 TSNE_INPUT_DIM = 50  # inputs wider than this are reduced by PCA before t-SNE (the usual practice)
@@ -63,8 +66,9 @@ def compare(pixels: np.ndarray, labels: np.ndarray, codes: dict[str, np.ndarray]
 def plot(embeddings: list[Embedding], labels: np.ndarray, classes: list[str], path: Path, title: str) -> None:
     """One scatter per embedding, coloured by class, and a last column with the scores and the class legend."""
     n = len(embeddings)
-    fig, axes = plt.subplots(1, n + 1, figsize=(3.4 * n + 3.2, 3.9), width_ratios=[1] * n + [0.95])
-    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    fig = Figure(figsize=(3.4 * n + 3.2, 3.9))
+    axes = fig.subplots(1, n + 1, width_ratios=[1] * n + [0.95])
+    cmap = colormaps["tab10" if len(classes) <= 10 else "tab20"]
     size = min(12.0, max(2.0, 4000 / len(labels)))  # marker area: larger for few points
     for ax, e in zip(axes, embeddings):
         ax.scatter(*e.points.T, c=labels, cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, s=size, alpha=0.7, linewidths=0)
@@ -79,7 +83,7 @@ def plot(embeddings: list[Embedding], labels: np.ndarray, classes: list[str], pa
     table.auto_set_font_size(False)
     table.set_fontsize(7.5)
     table.scale(1, 1.3)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=cmap(i), label=c) for i, c in enumerate(classes)]
+    handles = [Line2D([], [], marker="o", ls="", color=cmap(i), label=c) for i, c in enumerate(classes)]
     side.legend(handles=handles, loc="lower center", ncol=2, fontsize=7.5, frameon=False, title="class")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -1,27 +1,17 @@
-"""Matplotlib (Agg) figures of image grids, saved atomically."""
+"""Figures of image grids."""
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
-import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from deepgen.io import atomic_write_bytes  # noqa: E402
+from deepgen.viz.figures import save_figure
 
 
-def save_figure(fig: plt.Figure, path: Path, dpi: int = 110) -> None:
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def show(ax: plt.Axes, image: Tensor, title: str) -> None:
+def show(ax: Axes, image: Tensor, title: str) -> None:
     """A uint8 (C, H, W) grid on `ax`, without ticks."""
     array = image.permute(1, 2, 0).numpy()
     ax.imshow(array[..., 0] if array.shape[2] == 1 else array, cmap="gray", vmin=0, vmax=255)
@@ -32,7 +22,8 @@ def show(ax: plt.Axes, image: Tensor, title: str) -> None:
 def image_panels(panels: list[tuple[str, Tensor]], path: Path, title: str, width: float = 3.4) -> None:
     """Titled uint8 (C, H, W) grids side by side, `width` inches each (height follows the aspect)."""
     aspect = max(p.shape[1] / p.shape[2] for _, p in panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), width * aspect + 0.8), squeeze=False)
+    fig = Figure(figsize=(width * len(panels), width * aspect + 0.8))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, image) in zip(axes[0], panels):
         show(ax, image, name)
     fig.suptitle(title, fontsize=10)

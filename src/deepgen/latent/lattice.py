@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from torch import Tensor
 
-from deepgen.latent.figures import plt, save_figure, show
+from deepgen.latent.figures import show
+from deepgen.viz.figures import save_figure
 
 
 @dataclass
@@ -51,7 +53,8 @@ def lattice(
 
 def plot(lat: Lattice, image: Tensor, path: Path, title: str) -> None:
     """The decoded lattice (a uint8 grid image) with the coordinates of its first and last rows and columns."""
-    fig, ax = plt.subplots(figsize=(7, 7.4))
+    fig = Figure(figsize=(7, 7.4))
+    ax = fig.subplots()
     show(ax, image, f"{title}\n{lat.span}")
     n, size = len(lat.u), image.shape[-1]
     centres = 1 + (size - 2) / n * (np.arange(n) + 0.5)  # grid() pads 2 px around each image

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from deepgen.io import atomic_write_bytes  # noqa: E402
+from deepgen.viz.figures import save_figure
 
 NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
 OWN_PANELS = {"grad_norm": "gradient norms", "ada_p": "adaptive augmentation", "r_sign": "adaptive augmentation"}
@@ -25,7 +21,8 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     for k in keys:
         panels.setdefault(OWN_PANELS.get(k.rsplit("/", 1)[-1], k.split("/")[0]), []).append(k)
     alarms = [(r["step"], r["health"]) for r in rows if "health" in r]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * max(len(panels), 1), 3.6))
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, (phase, names) in zip(axes[0], panels.items()):
         for name in names:
             points = [(r["step"], r[name]) for r in rows if name in r]
@@ -42,7 +39,4 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path, dpi=100)
