@@ -1,13 +1,20 @@
-"""Command-line parsing shared by the commands: one-line errors and range-checked numbers."""
+"""Command-line parsing for every command: flags generated from option dataclasses (declared with config.opt),
+one-line errors."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import NoReturn
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any, Literal, NoReturn
 
-from deepgen.config import Bounds, coerce
+from deepgen.config import Bounds, bounds, build, coerce, default, field_help, flag, hints
 from deepgen.errors import ConfigError
+
+METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -17,16 +24,77 @@ class Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
-def number(tp: type, **bounds: object) -> Callable[[str], int | float]:
-    """An argparse `type`: a finite int or float within `Bounds(**bounds)` (e.g. `number(int, ge=1)`),
-    checked as config options are."""
-    limits = Bounds(**bounds)  # type: ignore[arg-type]
+def add_options(
+    container: argparse._ActionsContainer,
+    cls: type,
+    prefix: str,
+    names: Collection[str] | None = None,
+    required: Collection[str] = (),
+) -> None:
+    """One flag (`latent_dim` -> `--latent-dim`) or positional argument per opt() field of dataclass `cls`, or per
+    field in `names`; values are typed and range-checked as config files are, and stored as 'prefix.field' only
+    when given (see `given`, `options`). `required`: fields the command line must give though they have a default."""
+    types_ = hints(cls)
+    for f in dataclasses.fields(cls):
+        if "help" in f.metadata and (names is None or f.name in names):
+            add_option(container, f, types_[f.name], f"{prefix}.{f.name}", f.name in required)
 
-    def parse(text: str) -> int | float:
+
+def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: Any, dest: str, required: bool) -> None:
+    meta, required = f.metadata, required or default(f) is dataclasses.MISSING
+    inner = without_none(tp)
+    origin, args = typing.get_origin(inner), typing.get_args(inner)
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": field_help(f)}
+    if inner is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif origin is Literal:
+        kwargs["choices"] = list(args)
+    else:
+        element = args[0] if origin in (list, tuple) else tp
+        kwargs["type"] = value_parser(element, bounds(f))
+        shown = args[0] if origin in (list, tuple) else inner
+        default_metavar = f.name.upper() if meta.get("positional") else METAVARS.get(shown, "VALUE")
+        kwargs["metavar"] = meta.get("metavar") or default_metavar
+        if meta.get("repeat"):
+            kwargs["action"] = "append"
+        elif origin is tuple:
+            kwargs["nargs"] = len(args)
+        elif origin in (list, dict):
+            kwargs["nargs"] = "+" if required or not meta.get("positional") else "*"
+        elif meta.get("positional") and not required:
+            kwargs["nargs"] = "?"
+    if meta.get("positional"):
+        container.add_argument(dest, **kwargs)
+    else:
+        container.add_argument(meta.get("flag") or flag(f.name), dest=dest, required=required, **kwargs)
+
+
+def without_none(tp: Any) -> Any:
+    """`X` for the type `X | None`, else `tp`."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(tp) if a is not type(None))
+    return tp
+
+
+def value_parser(tp: Any, limits: Bounds) -> Callable[[str], Any]:
+    """An argparse `type`: the text converted to `tp` and checked against `limits`, as config options are."""
+
+    def parse(text: str) -> Any:
         try:
             return limits.check(coerce(tp, text, "value"), "value")
         except ConfigError as e:
             raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
 
-    parse.__name__ = tp.__name__  # argparse names the type in some messages
+    parse.__name__ = getattr(tp, "__name__", "value")  # argparse names the type in some messages
     return parse
+
+
+def given(args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """The options given on the command line under `prefix` (see add_options), by field name."""
+    return {k.partition(".")[2]: v for k, v in vars(args).items() if k.partition(".")[0] == prefix}
+
+
+def options(cls: type, args: argparse.Namespace, prefix: str, **fixed: Any) -> Any:
+    """An instance of option dataclass `cls`: the options given under `prefix`, the defaults of the others, and
+    the `fixed` fields as they are (those without a flag, e.g. a nested config)."""
+    return build(cls, given(args, prefix), f"{prefix} options", **fixed)

@@ -1,5 +1,10 @@
 """Errors meant for the user: each message names the file or option and what was expected."""
 
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
 
 class DeepgenError(Exception):
     """Base class; the CLI prints these as one line, without a traceback, and exits with `exit_code`."""
@@ -27,3 +32,12 @@ class CheckpointError(DeepgenError):
 
 class NonFiniteLossError(DeepgenError):
     """A loss became NaN, infinite or exploded, or weights became non-finite, during training."""
+
+
+def did_you_mean(message: str, name: str, known: Iterable[str]) -> str:
+    """`message` with the known name closest to `name`, if one is close: "...; did you mean 'x'?" (a new
+    sentence after a full stop)."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        return message
+    return f"{message}{' Did' if message.endswith('.') else '; did'} you mean {close[0]!r}?"
