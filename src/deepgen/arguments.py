@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from deepgen.config import Bounds, bounds, build, coerce, default, field_help, flag, hints
+from deepgen.config import Bounds, DataConfig, bounds, build, coerce, default, field_flag, field_help, hints
 from deepgen.errors import ConfigError
 
 METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
@@ -44,7 +44,7 @@ def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: 
     meta, required = f.metadata, required or default(f) is dataclasses.MISSING
     inner = without_none(tp)
     origin, args = typing.get_origin(inner), typing.get_args(inner)
-    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": field_help(f)}
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": meta["help"] if required else field_help(f)}
     if inner is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     elif origin is Literal:
@@ -60,13 +60,13 @@ def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: 
         elif origin is tuple:
             kwargs["nargs"] = len(args)
         elif origin in (list, dict):
-            kwargs["nargs"] = "+" if required or not meta.get("positional") else "*"
+            kwargs["nargs"] = meta.get("nargs") or ("*" if meta.get("positional") and not required else "+")
         elif meta.get("positional") and not required:
             kwargs["nargs"] = "?"
     if meta.get("positional"):
         container.add_argument(dest, **kwargs)
     else:
-        container.add_argument(meta.get("flag") or flag(f.name), dest=dest, required=required, **kwargs)
+        container.add_argument(field_flag(f), dest=dest, required=required, **kwargs)
 
 
 def without_none(tp: Any) -> Any:
@@ -98,3 +98,23 @@ def options(cls: type, args: argparse.Namespace, prefix: str, **fixed: Any) -> A
     """An instance of option dataclass `cls`: the options given under `prefix`, the defaults of the others, and
     the `fixed` fields as they are (those without a flag, e.g. a nested config)."""
     return build(cls, given(args, prefix), f"{prefix} options", **fixed)
+
+
+EVALUATED_DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "split_seed")
+
+
+def add_data_options(
+    parser: argparse.ArgumentParser, required: bool, names: Collection[str] = EVALUATED_DATA
+) -> argparse._ArgumentGroup:
+    """A "data" group with the DataConfig options in `names` (by default those that change what an evaluator
+    sees), --data required if `required`; returns the group for further flags."""
+    group = parser.add_argument_group("data")
+    add_options(group, DataConfig, "data", names, required=("data",) if required else ())
+    return group
+
+
+def data_options(args: argparse.Namespace) -> DataConfig:
+    """The data options given, with the image size of a folder resolved (and printed) once."""
+    from deepgen.data import resolve_size
+
+    return resolve_size(options(DataConfig, args, "data"))

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -76,14 +76,15 @@ def opt(
     metavar: str | tuple[str, ...] | None = None,
     positional: bool = False,
     repeat: bool = False,
+    nargs: str | None = None,
     **bounds: Any,
 ) -> Any:
     """A config field with a default (MISSING: required), a help text and the values it accepts (`ge`, `gt`, `le`,
     `lt`, `choices`; see Bounds). `resumable`: a resumed run may change it, as it does not alter the computation.
     Its command-line form (arguments.add_options): `flag` (default --field-name), `metavar`, `positional` (an
-    argument, not a flag), `repeat` (a list given as one flag per value). Lists and mappings are copied per
-    instance."""
-    cli = {"flag": flag, "metavar": metavar, "positional": positional, "repeat": repeat}
+    argument, not a flag), `repeat` (a list given as one flag per value), `nargs` ('*': a list that may be given
+    empty). Lists and mappings are copied per instance."""
+    cli = {"flag": flag, "metavar": metavar, "positional": positional, "repeat": repeat, "nargs": nargs}
     return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
 
 
@@ -286,15 +287,20 @@ def bounds(f: dataclasses.Field) -> Bounds:
     return f.metadata.get("bounds", Bounds())
 
 
-def validate(obj: Any, where: Callable[[str], str] = lambda name: flag(name)) -> None:
+def validate(obj: Any) -> None:
     """Check every field of config dataclass `obj` against its bounds (for configs built in code)."""
     for f in dataclasses.fields(obj):
-        bounds(f).check(getattr(obj, f.name), where(f.name))
+        bounds(f).check(getattr(obj, f.name), field_flag(f))
 
 
 def flag(name: str) -> str:
-    """The command-line flag of config field `name`."""
+    """The command-line flag of config field `name` (unless declared with another, see field_flag)."""
     return "--" + name.replace("_", "-")
+
+
+def field_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of field `f`: the one declared with opt(flag=...), else `flag(f.name)`."""
+    return f.metadata.get("flag") or flag(f.name)
 
 
 def coerce(tp: Any, value: Any, where: str) -> Any:

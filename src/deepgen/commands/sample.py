@@ -46,7 +46,7 @@ class SampleArgs:
         "the code by --strength and decode",
         metavar="DIR",
     )
-    strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", ge=0, le=1)
+    strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
     seed: int = opt(0, "noise seed", ge=0)
     device: str = opt("auto", "auto, cpu, cuda, mps")
 
