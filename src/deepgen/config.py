@@ -43,9 +43,9 @@ class Bounds:
 
     def check(self, value: Any, where: str) -> Any:
         """`value` (None passes), or a ConfigError naming `where` and what was expected."""
-        if self.size is not None and isinstance(value, list) and len(value) != self.size:
+        if self.size is not None and isinstance(value, (list, tuple)) and len(value) != self.size:
             raise ConfigError(f"{where}: expected {self.size} values, got {value!r}")
-        for v in value if isinstance(value, list) else [value]:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
             if v is not None and not self.admits(v):
                 raise ConfigError(f"{where}: expected {self}, got {v!r}")
         return value
