@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from deepgen.config import Bounds, DataConfig, bounds, build, coerce, default, field_flag, field_help, hints
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, did_you_mean
 
 METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that reports a bad command line as one ConfigError line (exit code 2), not a usage block."""
+    """An ArgumentParser that reports a bad command line as one ConfigError line (exit code 2), not a usage block,
+    suggesting the flag closest to an unknown one."""
 
     def error(self, message: str) -> NoReturn:
-        raise ConfigError(f"{message} (see {self.prog} --help)")
+        text, unknown = f"{message} (see {self.prog} --help)", message.removeprefix("unrecognized arguments: ")
+        if unknown != message and unknown.startswith("-"):
+            text = did_you_mean(text, unknown.split()[0].partition("=")[0], self._option_string_actions)
+        raise ConfigError(text)
 
 
 def add_options(
