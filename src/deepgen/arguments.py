@@ -87,7 +87,7 @@ def value_parser(tp: Any, limits: Bounds) -> Callable[[str], Any]:
         try:
             return limits.check(coerce(tp, text, "value"), "value")
         except ConfigError as e:
-            raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
+            raise argparse.ArgumentTypeError(str(e).removeprefix("value").lstrip(": ")) from None
 
     parse.__name__ = getattr(tp, "__name__", "value")  # argparse names the type in some messages
     return parse

@@ -326,13 +326,14 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
                 raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
             return tuple(coerce(a, v, where) for a, v in zip(args, value))
         return [coerce(args[0], v, where) for v in value]
-    if origin is dict:
-        if isinstance(value, str):
-            value = [key_value(v, where) for v in value.split(",") if v.strip()]
-        try:
-            return {coerce(args[0], k, where): coerce(args[1], v, where) for k, v in dict(value).items()}
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected KEY=VALUE pairs, got {value!r}") from None
+    if origin is dict:  # a mapping, 'k=v,k2=v2', or a list of 'k=v' strings or mappings
+        pairs: dict[Any, Any] = {}
+        for part in value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]:
+            part = dict([key_value(part, where)]) if isinstance(part, str) else part
+            if not isinstance(part, Mapping):
+                raise ConfigError(f"{where}: expected key=value pairs, got {value!r}")
+            pairs.update(part)
+        return {coerce(args[0], k, where): coerce(args[1], v, where) for k, v in pairs.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
