@@ -19,7 +19,7 @@ ALL = None
 EVALUATION = [(Settings, ALL), (eval.EvaluatorOptions, ALL)]
 REQUIRED = {"augment": {"data"}, "compare": {"data"}, "evaluator": {"data"}}  # have a default, yet must be given
 HELPS = [
-    (["augment"], [(augment.Classifiers, ALL), (AugmentConfig, ALL), (DataConfig, augment.DATA)]),
+    (["augment"], [(augment.FitOptions, ALL), (AugmentConfig, ALL), (DataConfig, augment.DATA)]),
     (["compare"], [(compare.CompareArgs, ALL), (DataConfig, EVALUATED_DATA), *EVALUATION]),
     (["eval"], [(eval.EvalArgs, ALL), (DataConfig, EVALUATED_DATA), *EVALUATION]),
     (["evaluator", "train"], [(evaluator.TrainArgs, ALL), (DataConfig, EVALUATED_DATA)]),

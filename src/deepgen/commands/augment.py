@@ -19,7 +19,9 @@ EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name n
 
 
 @dataclass
-class Classifiers:
+class FitOptions:
+    """The classifier-training options of deepgen augment (the rest of FitConfig keeps its defaults)."""
+
     max_steps: int = opt(FitConfig.max_steps, "classifier steps (early stopping on val)", ge=1)
 
 
@@ -33,9 +35,9 @@ def run(argv: list[str]) -> int:
     add_options(parser.add_argument_group("synthetic images (one of)"), AugmentConfig, "augment", SOURCE)
     experiment = parser.add_argument_group("experiment")
     add_options(experiment, AugmentConfig, "augment", EXPERIMENT)
-    add_options(experiment, Classifiers, "classifiers")
+    add_options(experiment, FitOptions, "fit")
     args = parser.parse_args(argv)
-    fit = FitConfig(max_steps=options(Classifiers, args, "classifiers").max_steps)
+    fit = FitConfig(max_steps=options(FitOptions, args, "fit").max_steps)
     cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit)
     paths = run_experiment(cfg)
     print((cfg.out / "summary.md").read_text())
