@@ -8,10 +8,11 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Collection
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from deepgen.config import Bounds, DataConfig, bounds, build, coerce, default, field_flag, field_help, hints
+from deepgen.config import Bounds, DataConfig, bounds, build, coerce, field_flag, hints
 from deepgen.errors import ConfigError, did_you_mean
 
 METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
@@ -45,7 +46,7 @@ def add_options(
 
 
 def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: Any, dest: str, required: bool) -> None:
-    meta, required = f.metadata, required or default(f) is dataclasses.MISSING
+    meta, required = f.metadata, required or default(f) is MISSING
     inner = without_none(tp)
     origin, args = typing.get_origin(inner), typing.get_args(inner)
     kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": meta["help"] if required else field_help(f)}
@@ -71,6 +72,20 @@ def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: 
         container.add_argument(dest, **kwargs)
     else:
         container.add_argument(field_flag(f), dest=dest, required=required, **kwargs)
+
+
+def default(f: dataclasses.Field) -> Any:
+    """The default of field `f` (MISSING when it is required)."""
+    return f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+
+
+def field_help(f: dataclasses.Field) -> str:
+    """The help text of field `f`, with its default as it would be typed (none when None, [] or required)."""
+    value, text = default(f), f.metadata.get("help", "")
+    if value is None or value is MISSING or (isinstance(value, (list, dict)) and not value):
+        return text
+    shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    return f"{text} (default: {shown})"
 
 
 def without_none(tp: Any) -> Any:

@@ -18,7 +18,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -79,11 +79,10 @@ def opt(
     nargs: str | None = None,
     **bounds: Any,
 ) -> Any:
-    """A config field with a default (MISSING: required), a help text and the values it accepts (`ge`, `gt`, `le`,
-    `lt`, `choices`; see Bounds). `resumable`: a resumed run may change it, as it does not alter the computation.
-    Its command-line form (arguments.add_options): `flag` (default --field-name), `metavar`, `positional` (an
-    argument, not a flag), `repeat` (a list given as one flag per value), `nargs` ('*': a list that may be given
-    empty). Lists and mappings are copied per instance."""
+    """A config field: default (MISSING: required), help text, accepted values (`ge`, `gt`, `le`, `lt`, `choices`,
+    `size`: see Bounds); `resumable`: a resumed run may change it (it does not alter the computation). Its command
+    line form (see arguments.add_options): `flag` (default --field-name), `metavar`, `positional`, `repeat` (one
+    flag per list item), `nargs` ('*': a list may be empty). Lists and mappings are copied per instance."""
     cli = {"flag": flag, "metavar": metavar, "positional": positional, "repeat": repeat, "nargs": nargs}
     return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
 
@@ -266,8 +265,7 @@ def hints(cls: type) -> dict[str, Any]:
 
 
 def build(cls: type, values: dict[str, Any], where: str, **fixed: Any) -> Any:
-    """Instantiate config dataclass `cls` from a mapping, checking names and types, and the `fixed` fields as they
-    are (e.g. nested configs)."""
+    """Instantiate config dataclass `cls` from a mapping, checking names and types (`fixed`: fields taken as is)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -327,13 +325,9 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
             return tuple(coerce(a, v, where) for a, v in zip(args, value))
         return [coerce(args[0], v, where) for v in value]
     if origin is dict:  # a mapping, 'k=v,k2=v2', or a list of 'k=v' strings or mappings
-        pairs: dict[Any, Any] = {}
-        for part in value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]:
-            part = dict([key_value(part, where)]) if isinstance(part, str) else part
-            if not isinstance(part, Mapping):
-                raise ConfigError(f"{where}: expected key=value pairs, got {value!r}")
-            pairs.update(part)
-        return {coerce(args[0], k, where): coerce(args[1], v, where) for k, v in pairs.items()}
+        parts = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+        pairs = [p.items() if isinstance(p, Mapping) else [key_value(str(p), where)] for p in parts]
+        return {coerce(args[0], k, where): coerce(args[1], v, where) for items in pairs for k, v in items}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -354,17 +348,3 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     if tp in (str, Path):
         return tp(value)
     raise TypeError(f"unsupported config type {tp}")
-
-
-def default(f: dataclasses.Field) -> Any:
-    """The default of field `f` (MISSING when it is required)."""
-    return f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
-
-
-def field_help(f: dataclasses.Field) -> str:
-    """The help text of field `f`, with its default as it would be typed (none when None, [] or required)."""
-    value, text = default(f), f.metadata.get("help", "")
-    if value is None or value is MISSING or (isinstance(value, (list, dict)) and not value):
-        return text
-    shown = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-    return f"{text} (default: {shown})"
