@@ -67,7 +67,7 @@ def test_evaluator_command_trains_once_and_lists(cache: Path, capsys: pytest.Cap
     assert main(args) == 0 and "training evaluator" not in capsys.readouterr().out  # cached
     assert main(["evaluator", "list"]) == 0 and "digits-1x8x8-" in capsys.readouterr().out
     assert main(["evaluator", "train", "--data", "digits", "--image-size", "big"]) == 2
-    assert "image_size" in capsys.readouterr().err
+    assert "--image-size" in capsys.readouterr().err
 
 
 def test_evaluator_stops_early_when_validation_accuracy_plateaus() -> None:

@@ -98,15 +98,15 @@ def run_path(run: TrainResult | str | os.PathLike) -> Path:
 
 
 def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
-    """Run `deepgen NAME` with `options` as flags (True: the bare flag, False/None: left out, lists: the flag's
-    values), so that its parser checks and converts them as on the command line."""
+    """Run `deepgen NAME` with `options` as flags (True: the bare flag, False: --no-FLAG, None: left out, lists:
+    the flag's values), so that its parser checks and converts them as on the command line."""
     argv = list(positional)
     for key, value in options.items():
-        if value is None or value is False:
+        if value is None:
             continue
         values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-        if value is True:
-            argv.append(flag(key))
+        if isinstance(value, bool):
+            argv.append(flag(key if value else f"no_{key}"))
         elif key in REPEATED:
             argv += [part for v in values for part in (flag(key), v)]
         else:

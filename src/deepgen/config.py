@@ -14,18 +14,17 @@ unique across sections.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, did_you_mean
 
 SECTIONS = ("data", "train", "model_config")
 
@@ -44,9 +43,9 @@ class Bounds:
 
     def check(self, value: Any, where: str) -> Any:
         """`value` (None passes), or a ConfigError naming `where` and what was expected."""
-        if self.size is not None and isinstance(value, list) and len(value) != self.size:
+        if self.size is not None and isinstance(value, (list, tuple)) and len(value) != self.size:
             raise ConfigError(f"{where}: expected {self.size} values, got {value!r}")
-        for v in value if isinstance(value, list) else [value]:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
             if v is not None and not self.admits(v):
                 raise ConfigError(f"{where}: expected {self}, got {v!r}")
         return value
@@ -69,16 +68,28 @@ class Bounds:
         return " and ".join(p for p in (low, high) if p) or "any value"
 
 
-def opt(default: Any, help: str, resumable: bool = False, **bounds: Any) -> Any:
-    """A config field with a default, a help text and the values it accepts (`ge`, `gt`, `le`, `lt`, `choices`;
-    see Bounds). `resumable`: a resumed run may change it, as it does not alter the computation. Lists get a fresh
-    copy per instance."""
-    return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable})
+def opt(
+    default: Any,
+    help: str,
+    resumable: bool = False,
+    flag: str | None = None,
+    metavar: str | tuple[str, ...] | None = None,
+    positional: bool = False,
+    repeat: bool = False,
+    nargs: str | None = None,
+    **bounds: Any,
+) -> Any:
+    """A config field: default (MISSING: required), help text, accepted values (`ge`, `gt`, `le`, `lt`, `choices`,
+    `size`: see Bounds); `resumable`: a resumed run may change it (it does not alter the computation). Its command
+    line form (see arguments.add_options): `flag` (default --field-name), `metavar`, `positional`, `repeat` (one
+    flag per list item), `nargs` ('*': a list may be empty). Lists and mappings are copied per instance."""
+    cli = {"flag": flag, "metavar": metavar, "positional": positional, "repeat": repeat, "nargs": nargs}
+    return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
 
 
 def config_field(default: Any, metadata: Mapping[str, Any]) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -224,38 +235,45 @@ class RunConfig:
         section, _, name = key.rpartition(".")
         known = self.fields()
         if name not in known or (section and known[name][0] != section):
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown option {key!r} for model {self.model!r}{hint}")
+            raise ConfigError(did_you_mean(f"unknown option {key!r} for model {self.model!r}", name, known))
         section, f = known[name]
         obj = getattr(self, section)
         setattr(obj, name, checked(f, hints(type(obj))[name], value, flag(name)))
 
-    def apply_overrides(self, pairs: list[str]) -> None:
-        """Apply `--set key=value` strings."""
+    def apply_overrides(self, pairs: list[str], skip_unknown: bool = False) -> list[str]:
+        """Apply `--set key=value` strings (but those naming no option of this model, with `skip_unknown`);
+        returns those applied."""
+        applied = []
         for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise ConfigError(f"--set expects key=value, got {pair!r}")
-            self.set(key.strip(), value.strip())
+            key, value = key_value(pair, "--set")
+            if not skip_unknown or key.rpartition(".")[2] in self.fields():
+                self.set(key, value)
+                applied.append(pair)
+        return applied
+
+
+def key_value(text: str, where: str) -> tuple[str, str]:
+    """'key=value' -> (key, value), stripped; a ConfigError naming `where` otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{where} expects key=value, got {text!r}")
+    return key.strip(), value.strip()
 
 
 def hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def build(cls: type, values: dict[str, Any], where: str) -> Any:
-    """Instantiate config dataclass `cls` from a mapping, checking names and types."""
+def build(cls: type, values: dict[str, Any], where: str, **fixed: Any) -> Any:
+    """Instantiate config dataclass `cls` from a mapping, checking names and types (`fixed`: fields taken as is)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
     for key in values:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}: unknown option {key!r}{hint}")
+            raise ConfigError(did_you_mean(f"{where}: unknown option {key!r}", key, names))
     types_, fields = hints(cls), {f.name: f for f in dataclasses.fields(cls)}
-    return cls(**{k: checked(fields[k], types_[k], v, f"{where}: {k}") for k, v in values.items()})
+    return cls(**{k: checked(fields[k], types_[k], v, f"{where}: {k}") for k, v in values.items()}, **fixed)
 
 
 def checked(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
@@ -267,15 +285,20 @@ def bounds(f: dataclasses.Field) -> Bounds:
     return f.metadata.get("bounds", Bounds())
 
 
-def validate(obj: Any, where: Callable[[str], str] = lambda name: flag(name)) -> None:
+def validate(obj: Any) -> None:
     """Check every field of config dataclass `obj` against its bounds (for configs built in code)."""
     for f in dataclasses.fields(obj):
-        bounds(f).check(getattr(obj, f.name), where(f.name))
+        bounds(f).check(getattr(obj, f.name), field_flag(f))
 
 
 def flag(name: str) -> str:
-    """The command-line flag of config field `name`."""
+    """The command-line flag of config field `name` (unless declared with another, see field_flag)."""
     return "--" + name.replace("_", "-")
+
+
+def field_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of field `f`: the one declared with opt(flag=...), else `flag(f.name)`."""
+    return f.metadata.get("flag") or flag(f.name)
 
 
 def coerce(tp: Any, value: Any, where: str) -> Any:
@@ -290,13 +313,21 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         if value not in args:
             raise ConfigError(f"{where}: expected one of {', '.join(map(str, args))}; got {value!r}")
         return value
-    if origin is list:
+    if origin in (list, tuple):
         if isinstance(value, str):
             text = value.strip()
             value = yaml.safe_load(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if origin is tuple:
+            if len(value) != len(args):
+                raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
+            return tuple(coerce(a, v, where) for a, v in zip(args, value))
         return [coerce(args[0], v, where) for v in value]
+    if origin is dict:  # a mapping, 'k=v,k2=v2', or a list of 'k=v' strings or mappings
+        parts = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else [value]
+        pairs = [p.items() if isinstance(p, Mapping) else [key_value(str(p), where)] for p in parts]
+        return {coerce(args[0], k, where): coerce(args[1], v, where) for items in pairs for k, v in items}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -314,12 +345,6 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
             return tp(number)
         except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{where}: expected {kind}, got {value!r}") from None
-    if tp is str:
-        return str(value)
+    if tp in (str, Path):
+        return tp(value)
     raise TypeError(f"unsupported config type {tp}")
-
-
-def field_help(f: dataclasses.Field) -> str:
-    default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
-    text = f.metadata.get("help", "")
-    return text if default is None else f"{text} (default: {default})"

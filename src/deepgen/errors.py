@@ -1,5 +1,10 @@
 """Errors meant for the user: each message names the file or option and what was expected."""
 
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
 
 class DeepgenError(Exception):
     """Base class; the CLI prints these as one line, without a traceback, and exits with `exit_code`."""
@@ -33,3 +38,12 @@ class Interrupted(DeepgenError):
     """Ctrl-C or SIGTERM stopped a training that a larger job (compare, augment) depends on."""
 
     exit_code = 130
+
+
+def did_you_mean(message: str, name: str, known: Iterable[str]) -> str:
+    """`message` with the known name closest to `name`, if one is close: "...; did you mean 'x'?" (a new
+    sentence after a full stop)."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        return message
+    return f"{message}{' Did' if message.endswith('.') else '; did'} you mean {close[0]!r}?"

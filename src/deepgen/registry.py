@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from deepgen.models.base import GenerativeModel
@@ -35,7 +34,5 @@ def models() -> dict[str, type[GenerativeModel]]:
 def get_model(name: str) -> type[GenerativeModel]:
     known = models()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(known)}.{hint}")
+        raise ConfigError(did_you_mean(f"unknown model {name!r}; choose one of: {', '.join(known)}.", name, known))
     return known[name]

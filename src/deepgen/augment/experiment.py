@@ -11,7 +11,7 @@ import io
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from deepgen.augment.classifiers import build_classifier
 from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
 from deepgen.augment.summary import health_lines, results_table, summarise
-from deepgen.config import DataConfig, RunConfig
+from deepgen.config import DataConfig, RunConfig, opt, validate
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
@@ -43,28 +43,39 @@ RERUNNABLE = ("out", "device")  # settings a continued experiment may change
 
 @dataclass
 class AugmentConfig:
+    """The experiment; every field but `data` and `fit` is an option of deepgen augment."""
+
     data: DataConfig
-    out: Path
-    classifiers: list[str] = field(default_factory=lambda: ["small-cnn"])
-    ratios: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
-    seeds: int = 3
-    generator: Path | None = None  # a conditional run
-    generators: dict[str, Path] = field(default_factory=dict)  # class name -> unconditional run
-    train_generator: str | None = None  # model to train on each seed's training split
-    per_class_generators: bool = False
-    vary: float | None = None  # synthetic images are variations of the seed's training images at this strength
-    generator_steps: int = 2000
-    classic: bool = True
-    flip: bool = False
-    val_fraction: float = 0.2
-    eps: list[float] = field(default_factory=lambda: [0.05, 0.1])
-    noise: list[float] = field(default_factory=lambda: [0.2])
-    blur: list[float] = field(default_factory=lambda: [1.0])
-    robust_images: int = 1000  # test images the attacks and corruptions are run on (the first of the split)
-    classifier_weights: Path | None = None
-    classifier_size: int | None = None
+    out: Path = opt(MISSING, "folder for results.csv, summary.md, confusion/, provenance/")
+    classifiers: list[str] = opt(["small-cnn"], "small-cnn resnet18 sae torchvision:NAME timm:NAME", metavar="NAME")
+    ratios: list[float] = opt([0.0, 0.5, 1.0, 2.0], "synthetic images per real one", ge=0)
+    seeds: int = opt(3, "seeds (splits, classifiers, generators)", ge=1)
+    generator: Path | None = opt(None, "a conditional run (trained with --conditional)", metavar="RUN")
+    generators: dict[str, Path] = opt({}, "an unconditional run per class", metavar="CLASS=RUN")
+    train_generator: str | None = opt(None, "train MODEL on each seed's training split", metavar="MODEL")
+    per_class_generators: bool = opt(False, "with --train-generator: one per class")
+    vary: float | None = opt(
+        None,
+        "with --generator or --train-generator: use variations of each seed's own training images at strength S "
+        "in [0, 1] (SDEdit for diffusion; encode-perturb-decode for autoencoders) instead of samples",
+        metavar="S",
+        ge=0,
+        le=1,
+    )
+    generator_steps: int = opt(2000, "training steps of each --train-generator", ge=1)
+    classic: bool = opt(True, "also the classic-augmentation (affine) variants")
+    flip: bool = opt(False, "classic augmentation also flips images horizontally")
+    val_fraction: float = opt(0.2, "share of the training images kept to stop early", gt=0, lt=1)
+    eps: list[float] = opt([0.05, 0.1], "FGSM/PGD budgets in [0, 1] pixel units", nargs="*", ge=0, le=1)
+    noise: list[float] = opt([0.2], "Gaussian noise std levels", nargs="*", ge=0)
+    blur: list[float] = opt([1.0], "Gaussian blur sigmas (pixels)", nargs="*", ge=0)
+    robust_images: int = opt(
+        1000, "test images attacked and corrupted (the first of the test split)", flag="--robust-n", ge=1
+    )
+    classifier_weights: Path | None = opt(None, "local pretrained weights for a torchvision:/timm: classifier")
+    classifier_size: int | None = opt(None, "resize inputs of torchvision:/timm: classifiers to this size", ge=1)
     fit: FitConfig = field(default_factory=FitConfig)
-    device: str = "auto"
+    device: str = opt("auto", "device of the classifiers and generators: auto, cpu, cuda, mps")
 
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
@@ -112,10 +123,7 @@ def check(cfg: AugmentConfig) -> None:
     sources = sum([cfg.generator is not None, bool(cfg.generators), cfg.train_generator is not None])
     if positive(cfg) and sources != 1:
         raise ConfigError("give exactly one of --generator RUN, --generators CLASS=RUN ..., --train-generator MODEL")
-    if cfg.vary is not None and not 0 <= cfg.vary <= 1:
-        raise ConfigError(f"--vary must lie in [0, 1], got {cfg.vary}")
-    if cfg.seeds < 1 or any(r < 0 for r in cfg.ratios):
-        raise ConfigError(f"--seeds must be >= 1 and --ratios >= 0; got {cfg.seeds} and {cfg.ratios}")
+    validate(cfg)  # the bounds of each option (the command line checks them as it reads them)
 
 
 def claim_out(cfg: AugmentConfig) -> None:

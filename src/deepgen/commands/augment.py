@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass
 
-from deepgen.arguments import Parser, number
+from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.augment.experiment import AugmentConfig, run_experiment
 from deepgen.augment.fit import FitConfig
-from deepgen.commands.evaluator import add_data_flags, data_config
-from deepgen.errors import ConfigError
+from deepgen.config import opt
 
 USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
 ]
+DATA = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
+SOURCE = ("generator", "generators", "train_generator", "per_class_generators", "generator_steps", "vary")
+EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name not in (*SOURCE, "val_fraction"))
+
+
+@dataclass
+class FitOptions:
+    """The classifier-training options of deepgen augment (the rest of FitConfig keeps its defaults)."""
+
+    max_steps: int = opt(FitConfig.max_steps, "classifier steps (early stopping on val)", ge=1)
 
 
 def run(argv: list[str]) -> int:
@@ -21,101 +31,16 @@ def run(argv: list[str]) -> int:
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
-    data_flags = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
-    data = add_data_flags(parser, required=True, names=data_flags)
-    data.add_argument(
-        "--val-fraction",
-        type=number(float, gt=0, lt=1),
-        default=0.2,
-        help="share of the training images kept to stop early",
-    )
-    source = parser.add_argument_group("synthetic images (one of)")
-    source.add_argument("--generator", type=Path, metavar="RUN", help="a conditional run (trained with --conditional)")
-    source.add_argument(
-        "--generators", nargs="+", metavar="CLASS=RUN", default=[], help="an unconditional run per class"
-    )
-    source.add_argument("--train-generator", metavar="MODEL", help="train MODEL on each seed's training split")
-    source.add_argument("--per-class-generators", action="store_true", help="with --train-generator: one per class")
-    source.add_argument("--generator-steps", type=number(int, ge=1), default=2000)
-    source.add_argument(
-        "--vary",
-        type=number(float, ge=0, le=1),
-        metavar="S",
-        help="with --generator or --train-generator: use variations of each seed's own training images at "
-        "strength S in [0, 1] (SDEdit for diffusion; encode-perturb-decode for autoencoders) instead of samples",
-    )
-    exp = parser.add_argument_group("experiment")
-    exp.add_argument(
-        "--ratios", type=number(float, ge=0), nargs="+", default=[0, 0.5, 1, 2], help="synthetic images per real one"
-    )
-    exp.add_argument("--seeds", type=number(int, ge=1), default=3)
-    exp.add_argument(
-        "--classifiers", nargs="+", default=["small-cnn"], help="small-cnn resnet18 sae torchvision:NAME timm:NAME"
-    )
-    exp.add_argument(
-        "--classifier-weights", type=Path, help="local pretrained weights for a torchvision:/timm: classifier"
-    )
-    exp.add_argument(
-        "--classifier-size", type=number(int, ge=1), help="resize inputs of torchvision:/timm: classifiers to this size"
-    )
-    exp.add_argument("--no-classic", action="store_true", help="skip the classic-augmentation (affine) variants")
-    exp.add_argument("--flip", action="store_true", help="classic augmentation also flips images horizontally")
-    exp.add_argument(
-        "--max-steps",
-        type=number(int, ge=1),
-        default=FitConfig.max_steps,
-        help="classifier steps (early stopping on val)",
-    )
-    exp.add_argument(
-        "--eps",
-        type=number(float, ge=0, le=1),
-        nargs="*",
-        default=[0.05, 0.1],
-        help="FGSM/PGD budgets in [0, 1] pixel units",
-    )
-    exp.add_argument("--noise", type=number(float, ge=0), nargs="*", default=[0.2], help="Gaussian noise std levels")
-    exp.add_argument("--blur", type=number(float, ge=0), nargs="*", default=[1.0], help="Gaussian blur sigmas (pixels)")
-    exp.add_argument(
-        "--robust-n", type=number(int, ge=1), default=1000, help="test images attacked and corrupted (default: 1000)"
-    )
-    exp.add_argument("--device", default="auto")
-    exp.add_argument(
-        "--out", type=Path, required=True, help="folder for results.csv, summary.md, confusion/, provenance/"
-    )
+    add_options(add_data_options(parser, required=True, names=DATA), AugmentConfig, "augment", ("val_fraction",))
+    add_options(parser.add_argument_group("synthetic images (one of)"), AugmentConfig, "augment", SOURCE)
+    experiment = parser.add_argument_group("experiment")
+    add_options(experiment, AugmentConfig, "augment", EXPERIMENT)
+    add_options(experiment, FitOptions, "fit")
     args = parser.parse_args(argv)
-
-    generators = {}
-    for pair in args.generators:
-        name, sep, path = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--generators expects CLASS=RUN pairs, got {pair!r}")
-        generators[name] = Path(path)
-    cfg = AugmentConfig(
-        data=data_config(args),
-        out=args.out,
-        classifiers=args.classifiers,
-        ratios=args.ratios,
-        seeds=args.seeds,
-        generator=args.generator,
-        generators=generators,
-        train_generator=args.train_generator,
-        per_class_generators=args.per_class_generators,
-        vary=args.vary,
-        generator_steps=args.generator_steps,
-        classic=not args.no_classic,
-        flip=args.flip,
-        val_fraction=args.val_fraction,
-        eps=args.eps,
-        noise=args.noise,
-        blur=args.blur,
-        robust_images=args.robust_n,
-        classifier_weights=args.classifier_weights,
-        classifier_size=args.classifier_size,
-        fit=FitConfig(max_steps=args.max_steps),
-        device=args.device,
-    )
+    fit = FitConfig(max_steps=options(FitOptions, args, "fit").max_steps)
+    cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit)
     paths = run_experiment(cfg)
-    print((args.out / "summary.md").read_text())
+    print((cfg.out / "summary.md").read_text())
     for name, path in paths.items():
         print(f"  {name + ':':<20}{path}")
     return 0

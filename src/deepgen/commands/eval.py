@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from deepgen.arguments import Parser, number
-from deepgen.commands.evaluator import add_data_flags, data_config
+from deepgen.arguments import Parser, add_data_options, add_options, data_options, given, options
+from deepgen.config import opt
 from deepgen.errors import ConfigError
-
-if TYPE_CHECKING:
-    from deepgen.eval.evaluate import Settings
+from deepgen.eval.evaluate import Settings
+from deepgen.eval.evaluator import Recipe
 
 USAGE = [
     ("eval RUN... [--features classifier|inception] [--n N]", "evaluate runs; merged into RUN/metrics.json"),
@@ -20,64 +19,34 @@ USAGE = [
 ]
 
 
-def add_eval_flags(parser: argparse.ArgumentParser) -> None:
-    """Options shared by deepgen eval and deepgen compare."""
-    from deepgen.eval.evaluate import Settings
-    from deepgen.eval.evaluator import Recipe
+@dataclass
+class EvalArgs:
+    runs: list[Path] = opt([], "run directories", positional=True, metavar="RUN")
+    out: Path | None = opt(None, "with --data: also write the floor's metrics to this JSON file")
 
-    group = parser.add_argument_group("evaluation")
-    group.add_argument(
-        "--features",
-        default="classifier",
-        help="feature network of FID, KID, precision/recall, density/coverage: classifier (trained on the run's "
-        "data), classifier:DATASET, or inception (torch-fidelity's FID Inception-v3; its weights are downloaded "
-        "once into the torch hub cache) (default: classifier)",
-    )
-    group.add_argument(
-        "--inception-weights", metavar="PATH", help="torch-fidelity's Inception-v3 weights file (instead of the cache)"
-    )
-    group.add_argument(
-        "--n", type=number(int, ge=1), help="generated images (default: as many as the real test split, at most 10,000)"
-    )
-    group.add_argument(
-        "--seed", type=number(int, ge=0), default=0, help="seed of the generated images and metrics (default: 0)"
-    )
-    group.add_argument("--eval-device", default="auto", help="device of the evaluation (default: auto)")
-    group.add_argument(
-        "--feature-precision",
-        choices=["fp32", "bf16"],
-        default="fp32",
-        help="bf16: feature network under bfloat16 autocast (check with bench/fid_speed.py) (default: fp32)",
-    )
-    group.add_argument(
-        "--evaluator-steps",
-        type=number(int, ge=1),
-        help=f"most training steps of the classifier evaluator, which stops early when its validation accuracy "
+
+@dataclass
+class EvaluatorOptions:
+    evaluator_steps: int | None = opt(
+        None,
+        "most training steps of the classifier evaluator, which stops early when its validation accuracy "
         f"plateaus (part of its cache name) (default: {Recipe.epochs:g} epochs, {Recipe.MIN_STEPS} to "
         f"{Recipe.MAX_STEPS} steps)",
+        ge=1,
     )
-    group.add_argument(
-        "--cas-steps",
-        type=number(int, ge=1),
-        default=Settings.cas_steps,
-        help=f"training steps of the CAS classifiers (conditional models) (default: {Settings.cas_steps})",
-    )
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """The evaluation options shared by deepgen eval and deepgen compare."""
+    group = parser.add_argument_group("evaluation")
+    add_options(group, Settings, "eval")
+    add_options(group, EvaluatorOptions, "evaluator")
 
 
 def settings(args: argparse.Namespace) -> Settings:
-    from deepgen.eval.evaluate import Settings
-    from deepgen.eval.evaluator import Recipe
-
-    return Settings(
-        features=args.features,
-        n=args.n,
-        seed=args.seed,
-        device=args.eval_device,
-        precision=args.feature_precision,
-        inception_weights=args.inception_weights,
-        recipe=Recipe(steps=args.evaluator_steps),
-        cas_steps=args.cas_steps,
-    )
+    """The evaluation options given (see add_eval_options)."""
+    steps = options(EvaluatorOptions, args, "evaluator").evaluator_steps
+    return options(Settings, args, "eval", recipe=Recipe(steps=steps))
 
 
 def run(argv: list[str]) -> int:
@@ -90,20 +59,20 @@ def run(argv: list[str]) -> int:
         "are printed and merged into RUN/metrics.json under 'eval'. With --data and no RUN: score the real "
         "training split instead, the floor that a perfect generator would reach.",
     )
-    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN", help="run directories")
-    add_data_flags(parser, required=False)
-    parser.add_argument("--out", type=Path, help="with --data: also write the floor's metrics to this JSON file")
-    add_eval_flags(parser)
-    args = parser.parse_args(argv)
-    given_data = any(k.startswith("data.") for k in vars(args))
+    add_options(parser, EvalArgs, "run")
+    add_data_options(parser, required=False)
+    add_eval_options(parser)
+    parsed = parser.parse_args(argv)
+    args = options(EvalArgs, parsed, "run")
+    given_data = bool(given(parsed, "data"))
     if args.runs and given_data:
         raise ConfigError("--data is for the real-data floor; a RUN is evaluated on the data it was trained on")
     if not args.runs and not given_data:
         parser.error("name one or more RUN directories, or --data for the real-data floor")
-    s = settings(args)
+    s = settings(parsed)
 
     if not args.runs:
-        judge = Judge(data_config(args), s)
+        judge = Judge(data_options(parsed), s)
         metrics = judge.real_metrics()
         print(f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images")
         print(format_table(metrics))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from deepgen.arguments import Parser, number
+from deepgen.arguments import Parser, add_options, given, options
+from deepgen.config import opt
 from deepgen.errors import ConfigError, DeepgenError
 
 if TYPE_CHECKING:
@@ -22,51 +23,48 @@ USAGE = [
 STRIP_STEPS = 10
 
 
+@dataclass
+class SampleArgs:
+    run: Path = opt(MISSING, "run directory (or a checkpoint directory inside it)", positional=True)
+    out: Path = opt(
+        MISSING,
+        "a folder (one PNG per image; a sub-folder per class when conditional), FILE.png (a grid) or FILE.npz",
+    )
+    n: int = opt(64, "number of images", ge=1)
+    per_class: int | None = opt(None, "K images of each class (conditional models)", metavar="K", ge=1)
+    interpolate: int | None = opt(
+        None,
+        f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random test "
+        "images (models with an encoder) or spherical between noise vectors (the others)",
+        metavar="K",
+        ge=1,
+    )
+    from_images: Path | None = opt(
+        None,
+        "write variations of the images in DIR instead (a sub-folder per class keeps each image's class): "
+        "diffusion models noise them to --strength and denoise (SDEdit); models with an encoder encode, perturb "
+        "the code by --strength and decode",
+        metavar="DIR",
+    )
+    strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
+    seed: int = opt(0, "noise seed", ge=0)
+    device: str = opt("auto", "auto, cpu, cuda, mps")
+
+
 def run(argv: list[str]) -> int:
     from deepgen.device import resolve_device
     from deepgen.run import open_run
     from deepgen.sampling import balanced_labels, generate, output_files, write_samples
 
-    parser = Parser(prog="deepgen sample", description="Generate images from a trained run.")
-    parser.add_argument("run", type=Path, help="run directory (or a checkpoint directory inside it)")
-    parser.add_argument("--n", type=number(int, ge=1), default=64, help="number of images (default: 64)")
-    parser.add_argument(
-        "--per-class", type=number(int, ge=1), metavar="K", help="K images of each class (conditional models)"
+    parser = Parser(
+        prog="deepgen sample",
+        description="Generate images from a trained run.",
+        epilog="Models with sampling options take them here too, e.g. diffusion: --guidance W, --sample-steps N, "
+        "--sampler ddim|ancestral (see deepgen train MODEL --help).",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="a folder (one PNG per image; a sub-folder per class when conditional), FILE.png (a grid) or FILE.npz",
-    )
-    parser.add_argument(
-        "--interpolate",
-        type=number(int, ge=1),
-        metavar="K",
-        help=f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random "
-        "test images (models with an encoder) or spherical between noise vectors (the others)",
-    )
-    parser.add_argument(
-        "--from-images",
-        type=Path,
-        metavar="DIR",
-        help="write variations of the images in DIR instead (a sub-folder per class keeps each image's class): "
-        "diffusion models noise them to --strength and denoise (SDEdit); models with an encoder encode, perturb "
-        "the code by --strength and decode",
-    )
-    parser.add_argument(
-        "--strength",
-        type=number(float, ge=0, le=1),
-        default=0.5,
-        help="with --from-images: 0 keeps the images, 1 ignores them (0.5)",
-    )
-    parser.add_argument("--seed", type=number(int, ge=0), default=0, help="noise seed (default: 0)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
-    parser.epilog = (
-        "Models with sampling options take them here too, e.g. diffusion: --guidance W, --sample-steps N, "
-        "--sampler ddim|ancestral (see deepgen train MODEL --help)."
-    )
-    args, rest = parser.parse_known_args(argv)
+    add_options(parser, SampleArgs, "sample")
+    parsed, rest = parser.parse_known_args(argv)
+    args = options(SampleArgs, parsed, "sample")
     if args.interpolate is not None:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -96,15 +94,10 @@ def run(argv: list[str]) -> int:
 
 def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
     """Parse the flags of the model's sampling options (e.g. --guidance) from `argv` into its config."""
-    from deepgen.commands.train import add_field_flags
-    from deepgen.config import checked, flag, hints
-
     parser = Parser(prog=f"deepgen sample (a {model.name} run)")
-    add_field_flags(parser, model.config, "model_config", model.sampling_options)
-    types_, fields = hints(type(model.config)), {f.name: f for f in dataclasses.fields(model.config)}
-    for key, value in vars(parser.parse_args(argv)).items():
-        name = key.partition(".")[2]
-        setattr(model.config, name, checked(fields[name], types_[name], value, flag(name)))
+    add_options(parser, type(model.config), "model_config", model.sampling_options)
+    for name, value in given(parser.parse_args(argv), "model_config").items():
+        setattr(model.config, name, value)
 
 
 def variations(model: GenerativeModel, folder: Path, strength: float, out: Path, seed: int, source: str) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
+from dataclasses import dataclass
 
-from deepgen.arguments import Parser
-from deepgen.config import SECTIONS, RunConfig, field_help, hints
+from deepgen.arguments import Parser, add_options, given, options
+from deepgen.config import SECTIONS, RunConfig, key_value, opt
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -16,16 +15,24 @@ USAGE = [
     ("train --config RUN/config.yaml", "repeat a run from its config"),
 ]
 
+
+@dataclass
+class TrainArgs:
+    model: str | None = opt(None, "model to train (deepgen models lists them)", positional=True)
+    config: str | None = opt(None, "repeat a run from its config.yaml (options given here override it)", metavar="FILE")
+    resume: str | None = opt(None, "continue RUN from its newest checkpoint (up to --steps in total)", metavar="RUN")
+    set: list[str] = opt([], "set any option, e.g. --set latent_dim=2", metavar="KEY=VALUE", repeat=True)
+
+
 def run(argv: list[str]) -> int:
     from deepgen.registry import models
     from deepgen.train.resume import check_resumable, resume_config
     from deepgen.train.trainer import train
 
-    model = argv[0] if argv and not argv[0].startswith("-") else None
     pre = Parser(add_help=False)
-    pre.add_argument("--config")
-    pre.add_argument("--resume")
-    known, _ = pre.parse_known_args(argv)
+    add_options(pre, TrainArgs, "run", names=("config", "resume"))
+    known = options(TrainArgs, pre.parse_known_args(argv)[0], "run")
+    model = argv[0] if argv and not argv[0].startswith("-") else None
     if known.resume:
         cfg = resume_config(known.resume)
     elif known.config:
@@ -42,25 +49,19 @@ def run(argv: list[str]) -> int:
         description="Train a model. Every option can also be given as --set KEY=VALUE.",
         epilog=None if cfg else "models: " + ", ".join(models()) + "  (deepgen train MODEL --help lists its options)",
     )
-    parser.add_argument("model", nargs="?", help="model to train (deepgen models lists them)")
-    parser.add_argument("--config", help="repeat a run from its config.yaml (options given here override it)")
-    parser.add_argument(
-        "--resume", metavar="RUN", help="continue RUN from its newest checkpoint (up to --steps in total)"
-    )
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="set any option, e.g. --set latent_dim=2"
-    )
+    add_options(parser, TrainArgs, "run")
     if cfg:
         add_config_flags(parser, cfg)
     args = parser.parse_args(argv)
     if cfg is None:
         parser.error("name a MODEL, or give --config FILE or --resume RUN")
-    given = {k: v for k, v in vars(args).items() if "." in k}
+    overrides = options(TrainArgs, args, "run").set
+    flags = {f"{section}.{name}": value for section in SECTIONS for name, value in given(args, section).items()}
     if known.resume:
-        check_resumable(cfg, [*given, *(p.partition("=")[0] for p in args.set)], known.resume)
-    for key, value in given.items():
+        check_resumable(cfg, [*flags, *(key_value(p, "--set")[0] for p in overrides)], known.resume)
+    for key, value in flags.items():
         cfg.set(key, value)
-    cfg.apply_overrides(args.set)
+    cfg.apply_overrides(overrides)
     if known.resume:
         cfg.train.out = known.resume
     result = train(cfg, resume=bool(known.resume))
@@ -82,32 +83,8 @@ def run(argv: list[str]) -> int:
     return 0
 
 
-METAVARS = {int: "N", float: "X", str: "TEXT"}
-
-
 def add_config_flags(parser: argparse.ArgumentParser, cfg: RunConfig) -> None:
     """One flag per config field (`latent_dim` -> `--latent-dim`), grouped by section."""
     titles = {"data": "data", "train": "training", "model_config": f"model ({cfg.model})"}
     for section in SECTIONS:
-        add_field_flags(parser.add_argument_group(titles[section]), getattr(cfg, section), section)
-
-
-def add_field_flags(
-    group: argparse._ActionsContainer, obj: object, section: str, names: tuple[str, ...] | None = None
-) -> None:
-    """One flag per field of config dataclass `obj` (or per field in `names`), stored as 'section.field' strings."""
-    types_ = hints(type(obj))
-    for f in dataclasses.fields(obj):
-        if names is not None and f.name not in names:
-            continue
-        flag, dest, tp = "--" + f.name.replace("_", "-"), f"{section}.{f.name}", types_[f.name]
-        kwargs: dict = {"dest": dest, "default": argparse.SUPPRESS, "help": field_help(f)}
-        inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-        if tp is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(tp) is typing.Literal:
-            kwargs["choices"] = list(typing.get_args(tp))
-        else:
-            kwargs["metavar"] = METAVARS.get(inner[0], "VALUE")
-            kwargs["nargs"] = "+" if typing.get_origin(tp) is list else None
-        group.add_argument(flag, **kwargs)
+        add_options(parser.add_argument_group(titles[section]), type(getattr(cfg, section)), section)

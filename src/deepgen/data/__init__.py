@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable
 
 from deepgen.config import DataConfig, validate
 from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split, to_float, to_uint8
 from deepgen.data.sources import SOURCES
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, did_you_mean
 
 __all__ = ["ImageSet", "Splits", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
 
@@ -18,9 +17,8 @@ def source_name(spec: str) -> str:
     """'folder:/some/path' -> 'folder'; other names are returned as they are, once checked."""
     name = "folder" if spec.startswith("folder:") else spec
     if name not in SOURCES or spec == "folder":
-        close = difflib.get_close_matches(name, SOURCES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown dataset {spec!r} for --data; choose {', '.join(SOURCES)} (as folder:PATH).{hint}")
+        choose = f"unknown dataset {spec!r} for --data; choose {', '.join(SOURCES)} (as folder:PATH)."
+        raise ConfigError(did_you_mean(choose, name, SOURCES))
     if name == "folder" and not spec.partition(":")[2].strip():
         raise ConfigError("--data folder: needs a path, e.g. --data folder:path/to/images")
     return name

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from deepgen.config import DataConfig
+from deepgen.config import DataConfig, opt
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.device import resolve_device
@@ -49,14 +49,27 @@ LOWER_IS_BETTER = {"neg_elbo"}  # of the metrics models report from evaluate()
 
 @dataclass
 class Settings:
-    features: str = "classifier"  # classifier, classifier:DATASET or inception
-    n: int | None = None  # generated images; default: the size of the real test split (at most 10,000)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # of feature extraction: fp32 or bf16
-    inception_weights: str | None = None
+    """How runs are evaluated; the options of deepgen eval and deepgen compare (but `recipe` and `iw_samples`)."""
+
+    features: str = opt(
+        "classifier",
+        "feature network of FID, KID, precision/recall, density/coverage: classifier (trained on the run's data), "
+        "classifier:DATASET, or inception (torch-fidelity's FID Inception-v3; its weights are downloaded once into "
+        "the torch hub cache)",
+    )
+    n: int | None = opt(None, "generated images (default: as many as the real test split, at most 10,000)", ge=1)
+    seed: int = opt(0, "seed of the generated images and metrics", ge=0)
+    device: str = opt("auto", "device of the evaluation", flag="--eval-device")
+    precision: Literal["fp32", "bf16"] = opt(
+        "fp32",
+        "bf16: feature network under bfloat16 autocast (check with bench/fid_speed.py)",
+        flag="--feature-precision",
+    )
+    inception_weights: str | None = opt(
+        None, "torch-fidelity's Inception-v3 weights file (instead of the cache)", metavar="PATH"
+    )
     recipe: Recipe = field(default_factory=Recipe)  # of the evaluator classifier
-    cas_steps: int = 500  # training steps of the CAS classifier (and of its real-data baseline)
+    cas_steps: int = opt(500, "training steps of the CAS classifiers (conditional models)", ge=1)
     iw_samples: int = 64  # importance samples of the NLL bound
 
 

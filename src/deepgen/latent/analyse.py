@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from deepgen.config import opt
 from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
@@ -29,15 +30,29 @@ PRIOR_DRAWS = 10_000  # draws that give a prior's spread
 
 @dataclass
 class Options:
-    max_points: int = 5000  # test images embedded (t-SNE of 5,000 takes well under a minute on a CPU)
-    grid: int = 15  # lattice size
-    quantiles: tuple[float, float] = (0.025, 0.975)
-    span: Literal["auto", "data", "prior"] = "auto"  # auto: the prior's ±2 sd when the model has one
-    pairs: int = 8  # interpolation strips and walks
-    steps: int = 10  # images per strip or walk
-    components: int = 10  # of the fitted Gaussian mixture
+    """What deepgen latent draws (its options, but `samples`)."""
+
+    max_points: int = opt(
+        5000, "test images embedded, chosen at random (t-SNE of 5000 takes under a minute on a CPU)", metavar="N", ge=20
+    )
+    grid: int = opt(15, "lattice size N x N", ge=2)
+    quantiles: tuple[float, float] = opt(
+        (0.025, 0.975), "for --span data: the lattice's range", metavar=("LO", "HI"), ge=0, le=1
+    )
+    span: Literal["auto", "data", "prior"] = opt(
+        "auto",
+        "lattice range: data (quantiles of the encoded test set), prior (its mean ± 2 sd) or auto (prior when "
+        "the model has one)",
+    )
+    pairs: int = opt(8, "interpolation strips and walks", ge=1)
+    steps: int = opt(10, "images per strip or walk", ge=2)
+    components: int = opt(10, "of the fitted Gaussian mixture", ge=1)
     samples: int = 64  # per sampling panel
-    seed: int = 0
+    seed: int = opt(0, "seed of every choice and draw", ge=0)
+
+    def __post_init__(self) -> None:
+        if not self.quantiles[0] < self.quantiles[1]:
+            raise ConfigError(f"--quantiles LO HI must satisfy LO < HI, got {' '.join(map(str, self.quantiles))}")
 
 
 def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = None) -> dict[str, Any]:
