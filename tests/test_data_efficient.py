@@ -13,7 +13,7 @@ from conftest import tiny_config
 from deepgen.config import RunConfig
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.losses import lecam, realness_sign
+from deepgen.losses import lecam, realness_sign, saturation
 from deepgen.nn.diffaugment import OPS, diff_augment
 from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.train.trainer import train
@@ -83,6 +83,13 @@ def test_wasserstein_realness_is_measured_from_the_fake_scores() -> None:
     real, fake = torch.tensor([5.0, 7.0, 9.0]), torch.tensor([6.0, 8.0])
     assert realness_sign("wasserstein", real, fake).tolist() == [-1, 0, 1]
     assert realness_sign("bce", real - 7, fake).tolist() == [-1, 0, 1]
+
+
+def test_saturation_is_the_share_of_scores_past_the_losss_margin() -> None:
+    real, fake = torch.tensor([3.0, 0.0]), torch.tensor([-3.0, -2.0])
+    assert saturation("bce", real, fake).item() == pytest.approx((1 / 2 + 1 / 2) / 2)  # margin ln 9 = 2.197
+    assert saturation("hinge", real, fake).item() == pytest.approx((1 / 2 + 1) / 2)  # margin 1
+    assert saturation("wasserstein", real, fake) is None
 
 
 def test_lecam_equals_a_hand_computed_value() -> None:

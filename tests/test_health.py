@@ -39,13 +39,14 @@ def silent(check) -> None:  # noqa: ANN001
 
 def test_critic_winning_needs_several_intervals(tmp_path: Path) -> None:
     health = monitor(tmp_path)
-    def rows(r: float, start: int) -> list[dict[str, float]]:
-        return [{"step": start + i, "D/r_sign": r, "D/d_real": 0.99, "D/d_fake": 0.01} for i in range(8)]
 
-    healthy = rows(0.4, 0)
+    def rows(share: float, start: int) -> list[dict[str, float]]:
+        return [{"step": start + i, "D/saturation": share, "D/d_real": 0.99, "D/d_fake": 0.01} for i in range(8)]
+
+    healthy = rows(0.4, 0) + [{"step": 9, "D/r_sign": 1.0, "D/d_real": 4.3, "D/d_fake": -6.6}] * PATIENCE  # wgan
     broken = (rows(1.0, 10)[: PATIENCE - 1] + rows(0.5, 20)[:1]) * 2  # streaks one interval short
     silent(lambda: [health.check_row(r) for r in healthy + broken])
-    with pytest.warns(HealthWarning, match=r"step 44: the critic has won for 5 logging intervals.*D\(x\) = 0.99"):
+    with pytest.warns(HealthWarning, match=r"step 44: the critic has won for 5 logging intervals: 100% .*= 0.99"):
         for r in rows(1.0, 40)[:PATIENCE]:
             health.check_row(r)
     assert [m.split(":")[0] for m in warnings_of(tmp_path)] == ["step 44"]
@@ -92,7 +93,7 @@ def test_exploding_gradients(tmp_path: Path) -> None:
 
 def test_a_run_whose_critic_wins_is_flagged_in_its_log_and_curves(tmp_path: Path) -> None:
     """A generator that barely learns (lr 1e-9; 0 is refused) against a fast critic, without augmentation."""
-    cfg = tiny_config("dcgan", tmp_path / "run", steps=14, lr_g=1e-9, lr_d=0.01, augment="off", log_every=1)
+    cfg = tiny_config("dcgan", tmp_path / "run", steps=14, lr_g=1e-9, lr_d=0.05, augment="off", log_every=1)
     with pytest.warns(HealthWarning, match="the critic has won"):
         result = train(cfg)
     assert any("critic has won" in m for m in warnings_of(result.run))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -72,6 +73,19 @@ def lecam(real: Tensor, fake: Tensor, anchor_real: Tensor, anchor_fake: Tensor) 
     """LeCam regulariser (Tseng et al. 2021): E[(D(x) - a_fake)^2] + E[(D(G(z)) - a_real)^2], with a_real and
     a_fake moving averages of the critic's scores on real and generated images."""
     return (real - anchor_fake).square().mean() + (fake - anchor_real).square().mean()
+
+
+MARGINS = {"bce": math.log(9), "hinge": 1.0}  # scores beyond +-m cost the critic (almost) nothing: sigmoid(ln 9) = 0.9
+
+
+def saturation(kind: AdversarialLoss, real: Tensor, fake: Tensor) -> Tensor | None:
+    """The share of images the critic scores past its loss's margin, real above +m and generated below -m
+    (for bce: D(x) > 0.9 and D(G(z)) < 0.1): near 1, the critic's loss is about 0 and it has won. None for
+    wasserstein, whose critic is meant to separate the two without bound."""
+    if kind not in MARGINS:
+        return None
+    m = MARGINS[kind]
+    return ((real > m).float().mean() + (fake < -m).float().mean()) / 2
 
 
 def realness_sign(kind: AdversarialLoss, real: Tensor, fake: Tensor) -> Tensor:

@@ -33,6 +33,7 @@ from deepgen.losses import (
     lecam,
     r1_penalty,
     realness_sign,
+    saturation,
 )
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.nn.conditioning import Critic, Generator
@@ -188,6 +189,9 @@ class AdversarialModel(GenerativeModel):
         real_scores, fake_scores = real_scores.detach(), fake_scores.detach()
         signs = realness_sign(c.loss, real_scores, fake_scores).float()
         stats = {"r_sign": signs.mean()}
+        saturated = saturation(c.loss, real_scores, fake_scores)
+        if saturated is not None:
+            stats["saturation"] = saturated
         if c.augment == "adaptive":
             self.realness = self.realness.to(signs.device) + torch.stack([signs.sum(), torch.ones_like(signs).sum()])
             stats["ada_p"] = self.ada_p.clone()

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal, realness_sign
+from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal, realness_sign, saturation
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.models.dcgan import CriticNorm, critic_features
 from deepgen.models.vae import GaussianCode, reparameterise
@@ -110,7 +110,8 @@ class VAEGAN(GaussianCode, GenerativeModel):
             "d_real": probs[:n].mean(),
             "d_fake_recon": probs[n : 2 * n].mean(),
             "d_fake_prior": probs[2 * n :].mean(),
-            "r_sign": realness_sign("bce", s_real.detach(), s_fake.detach()).mean(),  # for the health monitor
+            "r_sign": realness_sign("bce", s_real.detach(), s_fake.detach()).mean(),
+            "saturation": saturation("bce", s_real.detach(), s_fake.detach()),  # for the health monitor
         }
         return StepLoss(critic_terms("bce", s_real, s_fake), stats)
 

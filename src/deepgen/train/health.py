@@ -1,8 +1,9 @@
 """The training-health monitor: watches every run at its logging and sample intervals (never per step, so
 it adds no host sync) and says, once per symptom, what went wrong, when, and what to try.
 
-  critic_wins      the critic separates real from generated images for PATIENCE logging intervals in a row:
-                   r = E[sign(D(real))] (the adversarial step's D/r_sign) at or above R_WINS
+  critic_wins      the critic's loss is saturated for PATIENCE logging intervals in a row: at least SATURATED of
+                   the images scored past its loss's margin (D/saturation; for bce D(x) > 0.9, D(G(z)) < 0.1).
+                   Wasserstein critics have no margin and are not judged (a healthy one separates the two)
   constant         the fixed-noise samples barely vary: their per-pixel spread (standard deviation over the
                    grid, averaged over pixels) is below SPREAD_RATIO of real images' (all black, all grey)
   collapse         the samples are less diverse (mean pairwise distance) than `collapse_ratio` of real images;
@@ -27,7 +28,7 @@ from torch import Tensor
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.train.metrics_log import MetricsLog
 
-R_WINS = 0.95
+SATURATED = 0.9
 PATIENCE = 5
 SPREAD_RATIO = 0.1
 GRAD_FACTOR = 100.0
@@ -84,14 +85,15 @@ class HealthMonitor:
     def check_row(self, row: dict[str, float]) -> None:
         """The critic-winning and gradient checks on one logged row (means over a logging interval)."""
         step = int(row["step"])
-        r = row.get("D/r_sign")
-        self.wins = self.wins + 1 if r is not None and r >= R_WINS else 0
+        share = row.get("D/saturation")
+        self.wins = self.wins + 1 if share is not None and share >= SATURATED else 0
         if self.wins >= PATIENCE:
-            odds = f" (D(x) = {row['D/d_real']:.2f}, D(G(z)) = {row['D/d_fake']:.2f})" if "D/d_fake" in row else ""
+            odds = f"; D(x) = {row['D/d_real']:.2f}, D(G(z)) = {row['D/d_fake']:.2f}" if "D/d_fake" in row else ""
             self.warn(
                 "critic_wins",
                 step,
-                f"the critic has won for {self.wins} logging intervals: r = E[sign(D(real))] = {r:.2f}{odds}",
+                f"the critic has won for {self.wins} logging intervals: {share:.0%} of the images are scored past "
+                f"its loss's margin{odds}",
             )
         for key in (k for k in row if k.endswith("/grad_norm")):
             history = self.grads.setdefault(key, [])

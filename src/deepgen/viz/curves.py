@@ -10,12 +10,12 @@ from matplotlib.figure import Figure
 from deepgen.viz.figures import save_figure
 
 NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
-OWN_PANELS = {"grad_norm": "gradient norms", "ada_p": "adaptive augmentation", "r_sign": "adaptive augmentation"}
+OWN_PANELS = {"grad_norm": "gradient norms"} | dict.fromkeys(("ada_p", "r_sign", "saturation"), "critic overfitting")
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
-    """One panel per phase (key prefix before '/'), one line per term; gradient norms and the adaptive
-    augmentation's p and overfitting signal r get panels of their own; health warnings are dashed lines."""
+    """One panel per phase (key prefix before '/'), one line per term; gradient norms, and the critic's
+    overfitting signals (augmentation p, r, saturation), get panels of their own; health warnings are dashed lines."""
     keys = sorted({k for r in rows for k, v in r.items() if k not in NOT_CURVES and not isinstance(v, str)})
     panels: dict[str, list[str]] = {}
     for k in keys:
