@@ -45,7 +45,7 @@ class ProgressiveConfig(AdversarialConfig):
         """The paper's shape scaled down (its CelebA-HQ run: at most 512 maps, halving from 32 px, 800k images
         per phase, a 512-d latent): at most 128 maps up to 32 px on a GPU (the paper's CIFAR-10 setting), 256 to
         128 px, 512 beyond; on a CPU about 2048 / image size maps (64 at 28 px), 32 to 128. As in the paper,
-        maps halve per doubling above 4 times the smallest resolution; the latent is as wide as the widest maps.
+        maps halve per doubling above 8 times the smallest resolution; the latent is as wide as the widest maps.
         Each fade-in and stable phase shows 2 passes over the training images on a CPU (10k to 800k images), 20
         on a GPU (50k to 800k); batches are twice the batch size below 16 px."""
         batch = batch_size or default_batch(s)
@@ -55,7 +55,7 @@ class ProgressiveConfig(AdversarialConfig):
         return super().sized(s, batch) | {
             "noise_dim": fmap_max,
             "fmap_max": fmap_max,
-            "fmap_base": fmap_max * resolutions(s.image_size)[0] * 4,
+            "fmap_base": fmap_max * resolutions(s.image_size)[0] * 8,
             "fade_images": phase,
             "stable_images": phase,
             "batch_sizes": [2 * batch if r < 16 else batch for r in resolutions(s.image_size)],

@@ -66,6 +66,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     outside_step: float | None = None  # the share of this session's wall time spent outside the training steps
+    images_seen: int = 0  # real training images drawn, over every phase and session
 
 
 def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) -> TrainResult:
@@ -188,6 +189,7 @@ def train_in(
             if saved != step:
                 checkpoint()
         result.outside_step = 1 - stepping / max(time.perf_counter() - started, 1e-9)
+        result.images_seen = batches.position
         result.interrupted = step < total and stop.is_set()
         if world.main and not result.interrupted:
             finish(model, step, run, log, health, fixed_x, t, splits.test, result)
