@@ -23,10 +23,10 @@ RGB64 = Sizing(64, 3, 50_000, "cpu")
 DOCUMENTED = {
     MNIST10K: {
         "batch_size": 64,
-        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.99557},
-        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.99557},
-        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.99557},
-        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.99557},
+        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0},
+        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0},
+        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0},
+        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0},
         "vae-gan": {"d_width": 32},
         "progan": {
             "noise_dim": 64,
@@ -40,10 +40,10 @@ DOCUMENTED = {
     },
     RGB64: {
         "batch_size": 64,
-        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.99557},
-        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.99557},
-        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.99557},
-        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.99557},
+        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0},
+        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0},
+        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0},
+        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0},
         "vae-gan": {"d_width": 16},
         "progan": {
             "noise_dim": 32,

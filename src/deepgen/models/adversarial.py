@@ -35,7 +35,7 @@ from deepgen.losses import (
     realness_sign,
 )
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
-from deepgen.models.sizing import AutoSized, Sizing, default_batch, ema_decay, pow2
+from deepgen.models.sizing import AutoSized, Sizing, default_batch, pow2
 from deepgen.nn.conditioning import Critic, Generator
 from deepgen.nn.diffaugment import OPS, diff_augment
 
@@ -81,14 +81,14 @@ class AdversarialConfig(AutoSized):
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
         """Noise of about one dimension per 12 pixel values (32 to 128); one critic step, or for a Wasserstein
-        critic 5 on a GPU (the papers') and 2 on a CPU (twice the generator steps in a time budget); a moving
-        average of the generator with a half-life of 10k real images."""
-        batch = batch_size or default_batch(s)
+        critic 5 on a GPU (the papers') and 2 on a CPU (twice the generator steps in a time budget); no moving
+        average of the generator: averaging a BatchNorm generator's weights blurs its samples in short runs
+        (a DCGAN after 348 steps on mnist10k: FID 121 from the average, 10.6 from the generator itself)."""
         return {
-            "batch_size": batch,
+            "batch_size": batch_size or default_batch(s),
             "noise_dim": pow2(s.pixels / 12, 32, 128),
             "critic_steps": (5 if s.gpu else 2) if self.loss == "wasserstein" else 1,
-            "ema_decay": ema_decay(batch),
+            "ema_decay": 0.0,
         }
 
 
