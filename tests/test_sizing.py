@@ -18,15 +18,16 @@ from deepgen.train.trainer import train
 
 MNIST10K = Sizing(28, 1, 8000, "cpu")  # the shipped digits' training split on a CPU
 RGB64 = Sizing(64, 3, 50_000, "cpu")
+RATES = {"lr_g": 2e-4, "lr_d": 2e-4}  # on a CPU, for Adam and RMSprop alike
 
 # The README's table "Defaults sized to the data" (the batch size is the same for every model).
 DOCUMENTED = {
     MNIST10K: {
         "batch_size": 64,
-        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0},
-        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0},
-        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0},
-        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0},
+        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
+        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
+        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
+        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 32},
         "progan": {
             "noise_dim": 64,
@@ -40,10 +41,10 @@ DOCUMENTED = {
     },
     RGB64: {
         "batch_size": 64,
-        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0},
-        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0},
-        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0},
-        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0},
+        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
+        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
+        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
+        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 16},
         "progan": {
             "noise_dim": 32,

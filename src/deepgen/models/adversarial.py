@@ -58,8 +58,8 @@ class AdversarialConfig(AutoSized):
     )
     critic_steps: int | None = auto("discriminator updates per generator update", ge=1)
     optimizer: Literal["adam", "rmsprop"] = opt("adam", "optimizer of both networks")
-    lr_g: float = opt(2e-4, "generator learning rate", gt=0)
-    lr_d: float = opt(2e-4, "discriminator learning rate", gt=0)
+    lr_g: float | None = auto("generator learning rate", gt=0)
+    lr_d: float | None = auto("discriminator learning rate", gt=0)
     betas_g: list[float] = opt([0.5, 0.999], "generator Adam betas", ge=0, lt=1, size=2)
     betas_d: list[float] = opt([0.5, 0.999], "discriminator Adam betas", ge=0, lt=1, size=2)
     ema_decay: float | None = auto(
@@ -81,13 +81,18 @@ class AdversarialConfig(AutoSized):
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
         """Noise of about one dimension per 12 pixel values (32 to 128); one critic step, or for a Wasserstein
-        critic 5 on a GPU (the papers') and 2 on a CPU (twice the generator steps in a time budget); no moving
+        critic 5 on a GPU (the papers') and 2 on a CPU (twice the generator steps in a time budget); learning
+        rates 2e-4 (the DCGAN paper's), but for RMSprop on a GPU the WGAN paper's 5e-5 (on a CPU 2e-4 trained
+        far faster: WGAN on mnist10k after 75 s, FID 11.4 against 82 with 5e-5); no moving
         average of the generator: averaging a BatchNorm generator's weights blurs its samples in short runs
         (a DCGAN after 348 steps on mnist10k: FID 121 from the average, 10.6 from the generator itself)."""
+        lr = 5e-5 if self.optimizer == "rmsprop" and s.gpu else 2e-4
         return {
             "batch_size": batch_size or default_batch(s),
             "noise_dim": pow2(s.pixels / 12, 32, 128),
             "critic_steps": (5 if s.gpu else 2) if self.loss == "wasserstein" else 1,
+            "lr_g": lr,
+            "lr_d": lr,
             "ema_decay": 0.0,
         }
 
