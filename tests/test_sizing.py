@@ -30,11 +30,11 @@ DOCUMENTED = {
         "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 32},
         "progan": {
-            "noise_dim": 64,
-            "fmap_max": 64,
-            "fmap_base": 3584,
-            "fade_images": 16000,
-            "stable_images": 16000,
+            "noise_dim": 32,
+            "fmap_max": 32,
+            "fmap_base": 1792,
+            "fade_images": 8000,
+            "stable_images": 8000,
             "batch_sizes": [128, 128, 64],
             "ema_decay": 0.99557,
         },
@@ -47,11 +47,11 @@ DOCUMENTED = {
         "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 16},
         "progan": {
-            "noise_dim": 32,
-            "fmap_max": 32,
-            "fmap_base": 1024,
-            "fade_images": 100_000,
-            "stable_images": 100_000,
+            "noise_dim": 16,
+            "fmap_max": 16,
+            "fmap_base": 512,
+            "fade_images": 50_000,
+            "stable_images": 50_000,
             "batch_sizes": [128, 128, 64, 64, 64],
             "ema_decay": 0.99557,
         },
@@ -76,7 +76,7 @@ def test_given_options_are_never_replaced() -> None:
     c = cfg.model_config
     assert (cfg.train.batch_size, c.fmap_max, c.fade_images, c.batch_sizes) == (32, 256, 5, [])
     assert c.ema_decay == pytest.approx(0.5 ** (32 / 10_000), abs=1e-5)  # sized to the batch size given
-    assert c.stable_images == 16000
+    assert c.stable_images == 8000
 
 
 def test_models_built_outside_training_fill_auto_options_from_their_shape() -> None:

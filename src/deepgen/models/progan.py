@@ -44,15 +44,15 @@ class ProgressiveConfig(AdversarialConfig):
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
         """The paper's shape scaled down (its CelebA-HQ run: at most 512 maps, halving from 32 px, 800k images
         per phase, a 512-d latent): at most 128 maps up to 32 px on a GPU (the paper's CIFAR-10 setting), 256 to
-        128 px, 512 beyond; on a CPU about 2048 / image size maps (64 at 28 px), 32 to 128. As in the paper,
+        128 px, 512 beyond; on a CPU about 1024 / image size maps (32 at 28 px), 16 to 128. As in the paper,
         maps halve per doubling above 8 times the smallest resolution; the latent is as wide as the widest maps.
-        Each fade-in and stable phase shows 2 passes over the training images on a CPU (10k to 800k images), 20
+        Each fade-in and stable phase shows one pass over the training images on a CPU (5k to 800k images), 20
         on a GPU (50k to 800k); batches are twice the batch size below 16 px. Samples come from a moving average
         of the generator (no BatchNorm here) with a half-life of 10k real images, about the paper's."""
         batch = batch_size or default_batch(s)
-        fmap_max = pow2(2048 / s.image_size, 32, 128) if not s.gpu else pow2(4 * s.image_size, 128, 512)
+        fmap_max = pow2(1024 / s.image_size, 16, 128) if not s.gpu else pow2(4 * s.image_size, 128, 512)
         n = s.n_images if s.n_images is not None else 30_000
-        phase = min(max(2 * n, 10_000), 800_000) if not s.gpu else min(max(20 * n, 50_000), 800_000)
+        phase = min(max(n, 5_000), 800_000) if not s.gpu else min(max(20 * n, 50_000), 800_000)
         return super().sized(s, batch) | {
             "noise_dim": fmap_max,
             "ema_decay": ema_decay(batch),
