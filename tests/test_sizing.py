@@ -36,7 +36,7 @@ DOCUMENTED = {
             "fade_images": 8000,
             "stable_images": 8000,
             "batch_sizes": [128, 128, 64],
-            "ema_decay": 0.99557,
+            "ema_decay": 0.94606,
         },
     },
     RGB64: {
@@ -53,7 +53,7 @@ DOCUMENTED = {
             "fade_images": 50_000,
             "stable_images": 50_000,
             "batch_sizes": [128, 128, 64, 64, 64],
-            "ema_decay": 0.99557,
+            "ema_decay": 0.99117,
         },
     },
 }
@@ -75,7 +75,7 @@ def test_given_options_are_never_replaced() -> None:
     assert not {"batch_size", "fmap_max", "fade_images", "batch_sizes"} & set(sized)
     c = cfg.model_config
     assert (cfg.train.batch_size, c.fmap_max, c.fade_images, c.batch_sizes) == (32, 256, 5, [])
-    assert c.ema_decay == pytest.approx(0.5 ** (32 / 10_000), abs=1e-5)  # sized to the batch size given
+    assert c.ema_decay == pytest.approx(0.5 ** (32 / 800), abs=1e-5)  # sized to the batch size given
     assert c.stable_images == 8000
 
 

@@ -24,7 +24,7 @@ from deepgen.config import auto, opt, with_defaults
 from deepgen.data.loader import Batch
 from deepgen.models.adversarial import AdversarialConfig, AdversarialModel
 from deepgen.models.base import StepLoss
-from deepgen.models.sizing import Sizing, default_batch, ema_decay, pow2, resolutions
+from deepgen.models.sizing import EMA_HALF_LIFE, Sizing, default_batch, ema_decay, pow2, resolutions
 from deepgen.nn.layers import halvings
 from deepgen.nn.progressive import EqualConv2d, EqualLinear, MinibatchStd, PixelNorm, fade_in
 from deepgen.registry import register
@@ -48,14 +48,16 @@ class ProgressiveConfig(AdversarialConfig):
         maps halve per doubling above 8 times the smallest resolution; the latent is as wide as the widest maps.
         Each fade-in and stable phase shows one pass over the training images on a CPU (5k to 800k images), 20
         on a GPU (50k to 800k); batches are twice the batch size below 16 px. Samples come from a moving average
-        of the generator (no BatchNorm here) with a half-life of 10k real images, about the paper's."""
+        of the generator (no BatchNorm here) with a half-life of 10k real images (about the paper's), or a tenth
+        of a phase if shorter, so that it follows each new layer (mnist10k on a CPU, 5 minutes: FID 102 from an
+        average with the 10k half-life, 19.7 from the generator itself)."""
         batch = batch_size or default_batch(s)
         fmap_max = pow2(1024 / s.image_size, 16, 128) if not s.gpu else pow2(4 * s.image_size, 128, 512)
         n = s.n_images if s.n_images is not None else 30_000
         phase = min(max(n, 5_000), 800_000) if not s.gpu else min(max(20 * n, 50_000), 800_000)
         return super().sized(s, batch) | {
             "noise_dim": fmap_max,
-            "ema_decay": ema_decay(batch),
+            "ema_decay": ema_decay(batch, min(EMA_HALF_LIFE, phase / 10)),
             "fmap_max": fmap_max,
             "fmap_base": fmap_max * resolutions(s.image_size)[0] * 8,
             "fade_images": phase,

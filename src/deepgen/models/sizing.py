@@ -60,9 +60,9 @@ def pow2(x: float, low: int, high: int) -> int:
     return int(min(max(2 ** round(math.log2(max(x, 1))), low), high))
 
 
-def ema_decay(batch: int) -> float:
-    """The per-step decay of a moving average whose half-life is EMA_HALF_LIFE real images."""
-    return round(0.5 ** (batch / EMA_HALF_LIFE), 5)
+def ema_decay(batch: int, half_life: float = EMA_HALF_LIFE) -> float:
+    """The per-step decay of a moving average whose half-life is `half_life` real images."""
+    return round(0.5 ** (batch / half_life), 5)
 
 
 def resolutions(image_size: int) -> list[int]:
