@@ -109,6 +109,8 @@ class Kit:
         for key in ("stable_images", "fade_images"):  # ProGAN's growing, a stage per ~1/6 of the steps
             if hasattr(cfg.model_config, key):
                 cfg.set(key, s.batch * max(1, s.steps // 6))
+        if hasattr(cfg.model_config, "batch_sizes"):  # the kit's batch at every resolution, as the stages assume
+            cfg.set("batch_sizes", [])
         return cfg
 
     def flags(self, name: str) -> list[str]:

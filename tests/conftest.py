@@ -20,7 +20,9 @@ TINY_MODEL = {
     "dcgan": TINY_CONV_GAN,
     "wgan": TINY_CONV_GAN,
     "wgan-gp": TINY_CONV_GAN,
-    "progan": {"fmap_base": 32, "fmap_max": 8, "noise_dim": 8, "fade_images": 32, "stable_images": 32},
+    "progan": {
+        "fmap_base": 32, "fmap_max": 8, "noise_dim": 8, "fade_images": 32, "stable_images": 32, "batch_sizes": []
+    },
     "vae-gan": {"width": 8, "d_width": 8, "latent_dim": 4},
     "gaia": {"width": 8, "d_width": 8, "latent_dim": 4, "d_latent_dim": 4},
     "diffusion": {"widths": [8, 8], "timesteps": 50, "sample_steps": 3},

@@ -47,7 +47,7 @@ def test_schedule_without_fade_in_switches_at_once() -> None:
 
 
 def test_resolutions_channels_and_paper_defaults() -> None:
-    c = ProGAN.Config()
+    c = RunConfig.load(CONFIGS / "progan-celebahq.yaml").model_config  # the paper's (once the defaults)
     assert (c.loss, c.regularizer, c.gp_lambda, c.drift, c.critic_steps) == ("wasserstein", "gp", 10.0, 0.001, 1)
     assert (c.lr_g, c.lr_d, c.betas_g, c.betas_d, c.noise_dim, c.ema_decay) == (
         1e-3,

@@ -76,6 +76,8 @@ class Entry:
     metrics: list[Metric]
     images: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # of the training-health monitor
+    seen: int = 0  # real training images drawn
+    outside_step: float | None = None  # share of the training wall time outside the training steps
 
 
 @dataclass
@@ -116,10 +118,13 @@ def compare(
         entries.append(
             Entry(
                 cfg.model, cfg.train.seed, result.run, step, wall, model.num_parameters(), metrics, images,
-                trained.warnings(),
+                trained.warnings(), result.images_seen, result.outside_step,
             )
         )
-        log(f"{cfg.model} (seed {cfg.train.seed}): {step} steps in {wall:.0f} s; evaluated")
+        log(
+            f"{cfg.model} (seed {cfg.train.seed}): {step} steps, {result.images_seen:,} images seen in "
+            f"{wall:.0f} s; evaluated"
+        )
     return write_outputs(Comparison(out, entries, floor, {}), judge, budget)
 
 
@@ -127,9 +132,12 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
     out, entries = comparison.out, comparison.entries
     keys = list(dict.fromkeys([m.key for m in comparison.floor] + [m.key for e in entries for m in e.metrics]))
     keys.sort(key=lambda k: k == SPEED)  # sample quality, then reconstruction and likelihood, then speed
-    fixed = ["model", "seed", "steps", "wall_s", "parameters"]
-    rows: list[list[object]] = [[REAL, None, None, None, None] + cells(comparison.floor, keys)]
-    rows += [[e.model, e.seed, e.steps, round(e.wall_s, 1), e.parameters] + cells(e.metrics, keys) for e in entries]
+    fixed = ["model", "seed", "steps", "images_seen", "wall_s", "outside_step", "parameters"]
+    rows: list[list[object]] = [[REAL, *[None] * (len(fixed) - 1)] + cells(comparison.floor, keys)]
+    rows += [
+        [e.model, e.seed, e.steps, e.seen, round(e.wall_s, 1), e.outside_step, e.parameters] + cells(e.metrics, keys)
+        for e in entries
+    ]
     paths = {"csv": out / "results.csv", "markdown": out / "results.md", "html": out / "report.html"}
     atomic_write_text(paths["csv"], csv_text(fixed + keys, rows))
     table = summary(comparison, keys)
@@ -149,7 +157,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
         Gallery(
             f"{e.model} (seed {e.seed})",
             dict(e.images),
-            f"{e.steps} steps, {e.wall_s:.0f} s, {e.parameters:,} parameters; run {e.run}",
+            f"{e.steps} steps, {e.seen:,} images seen, {e.wall_s:.0f} s, {e.parameters:,} parameters; run {e.run}",
         )
         for e in entries
     ]
@@ -176,7 +184,9 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
     rows = [
         ["seeds", ""] + [", ".join(str(r.seed) for r in model) for model in runs],
         ["steps", ""] + [fmt([r.steps for r in model], 0) for model in runs],
+        ["images seen", ""] + [fmt([r.seen for r in model], 0) for model in runs],
         ["train wall s", ""] + [fmt([r.wall_s for r in model], 0) for model in runs],
+        ["share outside steps", ""] + [fmt([r.outside_step for r in model], 2) for model in runs],
         ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
     ]
     for key in keys:

@@ -4,7 +4,7 @@ A run is described by three sections plus the model's own config dataclass:
 
     model: vae
     data: {data: mnist10k, image_size: null, ...}
-    train: {steps: 2000, batch_size: 128, ...}
+    train: {steps: 2000, batch_size: null, ...}   (null: auto, sized to the data when training starts)
     model_config: {latent_dim: 32, ...}
 
 Every field is also a command-line flag (`latent_dim` -> `--latent-dim`), so field names are
@@ -20,11 +20,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import yaml
 
 from deepgen.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from deepgen.models.sizing import Sizing
 
 SECTIONS = ("data", "train", "model_config")
 
@@ -87,6 +90,14 @@ def opt(
     return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
 
 
+def auto(help: str, **bounds: Any) -> Any:
+    """An option sized to the data and the device when training starts, unless given (see models/sizing.py): its
+    default is None ("auto"), and the model config's `sized` rule must give it a value."""
+    return config_field(
+        None, {"help": f"{help} (default: auto, sized to the data)", "bounds": Bounds(**bounds), "auto": True}
+    )
+
+
 def config_field(default: Any, metadata: Mapping[str, Any]) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
@@ -124,7 +135,7 @@ class TrainConfig:
     epochs: float | None = opt(
         None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
     )
-    batch_size: int = opt(128, "images per batch", ge=1)
+    batch_size: int | None = auto("images per batch", ge=1)
     seed: int = opt(0, "seed of weights, noise and batch order", ge=0)
     device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", resumable=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
@@ -230,6 +241,20 @@ class RunConfig:
         """Field name -> (section, field) over all sections."""
         return {f.name: (s, f) for s in SECTIONS for f in dataclasses.fields(getattr(self, s))}
 
+    def size_to(self, sizing: Sizing) -> dict[str, Any]:
+        """Give each option still at auto its value under the model config's rule for `sizing`; returns them."""
+        pending = {
+            name: section
+            for name, (section, f) in self.fields().items()
+            if f.metadata.get("auto") and getattr(getattr(self, section), name) is None
+        }
+        if not pending:
+            return {}
+        values = self.model_config.sized(sizing, self.train.batch_size)
+        for name, section in pending.items():
+            setattr(getattr(self, section), name, values[name])
+        return {name: values[name] for name in pending}
+
     def set(self, key: str, value: Any) -> None:
         """Set `section.field` or a bare `field` (names are unique across sections)."""
         section, _, name = key.rpartition(".")
@@ -305,7 +330,7 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     """Convert `value` (a string from the command line, or a YAML value) to type `tp`."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "auto")):
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return coerce(inner, value, where)

@@ -144,7 +144,17 @@ class Judge:
         metrics.append(
             Metric("is", score, "higher", **about, std=score_std, note=f"Inception Score analogue, 10 splits; max {k}")
         )
-        modes = mode_coverage(logits.softmax(1))
+        probs = logits.softmax(1)
+        metrics.append(
+            Metric(
+                "confidence",
+                probs.max(1).values.mean().item(),
+                "higher",
+                **about,
+                note=f"mean top-class probability the evaluator gives a sample; 1/{k} for images it cannot tell apart",
+            )
+        )
+        modes = mode_coverage(probs)
         missed = [self.classifier.classes[i] for i in modes["missed_classes"]]
         metrics.append(
             Metric(

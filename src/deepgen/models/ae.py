@@ -11,12 +11,13 @@ from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.losses import ReconLoss, logits_to_image, reconstruction
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.models.sizing import AutoSized
 from deepgen.nn.layers import Arch, decoder, encoder
 from deepgen.registry import register
 
 
 @dataclass
-class AEConfig:
+class AEConfig(AutoSized):
     arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
     latent_dim: int = opt(128, "size of the code", ge=1)
     width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)", ge=1)
@@ -34,7 +35,7 @@ class AE(GenerativeModel):
 
     def __init__(self, config: AEConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        c = config
+        c = self.config
         self.encoder = encoder(c.arch, self.shape, c.latent_dim, c.width, c.hidden)
         self.decoder = decoder(c.arch, self.shape, c.latent_dim, c.width, c.hidden)
 

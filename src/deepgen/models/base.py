@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
+from deepgen.models.sizing import filled
 
 
 @dataclass
@@ -34,9 +35,10 @@ class GenerativeModel(nn.Module):
     """A model family: its networks, its optimisation phases and the loss of each phase.
 
     Subclasses set `Config` (a dataclass of their options) and are registered with
-    `deepgen.registry.register`. Images enter and leave as float tensors in [-1, 1]. What a model can do is
-    declared here (can_sample, can_encode, can_vary, can_condition, conditional, has_likelihood,
-    sampling_options); callers ask these, never probe for methods or config fields.
+    `deepgen.registry.register`; they read their options from `self.config`, whose `auto` options are filled.
+    Images enter and leave as float tensors in [-1, 1]. What a model can do is declared here (can_sample,
+    can_encode, can_vary, can_condition, conditional, has_likelihood, sampling_options); callers ask these,
+    never probe for methods or config fields.
     """
 
     name: ClassVar[str]
@@ -50,8 +52,8 @@ class GenerativeModel(nn.Module):
 
     def __init__(self, config: Any, shape: tuple[int, int, int], classes: list[str]):
         super().__init__()
-        self.config, self.shape, self.classes = config, tuple(shape), list(classes)
-        self.conditional = self.is_conditional(config)
+        self.config, self.shape, self.classes = filled(config, shape), tuple(shape), list(classes)
+        self.conditional = self.is_conditional(self.config)
 
     @classmethod
     def is_conditional(cls, config: Any) -> bool:

@@ -31,6 +31,7 @@ from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.models.sizing import AutoSized
 from deepgen.nn.unet import UNet
 from deepgen.registry import register
 
@@ -38,7 +39,7 @@ Schedule = Literal["cosine", "linear"]
 
 
 @dataclass
-class DiffusionConfig:
+class DiffusionConfig(AutoSized):
     widths: list[int] = opt([16, 32, 32], "UNet channels per resolution level (each level halves the image)", ge=1)
     blocks: int = opt(1, "residual blocks per UNet level (the upsampling path has one more)", ge=1)
     attention_size: int = opt(16, "self-attention in UNet levels whose feature maps are at most this many pixels", ge=0)
@@ -90,7 +91,7 @@ class Diffusion(GenerativeModel):
 
     def __init__(self, config: DiffusionConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        c = config
+        c = self.config
         if c.timesteps < 2 or c.sample_steps < 1 or not c.widths or not 0 <= c.label_dropout <= 1:
             raise ConfigError(
                 f"diffusion needs --timesteps >= 2, --sample-steps >= 1, at least one --widths entry and "

@@ -28,12 +28,13 @@ from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.losses import logits_to_image
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.models.sizing import AutoSized
 from deepgen.nn.layers import conv_decoder, conv_encoder
 from deepgen.registry import register
 
 
 @dataclass
-class GAIAConfig:
+class GAIAConfig(AutoSized):
     latent_dim: int = opt(64, "size of the generator's code", ge=1)
     width: int = opt(32, "channels of the generator's first conv layer, doubling per layer", ge=1)
     d_latent_dim: int = opt(64, "size of the discriminator autoencoder's bottleneck", ge=1)
@@ -56,7 +57,7 @@ class GAIA(GenerativeModel):
 
     def __init__(self, config: GAIAConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        c = config
+        c = self.config
         self.encoder = conv_encoder(self.shape, c.latent_dim, c.width)
         self.decoder = conv_decoder(self.shape, c.latent_dim, c.width)
         self.d_encoder = conv_encoder(self.shape, c.d_latent_dim, c.d_width)

@@ -12,12 +12,13 @@ from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batch
 from deepgen.losses import ReconLoss, kl_to_standard_normal, logits_to_image, reconstruction
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.models.sizing import AutoSized
 from deepgen.nn.layers import Arch, decoder, encoder
 from deepgen.registry import register
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(AutoSized):
     arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
     latent_dim: int = opt(16, "size of the latent code (2 gives a plottable latent space)", ge=1)
     width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)", ge=1)
@@ -61,7 +62,7 @@ class VAE(GaussianCode, GenerativeModel):
 
     def __init__(self, config: VAEConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        c = config
+        c = self.config
         self.encoder = encoder(c.arch, self.shape, 2 * c.latent_dim, c.width, c.hidden)
         self.decoder = decoder(c.arch, self.shape, c.latent_dim, c.width, c.hidden)
 

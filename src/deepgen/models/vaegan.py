@@ -18,16 +18,18 @@ two terms start at similar sizes on 28-32 px images at the last conv block (feat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from deepgen.config import opt
+from deepgen.config import auto, opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal, realness_sign, saturation
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
-from deepgen.models.dcgan import CriticNorm, critic_features
+from deepgen.models.dcgan import CriticNorm, conv_width, critic_features
+from deepgen.models.sizing import AutoSized, Sizing
 from deepgen.models.vae import GaussianCode, reparameterise
 from deepgen.nn.conditioning import Critic
 from deepgen.nn.layers import conv_decoder, conv_encoder
@@ -35,12 +37,12 @@ from deepgen.registry import register
 
 
 @dataclass
-class VAEGANConfig:
+class VAEGANConfig(AutoSized):
     latent_dim: int = opt(32, "size of the latent code", ge=1)
     width: int = opt(
         32, "channels of the encoder's first conv layer (doubling per layer), mirrored in the decoder", ge=1
     )
-    d_width: int = opt(64, "channels of the discriminator's first conv layer, doubling per layer", ge=1)
+    d_width: int | None = auto("channels of the discriminator's first conv layer, doubling per layer", ge=1)
     d_norm: CriticNorm = opt("layer", "normalisation in the discriminator: layer (per image), batch or none")
     similarity_layer: int = opt(
         -1, "discriminator conv block whose activations measure reconstruction (1 = first; -1 = last)"
@@ -48,6 +50,10 @@ class VAEGANConfig:
     gamma: float = opt(1e-2, "weight of the feature reconstruction against the adversarial loss for the decoder", ge=0)
     lr: float = opt(3e-4, "Adam learning rate of all three networks", gt=0)
     betas: list[float] = opt([0.5, 0.999], "Adam betas of all three networks", ge=0, lt=1, size=2)
+
+    def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
+        """The discriminator as wide as a DCGAN critic on the same images and device."""
+        return super().sized(s, batch_size) | {"d_width": conv_width(s)}
 
 
 @register("vae-gan", "VAE-GAN: VAE with reconstruction measured in a discriminator layer, plus a GAN loss")
@@ -57,7 +63,7 @@ class VAEGAN(GaussianCode, GenerativeModel):
 
     def __init__(self, config: VAEGANConfig, shape: tuple[int, int, int], classes: list[str]):
         super().__init__(config, shape, classes)
-        c = config
+        c = self.config
         self.encoder = conv_encoder(self.shape, 2 * c.latent_dim, c.width)
         self.decoder = conv_decoder(self.shape, c.latent_dim, c.width)
         self.discriminator = Critic(*critic_features(self.shape, c.d_width, c.d_norm))

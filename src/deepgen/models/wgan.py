@@ -6,19 +6,17 @@ from deepgen.config import with_defaults
 from deepgen.models.dcgan import DCGAN, DCGANConfig
 from deepgen.registry import register
 
-# The paper's recipe: RMSprop 5e-5, weights clipped to [-0.01, 0.01], 5 critic steps.
+# The paper's recipe: RMSprop, weights clipped to [-0.01, 0.01]; critic steps and learning rates auto (on a GPU the
+# paper's 5 steps and 5e-5).
 WGANConfig = with_defaults(
     DCGANConfig,
     "WGANConfig",
     loss="wasserstein",
     regularizer="clip",
-    critic_steps=5,
     optimizer="rmsprop",
-    lr_g=5e-5,
-    lr_d=5e-5,
 )
 
 
-@register("wgan", "WGAN: Wasserstein critic with weight clipping (RMSprop, 5 critic steps)")
+@register("wgan", "WGAN: Wasserstein critic with weight clipping (RMSprop)")
 class WGAN(DCGAN):
     Config = WGANConfig

@@ -27,6 +27,7 @@ from deepgen.device import resolve_device
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel, Phase
+from deepgen.models.sizing import Sizing
 from deepgen.run import (
     CONFIG,
     METRICS,
@@ -67,6 +68,8 @@ class TrainResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    outside_step: float | None = None  # the share of this session's wall time spent outside the training steps
+    images_seen: int = 0  # real training images drawn, over every phase and session
 
 
 def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) -> TrainResult:
@@ -76,8 +79,6 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     writes the files, holding the run directory's lock throughout."""
     cfg.validate()
     world, device = join(resolve_device(cfg.train.device))
-    if world.distributed:
-        shard_batch_size(cfg.train.batch_size, world)
     run = Path(cfg.train.out) if resume else run_dir_on_rank0(cfg, world)
     with own_run(run, new=not resume) if world.main else nullcontext(run):
         if world.main and remove_partial(run):
@@ -92,6 +93,7 @@ def train_in(
     t = cfg.train
     cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
     splits = splits or load_data(cfg.data)
+    size_options(cfg, splits, device, world)
     stepper = prepare(cfg, splits, device, world)
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
     total = t.steps
@@ -163,10 +165,13 @@ def train_in(
     )
     model.train()
     stage = model.stage()
+    stepping = 0.0  # seconds inside the training steps (on a GPU, as far as the host waits for them)
     try:
         with stop_requests() as stop:
             while not done():
+                began = time.perf_counter()
                 terms, stats = stepper()
+                stepping += time.perf_counter() - began
                 step += 1
                 result.step = step
                 log.record(step, terms, stats)
@@ -186,6 +191,8 @@ def train_in(
             flush()
             if saved != step:
                 checkpoint()
+        result.outside_step = 1 - stepping / max(time.perf_counter() - started, 1e-9)
+        result.images_seen = batches.position
         result.interrupted = step < total and stop.is_set()
         if world.main and not result.interrupted:
             finish(model, step, run, log, health, fixed_x, t, splits.test, result)
@@ -200,6 +207,18 @@ def train_in(
     return result
 
 
+def size_options(cfg: RunConfig, splits: Splits, device: torch.device, world: World) -> None:
+    """Give the options left at auto their values for this data and device (printed once; config.yaml and each
+    checkpoint record them, so --config and --resume repeat them)."""
+    c, size, _ = splits.train.shape
+    sizing = Sizing(size, c, len(splits.train), device.type)
+    sized = cfg.size_to(sizing)
+    if sized and world.main:
+        print(f"auto-sized for {sizing}: " + ", ".join(f"{k}={v}" for k, v in sized.items()))
+    if world.distributed:
+        shard_batch_size(cfg.train.batch_size, world)
+
+
 def finish(
     model: GenerativeModel,
     step: int,
@@ -211,17 +230,18 @@ def finish(
     test: ImageSet,
     result: TrainResult,
 ) -> None:
-    """End-of-run outputs: grids, held-out metrics, loss curves."""
+    """End-of-run outputs: grids, held-out metrics, the share of this session's training time spent outside the
+    training steps (logging, grids, checkpoints, stop checks), loss curves."""
     write_grids(model, step, run, log, health, fixed_x, t, result)
     model.eval()
     metrics = model.evaluate(test)
-    if metrics:
-        atomic_write_text(
-            run / RESULTS,
-            json.dumps({"step": step, "split": "test", "n_images": len(test), **metrics}, indent=2),
-        )
-        result.outputs["metrics"] = run / RESULTS
-        result.metrics = metrics
+    held_out = {"split": "test", "n_images": len(test), **metrics} if metrics else {}
+    atomic_write_text(
+        run / RESULTS,
+        json.dumps({"step": step, "outside_step_fraction": round(result.outside_step or 0.0, 4), **held_out}, indent=2),
+    )
+    result.outputs["metrics"] = run / RESULTS
+    result.metrics = metrics
     plot_losses(read_jsonl(run / METRICS), run / "loss_curves.png", f"{model.name}: losses")
     result.outputs["loss curves"] = run / "loss_curves.png"
 
