@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
-from deepgen.config import RunConfig, TrainConfig
+from deepgen.config import RunConfig
 from deepgen.data import Splits, load_data, resolve_size
-from deepgen.data.imageset import ImageSet, to_float, to_uint8
+from deepgen.data.imageset import to_float
 from deepgen.data.loader import Batches
 from deepgen.device import resolve_device
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -30,14 +29,11 @@ from deepgen.models.base import GenerativeModel, Phase
 from deepgen.models.sizing import Sizing
 from deepgen.run import (
     CONFIG,
-    METRICS,
-    RESULTS,
     STATE,
     WEIGHTS,
     data_slug,
     latest_checkpoint,
     new_run_name,
-    read_jsonl,
 )
 from deepgen.train.checkpoint import remove_partial, save_checkpoint
 from deepgen.train.distributed import (
@@ -51,13 +47,10 @@ from deepgen.train.distributed import (
 )
 from deepgen.train.health import HealthMonitor
 from deepgen.train.metrics_log import MetricsLog
+from deepgen.train.outputs import RunOutputs
 from deepgen.train.runlock import check_new, own_run
 from deepgen.train.step import prepare
-from deepgen.viz.curves import plot_losses
-from deepgen.viz.grids import grid, reconstruction_grid, save_png
 from deepgen.weights import load_state, load_weights, read_weights
-
-GRID_SIZE = 64
 
 
 @dataclass
@@ -110,7 +103,7 @@ def train_in(
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     health = HealthMonitor(log, splits.train, t.collapse_ratio)
-    fixed_x = to_float(splits.test.images[:32]).to(device)
+    outputs = RunOutputs(run, log, health, to_float(splits.test.images[:32]).to(device), t.seed, result)
 
     def checkpoint() -> None:
         nonlocal saved
@@ -179,10 +172,10 @@ def train_in(
                 if step % t.log_every == 0:
                     flush()
                 if step % t.sample_every == 0 and world.main:
-                    write_grids(model, step, run, log, health, fixed_x, t, result)
+                    outputs.grids(model, step)
                 if model.stage() != stage:
                     if world.main:
-                        write_grids(model, step, run, log, health, fixed_x, t, result, name=f"stage-{stage}")
+                        outputs.grids(model, step, name=f"stage-{stage}")
                     stage = model.stage()
                     bar.set_description(f"{cfg.model} {stage}")
                 if step % t.checkpoint_every == 0:
@@ -195,7 +188,7 @@ def train_in(
         result.images_seen = batches.position
         result.interrupted = step < total and stop.is_set()
         if world.main and not result.interrupted:
-            finish(model, step, run, log, health, fixed_x, t, splits.test, result)
+            outputs.finish(model, step, splits.test)
     except NonFiniteLossError as e:
         last = f"the last good checkpoint is {result.checkpoint}" if result.checkpoint else "no checkpoint was written"
         raise NonFiniteLossError(
@@ -217,66 +210,6 @@ def size_options(cfg: RunConfig, splits: Splits, device: torch.device, world: Wo
         print(f"auto-sized for {sizing}: " + ", ".join(f"{k}={v}" for k, v in sized.items()))
     if world.distributed:
         shard_batch_size(cfg.train.batch_size, world)
-
-
-def finish(
-    model: GenerativeModel,
-    step: int,
-    run: Path,
-    log: MetricsLog,
-    health: HealthMonitor,
-    fixed_x: Tensor,
-    t: TrainConfig,
-    test: ImageSet,
-    result: TrainResult,
-) -> None:
-    """End-of-run outputs: grids, held-out metrics, the share of this session's training time spent outside the
-    training steps (logging, grids, checkpoints, stop checks), loss curves."""
-    write_grids(model, step, run, log, health, fixed_x, t, result)
-    model.eval()
-    metrics = model.evaluate(test)
-    held_out = {"split": "test", "n_images": len(test), **metrics} if metrics else {}
-    atomic_write_text(
-        run / RESULTS,
-        json.dumps({"step": step, "outside_step_fraction": round(result.outside_step or 0.0, 4), **held_out}, indent=2),
-    )
-    result.outputs["metrics"] = run / RESULTS
-    result.metrics = metrics
-    plot_losses(read_jsonl(run / METRICS), run / "loss_curves.png", f"{model.name}: losses")
-    result.outputs["loss curves"] = run / "loss_curves.png"
-
-
-def write_grids(
-    model: GenerativeModel,
-    step: int,
-    run: Path,
-    log: MetricsLog,
-    health: HealthMonitor,
-    fixed_x: Tensor,
-    t: TrainConfig,
-    result: TrainResult,
-    name: str = "",
-) -> None:
-    """Fixed-noise samples (a column per class when conditional) and reconstructions of a fixed test
-    batch, named after the step or `name`; the health monitor checks the samples. Touches no global RNG."""
-    model.eval()
-    with torch.no_grad():
-        if model.can_sample:
-            k = len(model.classes) if model.conditional else 0
-            n = GRID_SIZE // k * k if k else GRID_SIZE
-            labels = torch.arange(n) % k if k else None
-            samples = model.sample(n, generator=torch.Generator().manual_seed(t.seed), labels=labels)
-            image = grid(to_uint8(samples), nrow=k or None)
-            result.outputs["samples"] = run / "samples" / f"{name or f'step_{step:06d}'}.png"
-            save_png(image, result.outputs["samples"])
-            log.add_image("samples", image, step)
-            health.check_samples(step, samples.cpu(), labels)
-        if model.can_encode:
-            image = reconstruction_grid(fixed_x, model.reconstruct(fixed_x))
-            result.outputs["reconstructions"] = run / "samples" / f"recon_{name or f'step_{step:06d}'}.png"
-            save_png(image, result.outputs["reconstructions"])
-            log.add_image("reconstructions", image, step)
-    model.train()
 
 
 def rng_state() -> dict[str, Any]:

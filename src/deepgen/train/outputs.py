@@ -1,0 +1,76 @@
+"""What a run writes besides its checkpoints: fixed-noise sample and reconstruction grids (checked by the health
+monitor), and at the end the held-out metrics and loss curves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from deepgen.data.imageset import ImageSet, to_uint8
+from deepgen.io import atomic_write_text
+from deepgen.models.base import GenerativeModel
+from deepgen.run import METRICS, RESULTS, read_jsonl
+from deepgen.train.health import HealthMonitor
+from deepgen.train.metrics_log import MetricsLog
+from deepgen.viz.curves import plot_losses
+from deepgen.viz.grids import grid, reconstruction_grid, save_png
+
+if TYPE_CHECKING:
+    from deepgen.train.trainer import TrainResult
+
+GRID_SIZE = 64
+
+
+@dataclass
+class RunOutputs:
+    """The outputs of run directory `run`; their paths go into `result.outputs`."""
+
+    run: Path
+    log: MetricsLog
+    health: HealthMonitor
+    fixed_x: Tensor  # the test images that every reconstruction grid shows
+    seed: int  # of the fixed noise
+    result: TrainResult
+
+    def grids(self, model: GenerativeModel, step: int, name: str = "") -> None:
+        """Fixed-noise samples (a column per class when conditional) and reconstructions of the fixed test
+        batch, named after the step or `name`; the health monitor checks the samples. Touches no global RNG."""
+        outputs, stem = self.result.outputs, name or f"step_{step:06d}"
+        model.eval()
+        with torch.no_grad():
+            if model.can_sample:
+                k = len(model.classes) if model.conditional else 0
+                n = GRID_SIZE // k * k if k else GRID_SIZE
+                labels = torch.arange(n) % k if k else None
+                samples = model.sample(n, generator=torch.Generator().manual_seed(self.seed), labels=labels)
+                image = grid(to_uint8(samples), nrow=k or None)
+                outputs["samples"] = self.run / "samples" / f"{stem}.png"
+                save_png(image, outputs["samples"])
+                self.log.add_image("samples", image, step)
+                self.health.check_samples(step, samples.cpu(), labels)
+            if model.can_encode:
+                image = reconstruction_grid(self.fixed_x, model.reconstruct(self.fixed_x))
+                outputs["reconstructions"] = self.run / "samples" / f"recon_{stem}.png"
+                save_png(image, outputs["reconstructions"])
+                self.log.add_image("reconstructions", image, step)
+        model.train()
+
+    def finish(self, model: GenerativeModel, step: int, test: ImageSet) -> None:
+        """End-of-run outputs: grids, held-out metrics, the share of this session's training time spent outside
+        the training steps (logging, grids, checkpoints, stop checks), loss curves."""
+        result = self.result
+        self.grids(model, step)
+        model.eval()
+        metrics = model.evaluate(test)
+        held_out = {"split": "test", "n_images": len(test), **metrics} if metrics else {}
+        summary = {"step": step, "outside_step_fraction": round(result.outside_step or 0.0, 4), **held_out}
+        atomic_write_text(self.run / RESULTS, json.dumps(summary, indent=2))
+        result.outputs["metrics"] = self.run / RESULTS
+        result.metrics = metrics
+        plot_losses(read_jsonl(self.run / METRICS), self.run / "loss_curves.png", f"{model.name}: losses")
+        result.outputs["loss curves"] = self.run / "loss_curves.png"
