@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from deepgen.augment.classifiers import build_classifier
-from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
 from deepgen.augment.summary import health_lines, results_table, summarise
+from deepgen.classify.fit import EarlyStopping, FitConfig, classic_augmentation, fit, predict
+from deepgen.classify.zoo import build_classifier
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
@@ -91,11 +91,13 @@ def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path
         for classifier in cfg.classifiers:
             for variant, ratio, classic in variants(cfg):
                 data = concat(train_set, synthetic[ratio]) if ratio else train_set
+                torch.manual_seed(seed)
                 model = build_classifier(
                     classifier, train_set.shape, len(train_set.classes), cfg.classifier_weights, cfg.classifier_size
                 )
                 augment = classic_augmentation(cfg.flip) if classic else None
-                info = fit(model, data, val, cfg.fit, device, seed, augment)
+                early = EarlyStopping(val, cfg.fit.eval_every, cfg.fit.patience)
+                info = fit(model, data, cfg.fit, device, seed, early, augment)
                 scores, confusion = test_scores(model, splits.test, device, cfg)
                 key = (classifier, variant)
                 confusions[key] = confusions.get(key, 0) + confusion
@@ -299,7 +301,7 @@ def test_scores(
     model: torch.nn.Module, test: ImageSet, device: torch.device, cfg: AugmentConfig
 ) -> tuple[dict, np.ndarray]:
     """Accuracy, balanced accuracy, macro-F1, per-class report and robustness on the real test split."""
-    truth, pred = test.labels.numpy(), predict_labels(model, test.images, device).numpy()
+    truth, pred = test.labels.numpy(), predict(model, test.images).argmax(1).numpy()
     n = cfg.robust_images
     classes = range(len(test.classes))
     report = classification_report(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepgen.arguments import Parser, number
 from deepgen.augment.experiment import AugmentConfig, run_experiment
-from deepgen.augment.fit import FitConfig
+from deepgen.classify.fit import FitConfig
 from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
 
