@@ -63,6 +63,7 @@ class AugmentConfig:
     robust_images: int = 1000  # test images the attacks and corruptions are run on (the first of the split)
     classifier_weights: Path | None = None
     classifier_size: int | None = None
+    pretrained: bool = False  # torchvision:NAME classifiers start from their ImageNet weights
     fit: FitConfig = field(default_factory=FitConfig)
     device: str = "auto"
 
@@ -93,7 +94,12 @@ def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path
                 data = concat(train_set, synthetic[ratio]) if ratio else train_set
                 torch.manual_seed(seed)
                 model = build_classifier(
-                    classifier, train_set.shape, len(train_set.classes), cfg.classifier_weights, cfg.classifier_size
+                    classifier,
+                    train_set.shape,
+                    len(train_set.classes),
+                    cfg.classifier_weights,
+                    cfg.classifier_size,
+                    cfg.pretrained,
                 )
                 augment = classic_augmentation(cfg.flip) if classic else None
                 early = EarlyStopping(val, cfg.fit.eval_every, cfg.fit.patience)

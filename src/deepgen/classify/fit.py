@@ -107,7 +107,8 @@ def classic_augmentation(flip: bool) -> v2.Transform:
 def class_weights(labels: Tensor, num_classes: int) -> Tensor:
     """Inverse class frequencies, scaled so that the weights of all images average 1 (absent classes get 0)."""
     counts = torch.bincount(labels, minlength=num_classes).float()
-    return torch.where(counts > 0, len(labels) / (num_classes * counts.clamp(min=1)), torch.zeros(()))
+    present = int((counts > 0).sum())
+    return torch.where(counts > 0, len(labels) / (present * counts.clamp(min=1)), torch.zeros(()))
 
 
 def fit(

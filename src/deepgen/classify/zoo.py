@@ -27,4 +27,3 @@ def build_classifier(
     if weights is not None and not entry.family:
         raise ConfigError(f"--classifier-weights: {name} takes no weights file (torchvision:NAME and timm:NAME do)")
     return entry.build(Spec(tuple(shape), num_classes, pretrained, weights, size), variant)
-

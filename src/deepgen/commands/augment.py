@@ -9,6 +9,7 @@ from deepgen.augment.experiment import AugmentConfig, run_experiment
 from deepgen.classify.fit import FitConfig
 from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
+from deepgen.registry import classifiers
 
 USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
@@ -50,13 +51,24 @@ def run(argv: list[str]) -> int:
     )
     exp.add_argument("--seeds", type=number(int, ge=1), default=3)
     exp.add_argument(
-        "--classifiers", nargs="+", default=["small-cnn"], help="small-cnn resnet18 sae torchvision:NAME timm:NAME"
+        "--classifiers", nargs="+", default=["small-cnn"], help=" ".join(e.usage for e in classifiers().values())
+    )
+    exp.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="torchvision:NAME classifiers start from torchvision's ImageNet weights (downloaded once into the "
+        "torch hub cache; offline: that cache or --classifier-weights)",
     )
     exp.add_argument(
         "--classifier-weights", type=Path, help="local pretrained weights for a torchvision:/timm: classifier"
     )
     exp.add_argument(
-        "--classifier-size", type=number(int, ge=1), help="resize inputs of torchvision:/timm: classifiers to this size"
+        "--classifier-size",
+        type=number(int, ge=1),
+        help="resize inputs of torchvision:/timm: classifiers to this size (--pretrained: the weights' own, 224)",
+    )
+    exp.add_argument(
+        "--balance", action="store_true", help="weight each image's loss by the inverse frequency of its class"
     )
     exp.add_argument("--no-classic", action="store_true", help="skip the classic-augmentation (affine) variants")
     exp.add_argument("--flip", action="store_true", help="classic augmentation also flips images horizontally")
@@ -111,7 +123,8 @@ def run(argv: list[str]) -> int:
         robust_images=args.robust_n,
         classifier_weights=args.classifier_weights,
         classifier_size=args.classifier_size,
-        fit=FitConfig(max_steps=args.max_steps),
+        pretrained=args.pretrained,
+        fit=FitConfig(max_steps=args.max_steps, balance=args.balance),
         device=args.device,
     )
     paths = run_experiment(cfg)
