@@ -117,6 +117,9 @@ def test_soft_labels_and_weights_enter_the_loss() -> None:
     per_image = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
     assert supervised_loss(logits, labels, None, torch.tensor([1.0, 0.0])) == pytest.approx(per_image[0].item() / 2)
     data = ImageSet(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), labels, ["a", "b"])
-    both = TrainingSet(data) + TrainingSet(data, torch.full((2, 2), 0.5), torch.full((2,), 0.3))
-    targets, weights = both.parts()
-    assert torch.equal(targets[:2], one_hot) and weights.tolist() == pytest.approx([1, 1, 0.3, 0.3])
+    generated = TrainingSet(data, torch.full((2, 2), 0.5), torch.full((2,), 0.3), torch.ones(2, dtype=torch.bool))
+    both = TrainingSet(data) + generated
+    assert torch.equal(both.targets[:2], one_hot) and both.weights.tolist() == pytest.approx([1, 1, 0.3, 0.3])
+    assert both.generated.tolist() == [False, False, True, True] and both.n_generated == 2
+    plain = TrainingSet(data) + TrainingSet(data)
+    assert plain.targets is None and plain.weights is None and plain.n_generated == 0 and len(plain) == 4

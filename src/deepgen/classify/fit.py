@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -37,31 +38,37 @@ class FitConfig:
 @dataclass
 class TrainingSet:
     """Labelled images with, optionally, soft labels `targets` (N, K; rows sum to 1) used in place of the labels,
-    and a loss weight per image `weights` (N,)."""
+    a loss weight per image `weights` (N,), and which images are `generated` (N, bool; provenance only)."""
 
     data: ImageSet
     targets: Tensor | None = None
     weights: Tensor | None = None
+    generated: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.data)
 
-    def parts(self) -> tuple[Tensor, Tensor]:
-        """Soft labels and weights, with one-hot labels and weight 1 where none were given."""
-        one_hot = F.one_hot(self.data.labels, len(self.data.classes)).float()
-        targets = one_hot if self.targets is None else self.targets
-        return targets, torch.ones(len(self)) if self.weights is None else self.weights
+    @property
+    def n_generated(self) -> int:
+        return 0 if self.generated is None else int(self.generated.sum())
 
     def __add__(self, other: TrainingSet) -> TrainingSet:
-        mine, theirs = self.parts(), other.parts()
+        def join(mine: Tensor | None, theirs: Tensor | None, default: Callable[[TrainingSet], Tensor]) -> Tensor | None:
+            if mine is None and theirs is None:
+                return None
+            return torch.cat([default(self) if mine is None else mine, default(other) if theirs is None else theirs])
+
         data = ImageSet(
             torch.cat([self.data.images, other.data.images]),
             torch.cat([self.data.labels, other.data.labels]),
             self.data.classes,
         )
-        plain = self.targets is None and other.targets is None
-        weights = None if self.weights is None and other.weights is None else torch.cat([mine[1], theirs[1]])
-        return TrainingSet(data, None if plain else torch.cat([mine[0], theirs[0]]), weights)
+        return TrainingSet(
+            data,
+            join(self.targets, other.targets, lambda t: F.one_hot(t.data.labels, len(t.data.classes)).float()),
+            join(self.weights, other.weights, lambda t: torch.ones(len(t))),
+            join(self.generated, other.generated, lambda t: torch.zeros(len(t), dtype=torch.bool)),
+        )
 
 
 @dataclass

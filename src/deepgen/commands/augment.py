@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from deepgen.arguments import Parser, number
 from deepgen.augment.experiment import AugmentConfig, run_experiment
+from deepgen.augment.recipes import RECIPES, RecipeConfig
 from deepgen.classify.fit import FitConfig
 from deepgen.commands.evaluator import add_data_flags, data_config
 from deepgen.errors import ConfigError
@@ -22,8 +24,23 @@ def run(argv: list[str]) -> int:
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
-    data_flags = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
+    data_flags = ("data", "data_root", "image_size", "fit", "channels", "test_fraction")
     data = add_data_flags(parser, required=True, names=data_flags)
+    data.add_argument(
+        "--limit-per-class",
+        type=number(int, ge=1),
+        nargs="+",
+        metavar="N",
+        help="at most N training images per class; several N: one experiment each, and the scarce-data curve",
+    )
+    data.add_argument(
+        "--unlabeled",
+        type=number(int, ge=0),
+        default=0,
+        metavar="N",
+        help="with --train-generator: the generator also learns from N other images of the training split, "
+        "labelled by the seed's real-only classifier (never a test image)",
+    )
     data.add_argument(
         "--val-fraction",
         type=number(float, gt=0, lt=1),
@@ -71,6 +88,33 @@ def run(argv: list[str]) -> int:
         "--balance", action="store_true", help="weight each image's loss by the inverse frequency of its class"
     )
     exp.add_argument("--no-classic", action="store_true", help="skip the classic-augmentation (affine) variants")
+    exp.add_argument("--classic-only", action="store_true", help="generated images only on top of classic augmentation")
+    recipes = parser.add_argument_group("recipes: how generated images are used (settings fixed, not tuned)")
+    recipes.add_argument(
+        "--recipes",
+        nargs="+",
+        default=["plain"],
+        choices=list(RECIPES),
+        help="; ".join(f"{r.name}: {r.description}" for r in RECIPES.values()),
+    )
+    recipes.add_argument(
+        "--tau", type=number(float, ge=0, le=1), default=RecipeConfig.tau, help="filter: least judge confidence"
+    )
+    recipes.add_argument(
+        "--soft",
+        choices=["judge", "smooth"],
+        default=RecipeConfig.soft,
+        help="soft: the judge's probabilities, or label smoothing",
+    )
+    recipes.add_argument(
+        "--smoothing", type=number(float, ge=0, le=1), default=RecipeConfig.smoothing, help="soft=smooth: mass spread"
+    )
+    recipes.add_argument(
+        "--synthetic-weight",
+        type=number(float, ge=0),
+        default=RecipeConfig.synthetic_weight,
+        help="weight: a generated image's loss weight (a real one's is 1)",
+    )
     exp.add_argument("--flip", action="store_true", help="classic augmentation also flips images horizontally")
     exp.add_argument(
         "--max-steps",
@@ -103,7 +147,7 @@ def run(argv: list[str]) -> int:
             raise ConfigError(f"--generators expects CLASS=RUN pairs, got {pair!r}")
         generators[name] = Path(path)
     cfg = AugmentConfig(
-        data=data_config(args),
+        data=dataclasses.replace(data_config(args), limit_per_class=(args.limit_per_class or [None])[0]),
         out=args.out,
         classifiers=args.classifiers,
         ratios=args.ratios,
@@ -125,6 +169,10 @@ def run(argv: list[str]) -> int:
         classifier_size=args.classifier_size,
         pretrained=args.pretrained,
         fit=FitConfig(max_steps=args.max_steps, balance=args.balance),
+        recipe=RecipeConfig(args.recipes, args.tau, args.soft, args.smoothing, args.synthetic_weight),
+        classic_only=args.classic_only,
+        limits=args.limit_per_class if len(args.limit_per_class or []) > 1 else [],
+        unlabeled=args.unlabeled,
         device=args.device,
     )
     paths = run_experiment(cfg)
