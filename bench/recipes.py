@@ -27,7 +27,7 @@ from deepgen.augment.experiment import AugmentConfig, run_experiment
 from deepgen.augment.plots import save_curve
 from deepgen.augment.recipes import RecipeConfig
 from deepgen.augment.stats import mean_ci, paired_difference
-from deepgen.augment.summary import fmt, holm
+from deepgen.augment.summary import IDENTICAL, fmt, holm
 from deepgen.classify.fit import FitConfig
 from deepgen.config import DataConfig
 
@@ -52,8 +52,11 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25, help="classifier steps between validation checks")
     parser.add_argument("--patience", type=int, default=4, help="checks without a better validation accuracy")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipes"))
+    parser.add_argument("--report-only", action="store_true", help="only the table and curve of finished limits")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.report_only:
+        return report(args)
     for n in args.limits:
         experiment(args, n, args.recipes, args.seeds)
     for n in args.curve_limits:
@@ -142,7 +145,9 @@ def table(rows: list[dict], n: int) -> list[str]:
         cells = [fmt(*mean_ci([r[m] for r in by[v]])) for m in ("accuracy", "balanced_accuracy")]
         if v in tests:
             d, half, p = tests[v]["accuracy"]
-            cells += [fmt(d, half), f"{p:.3g}", f"{adjusted[v]:.3g}", fmt(*tests[v]["balanced_accuracy"][:2])]
+            same = [r["accuracy"] for r in by[v]] == [r["accuracy"] for r in by["classic"]]
+            ps = [IDENTICAL] * 2 if same else [f"{p:.3g}", f"{adjusted[v]:.3g}"]
+            cells += [fmt(d, half), *ps, fmt(*tests[v]["balanced_accuracy"][:2])]
         elif v == "real":
             cells += [
                 fmt(*paired_difference(*[[r["accuracy"] for r in by[x]] for x in ("real", "classic")])[:2]),

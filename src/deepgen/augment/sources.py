@@ -35,7 +35,7 @@ def describe_generator(cfg: AugmentConfig, seed: int) -> str:
         return "; ".join(f"{c}={run} ({latest_checkpoint(run).name})" for c, run in cfg.generators.items())
     if cfg.train_generator is not None:
         kind = "one per class" if cfg.per_class_generators else "conditional"
-        limit = f" of {cfg.data.limit_per_class} images per class" if cfg.data.limit_per_class else ""
+        limit = f" of {cfg.data.limit_per_class} images per class" if cfg.limits else ""
         pool = f" and up to {cfg.unlabeled} pseudo-labelled unlabelled images" if cfg.unlabeled else ""
         return (
             f"{cfg.train_generator} ({kind}) trained {cfg.generator_steps} steps on seed {seed}'s training split"
