@@ -1,14 +1,16 @@
 """Do generated images beat classic augmentation on scarce data? The must-show figures of the recipes issue.
 
-For each images-per-class limit (in order; each its own `deepgen augment` experiment in OUT/NNpc, so that every
-finished limit keeps its results if the run is stopped): mnist10k, a conditional DCGAN trained on each seed's
-training split, the small CNN trained on real images only, with classic augmentation, and with generated images by
-each recipe on top of classic augmentation. The recipes' settings are fixed before the run (tau 0.9, judge soft
-labels, weight 0.5), never tuned on the test split. Then, from all finished limits:
+mnist10k, a conditional DCGAN trained on each seed's training split, the small CNN trained on real images only,
+with classic augmentation, and with generated images (one per real image) by a recipe on top of classic
+augmentation. Every recipe runs at the first --limits size; the two with the best mean *validation* accuracy there
+(the held-out part of the training split: the test split chooses nothing) run at the other sizes and on the curve
+(--curve-limits, fewer seeds). The recipes' settings are fixed before the run (tau 0.9, the judge's soft labels),
+never tuned. Each size is its own `deepgen augment` experiment in OUT/NNpc whose results.csv grows seed by seed, so
+a stopped run keeps what finished. From all of them:
 
-- OUT/table.md: at 10 and 50 per class, real, classic, and the two recipes with the best mean *validation*
-  accuracy (the held-out part of the training split; the test split chooses nothing), each against classic alone:
-  paired differences in test accuracy and balanced accuracy, 95% CIs, paired t-test p (Holm over the two);
+- OUT/table.md: per --limits size, real, classic and the two recipes with the best mean validation accuracy, each
+  against classic alone: paired differences in test accuracy and balanced accuracy, 95% CIs, paired t-test p
+  (Holm over the two);
 - OUT/curve.png and the "worth about k real images per class" lines (real-only / classic curves interpolated).
 
     flock /tmp/deepgen-bench-b.lock env OMP_NUM_THREADS=1 python bench/recipes.py --out /work/runs-16/recipes
@@ -37,18 +39,24 @@ NUMBERS = {"seed": int, "per_class": int, "accuracy": float, "balanced_accuracy"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limits", type=int, nargs="+", default=[10, 50], help="images per class: all recipes")
+    parser.add_argument(
+        "--limits",
+        type=int,
+        nargs="+",
+        default=[10, 50],
+        help="images per class: all recipes at the first, then the best two",
+    )
     parser.add_argument(
         "--curve-limits", type=int, nargs="+", default=[5, 20, 100], help="then these, with the best two recipes"
     )
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--curve-seeds", type=int, default=3, help="seeds at the curve's other limits")
+    parser.add_argument("--curve-seeds", type=int, default=2, help="seeds at the curve's other limits")
     parser.add_argument("--data", default="mnist10k")
     parser.add_argument("--recipes", nargs="+", default=["plain", "filter", "soft", "two-stage"])
     parser.add_argument("--generator", default="dcgan")
     parser.add_argument("--generator-steps", type=int, default=500)
     parser.add_argument("--ratio", type=float, default=1.0, help="generated images per real one")
-    parser.add_argument("--max-steps", type=int, default=500, help="classifier steps (early stopping on val)")
+    parser.add_argument("--max-steps", type=int, default=300, help="classifier steps (early stopping on val)")
     parser.add_argument("--eval-every", type=int, default=25, help="classifier steps between validation checks")
     parser.add_argument("--patience", type=int, default=4, help="checks without a better validation accuracy")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-recipes"))
@@ -57,10 +65,13 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.report_only:
         return report(args)
-    for n in args.limits:
-        experiment(args, n, args.recipes, args.seeds)
+    first, *others = args.limits
+    experiment(args, first, args.recipes, args.seeds)
+    best = best_recipes(read(args.out, [first]))  # chosen on validation accuracy, never on the test split
+    for n in others:
+        experiment(args, n, best, args.seeds)
     for n in args.curve_limits:
-        experiment(args, n, best_recipes(read(args.out, args.limits)), args.curve_seeds)
+        experiment(args, n, best, args.curve_seeds)
 
 
 def experiment(args: argparse.Namespace, n: int, recipes: list[str], seeds: int) -> None:
@@ -81,7 +92,7 @@ def experiment(args: argparse.Namespace, n: int, recipes: list[str], seeds: int)
         device="cpu",
     )
     cfg.out.mkdir(parents=True, exist_ok=True)
-    if not (cfg.out / "results.csv").is_file():
+    if not (cfg.out / "summary.md").is_file():  # results.csv grows seed by seed; summary.md is written at the end
         run_experiment(cfg)
     report(args)
 
@@ -111,7 +122,7 @@ def report(args: argparse.Namespace) -> None:
         if mine:
             lines += table(mine, n)
     if len({r["per_class"] for r in rows}) > 1:
-        best = best_recipes([r for r in rows if r["per_class"] in args.limits])
+        best = best_recipes([r for r in rows if r["per_class"] == args.limits[0]])
         rows = [r for r in rows if r["recipe"] in ("", *best)]
         panels = {m: curves(rows, "small-cnn", m) for m in SCORES}
         title = f"{args.data}, small CNN: mean ± 95% CI over {args.curve_seeds}-{args.seeds} seeds"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from deepgen.augment.outputs import write_outputs
+from deepgen.augment.outputs import write_outputs, write_results
 from deepgen.augment.pool import image_hashes, unlabelled_pool
 from deepgen.augment.recipes import RecipeConfig, get_recipe
 from deepgen.augment.robustness import robust_accuracy
@@ -90,6 +90,7 @@ def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path
         for seed in range(cfg.seeds):
             found, classes = one_seed(part, seed, device, confusions, log)
             rows += found
+            write_results(cfg, rows)  # a stopped experiment keeps the seeds it finished
     return write_outputs(cfg, rows, confusions, classes)
 
 

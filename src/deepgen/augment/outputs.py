@@ -21,12 +21,17 @@ if TYPE_CHECKING:
     from deepgen.augment.experiment import AugmentConfig
 
 
-def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str]) -> dict[str, Path]:
+def write_results(cfg: AugmentConfig, rows: list[dict]) -> None:
+    """results.csv: one row per seed, classifier and variant (columns: every key of any row)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(cfg.out / "results.csv", buffer.getvalue())
+
+
+def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str]) -> dict[str, Path]:
+    write_results(cfg, rows)
     paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
     generators = sorted({row["generator"] for row in rows if row.get("generator")})
     used = "".join(f"\n- {g}" for g in generators)
