@@ -121,8 +121,7 @@ def one_seed(
     if not positive(cfg):
         write_provenance(cfg.out / "provenance" / f"{cfg.part(seed)}.csv", train_set, val, splits.test, {})
         return rows, train_set.classes
-    first = judges[cfg.classifiers[0]]
-    pool = unlabelled_pool(cfg, splits, train_set, val, lambda images: predict(first, images), seed)
+    pool = unlabelled_pool(cfg, splits, train_set, val, functools.partial(predict, judges[cfg.classifiers[0]]), seed)
     source = synthetic_source(cfg, concat(train_set, pool), val, seed, device)
     counts = train_set.class_counts()
     synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
