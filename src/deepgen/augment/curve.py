@@ -55,13 +55,14 @@ def worth_lines(rows: list[dict], classifier: str) -> list[str]:
             if k is None:
                 top = by_variant[reference][-1][0]
                 lines.append(
-                    f"{classifier}, {variant} at {n} real images per class ({100 * mean:.2f}) beats {reference} "
-                    f"at every measured size up to {top}: worth more than {top} real images per class there."
+                    f"{classifier}, {variant} at {n} real images per class ({100 * mean:.2f}) is above {reference} at "
+                    f"every measured size (up to {top}): what it is worth cannot be read off the curve."
                 )
             else:
                 lines.append(
                     f"{classifier}, {variant}: at {n} real images per class, synthetic images are worth about "
                     f"{k - n:.0f} real images per class ({100 * mean:.2f}% accuracy, which {reference} reaches with "
-                    f"about {k:.0f} real images per class; interpolated in log images per class)."
+                    f"about {k:.0f} real images per class; interpolated in log images per class; a difference of "
+                    "means: see the paired tests for its significance)."
                 )
     return lines
