@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
 from deepgen.device import resolve_device
-from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from deepgen.augment.stats import mean_ci, paired_difference
+from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
-from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate

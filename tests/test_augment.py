@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from deepgen.augment.classifiers import build_classifier
-from deepgen.augment.fit import FitConfig, fit, predict_labels
 from deepgen.augment.robustness import robust_accuracy
 from deepgen.augment.stats import mean_ci, paired_difference
 from deepgen.augment.summary import holm, summarise
+from deepgen.classify.fit import EarlyStopping, FitConfig, fit, predict
+from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
 from deepgen.config import DataConfig
 from deepgen.data import load_data
@@ -95,16 +95,16 @@ def test_confidence_interval_and_paired_test_on_known_numbers() -> None:
 def test_stacked_autoencoder_classifier_beats_chance(digits: tuple) -> None:
     train_set, val, test = digits
     model = build_classifier("sae", train_set.shape, 10)
-    fit(model, train_set, val, FitConfig(max_steps=150, eval_every=50, pretrain_steps=150), torch.device("cpu"), 0)
-    accuracy = (predict_labels(model, test.images, torch.device("cpu")) == test.labels).float().mean().item()
+    fit(model, train_set, FitConfig(max_steps=150, pretrain_steps=150), "cpu", 0, EarlyStopping(val, every=50))
+    accuracy = (predict(model, test.images).argmax(1) == test.labels).float().mean().item()
     assert accuracy > 0.5  # chance is 0.1
 
 
 def test_attacks_at_zero_budget_equal_clean_accuracy_and_hurt_when_larger(digits: tuple) -> None:
     train_set, val, test = digits
     model = build_classifier("small-cnn", train_set.shape, 10)
-    fit(model, train_set, val, FitConfig(max_steps=150, eval_every=50), torch.device("cpu"), 0)
-    clean = (predict_labels(model, test.images, torch.device("cpu")) == test.labels).float().mean().item()
+    fit(model, train_set, FitConfig(max_steps=150), "cpu", 0, EarlyStopping(val, every=50))
+    clean = (predict(model, test.images).argmax(1) == test.labels).float().mean().item()
     scores = robust_accuracy(model, test.images, test.labels, torch.device("cpu"), [0.0, 0.3], [0.0], [])
     assert scores["fgsm@0"] == scores["pgd@0"] == scores["noise@0"] == pytest.approx(clean)
     assert scores["pgd@0.3"] < scores["fgsm@0.3"] <= clean and scores["pgd@0.3"] < 0.5 * clean

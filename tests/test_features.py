@@ -11,12 +11,13 @@ import pytest
 import torch
 from torch_fidelity import feature_extractor_inceptionv3 as fidelity_inception
 
+from deepgen.classify.fit import EarlyStopping, predict
+from deepgen.classify.small_cnn import train_classifier
 from deepgen.cli import main
 from deepgen.config import DataConfig
 from deepgen.data import load_data
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError, DeepgenError
-from deepgen.eval.classifier import EarlyStopping, predict, train_classifier
 from deepgen.eval.evaluator import (
     WEAK_ACCURACY,
     Recipe,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
-from deepgen.eval.classifier import predict
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import WEIGHTS
 from deepgen.sampling import generate

@@ -93,9 +93,8 @@ def opt(
 def auto(help: str, **bounds: Any) -> Any:
     """An option sized to the data and the device when training starts, unless given (see models/sizing.py): its
     default is None ("auto"), and the model config's `sized` rule must give it a value."""
-    return config_field(
-        None, {"help": f"{help} (default: auto, sized to the data)", "bounds": Bounds(**bounds), "auto": True}
-    )
+    option = opt(None, f"{help} (default: auto, sized to the data)", **bounds)
+    return field(default=None, metadata={**option.metadata, "auto": True})
 
 
 def config_field(default: Any, metadata: Mapping[str, Any]) -> Any:

@@ -72,3 +72,24 @@ def write_synced(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def hub_file(url: str, what: str, alternative: str) -> Path:
+    """The file of `url` in the torch hub cache ($TORCH_HOME/hub/checkpoints), downloaded there (its hash, the
+    file name's last '-' part, checked) if missing; one DeepgenError line naming the file, where to put it and
+    `alternative` (another way to get `what`) when it can be had neither way."""
+    import torch
+
+    from deepgen.errors import DeepgenError
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=cached.stem.rsplit("-", 1)[1])
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; a hash mismatch a RuntimeError
+            raise DeepgenError(
+                f"{what} weights {cached} are missing and could not be downloaded ({type(e).__name__}: {e}). "
+                f"Fetch {url} where there is internet and put it at {cached} (or set TORCH_HOME), or {alternative}."
+            ) from None
+    return cached

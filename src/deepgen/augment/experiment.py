@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
+import functools
 import io
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
@@ -18,33 +17,29 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from deepgen.augment.classifiers import build_classifier
-from deepgen.augment.fit import FitConfig, classic_augmentation, fit, predict_labels
+from deepgen.augment.outputs import write_outputs, write_results
+from deepgen.augment.pool import image_hashes, unlabelled_pool
+from deepgen.augment.recipes import RecipeConfig, get_recipe
 from deepgen.augment.robustness import robust_accuracy
-from deepgen.augment.summary import health_lines, results_table, summarise
-from deepgen.config import DataConfig, RunConfig, opt, validate
-from deepgen.data import Splits, load_data
+from deepgen.augment.sources import describe_generator, synthetic_source
+from deepgen.classify.base import Classifier
+from deepgen.classify.fit import EarlyStopping, FitConfig, TrainingSet, classic_augmentation, fit, predict
+from deepgen.classify.zoo import build_classifier
+from deepgen.config import DataConfig, opt, validate
+from deepgen.data import load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
-from deepgen.errors import ConfigError, Interrupted
+from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
-from deepgen.models.base import GenerativeModel
-from deepgen.registry import get_model
-from deepgen.report import Gallery, write_html
-from deepgen.run import CONFIG, LOCK, checkpoints, latest_checkpoint, open_run, step_of, warnings_of
-from deepgen.sampling import generate, vary_images
+from deepgen.run import LOCK
 from deepgen.train.runlock import locked
-from deepgen.train.trainer import train
 
-Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
 RECORD = "augment.json"  # the settings of the experiment in --out
 RERUNNABLE = ("out", "device")  # settings a continued experiment may change
 
 
 @dataclass
 class AugmentConfig:
-    """The experiment; every field but `data` and `fit` is an option of deepgen augment."""
-
     data: DataConfig
     out: Path = opt(MISSING, "folder for results.csv, summary.md, confusion/, provenance/")
     classifiers: list[str] = opt(["small-cnn"], "small-cnn resnet18 sae torchvision:NAME timm:NAME", metavar="NAME")
@@ -63,8 +58,23 @@ class AugmentConfig:
         le=1,
     )
     generator_steps: int = opt(2000, "training steps of each --train-generator", ge=1)
+    unlabeled: int = opt(
+        0,
+        "with --train-generator: the generator also learns from N other images of the training split, labelled by "
+        "the seed's real-only classifier (never a test image)",
+        metavar="N",
+        ge=0,
+    )
     classic: bool = opt(True, "also the classic-augmentation (affine) variants")
+    classic_only: bool = opt(False, "generated images only on top of classic augmentation")
     flip: bool = opt(False, "classic augmentation also flips images horizontally")
+    limits: list[int] = opt(
+        [],
+        "at most N training images per class; several N: one experiment each, and the scarce-data curve",
+        flag="--limit-per-class",
+        metavar="N",
+        ge=1,
+    )
     val_fraction: float = opt(0.2, "share of the training images kept to stop early", gt=0, lt=1)
     eps: list[float] = opt([0.05, 0.1], "FGSM/PGD budgets in [0, 1] pixel units", nargs="*", ge=0, le=1)
     noise: list[float] = opt([0.2], "Gaussian noise std levels", nargs="*", ge=0)
@@ -72,10 +82,22 @@ class AugmentConfig:
     robust_images: int = opt(
         1000, "test images attacked and corrupted (the first of the test split)", flag="--robust-n", ge=1
     )
+    pretrained: bool = opt(
+        False,
+        "torchvision:NAME classifiers start from torchvision's ImageNet weights (downloaded once into the torch hub "
+        "cache; offline: that cache or --classifier-weights)",
+    )
     classifier_weights: Path | None = opt(None, "local pretrained weights for a torchvision:/timm: classifier")
-    classifier_size: int | None = opt(None, "resize inputs of torchvision:/timm: classifiers to this size", ge=1)
+    classifier_size: int | None = opt(
+        None, "resize inputs of torchvision:/timm: classifiers to this size (--pretrained: the weights' own, 224)", ge=1
+    )
     fit: FitConfig = field(default_factory=FitConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
     device: str = opt("auto", "device of the classifiers and generators: auto, cpu, cuda, mps")
+
+    def part(self, seed: int) -> str:
+        """Where a seed's generators and provenance go, below --out: seedS, or NpcS/seedS on a curve."""
+        return f"{self.data.limit_per_class}pc/seed{seed}" if self.limits else f"seed{seed}"
 
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
@@ -91,32 +113,84 @@ def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> di
 def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path]:
     device = resolve_device(cfg.device)
     rows, confusions = [], {}
-    for seed in range(cfg.seeds):
-        splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
-        train_set, val = split(splits.train, cfg.val_fraction, seed, f"the training split of {cfg.data.data}")
-        source = synthetic_source(cfg, train_set, val, seed, device)
-        generator = describe_generator(cfg, seed)
-        counts = train_set.class_counts()
-        synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
-        write_provenance(cfg.out / "provenance" / f"seed{seed}.csv", train_set, val, splits.test, synthetic)
-        for classifier in cfg.classifiers:
-            for variant, ratio, classic in variants(cfg):
-                data = concat(train_set, synthetic[ratio]) if ratio else train_set
-                model = build_classifier(
-                    classifier, train_set.shape, len(train_set.classes), cfg.classifier_weights, cfg.classifier_size
-                )
-                augment = classic_augmentation(cfg.flip) if classic else None
-                info = fit(model, data, val, cfg.fit, device, seed, augment)
-                scores, confusion = test_scores(model, splits.test, device, cfg)
-                key = (classifier, variant)
-                confusions[key] = confusions.get(key, 0) + confusion
-                row = {"seed": seed, "classifier": classifier, "variant": variant, "ratio": ratio, "classic": classic}
-                row["generator"] = generator if ratio else ""
-                rows.append(
-                    row | {"real_train": len(train_set), "synthetic": len(data) - len(train_set)} | info | scores
-                )
-                log(f"seed {seed} {classifier:<10} {variant:<16} accuracy {scores['accuracy']:.4f}")
-    return write_outputs(cfg, rows, confusions, train_set.classes)
+    for limit in cfg.limits or [cfg.data.limit_per_class]:
+        part = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, limit_per_class=limit))
+        for seed in range(cfg.seeds):
+            found, classes = one_seed(part, seed, device, confusions, log)
+            rows += found
+            write_results(cfg, rows)  # a stopped experiment keeps the seeds it finished
+    return write_outputs(cfg, rows, confusions, classes)
+
+
+def one_seed(
+    cfg: AugmentConfig, seed: int, device: torch.device, confusions: dict, log: Callable[[str], None]
+) -> tuple[list[dict], list[str]]:
+    """Every classifier and variant on one seed's split (at one --limit-per-class): the real-only baselines first;
+    each baseline trained on the real split only (with classic augmentation when it is on) judges the generated
+    images for the recipes that ask (filter, soft) and labels the unlabelled pool."""
+    splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
+    train_set, val = split(splits.train, cfg.val_fraction, seed, f"the training split of {cfg.data.data}")
+    per_class = cfg.data.limit_per_class or "all"
+    rows, judges = [], {}
+
+    def record(classifier: str, variant: str, model: Classifier, row: dict) -> None:
+        scores, confusion = test_scores(model, splits.test, device, cfg)
+        key = (setting_label(classifier, per_class if cfg.limits else None), variant)
+        confusions[key] = confusions.get(key, 0) + confusion
+        rows.append({"seed": seed, "per_class": per_class, "classifier": classifier, "variant": variant} | row | scores)
+        log(f"{per_class} per class, seed {seed} {classifier:<10} {variant:<24} accuracy {scores['accuracy']:.4f}")
+
+    for classifier in cfg.classifiers:
+        for variant, classic in [("real", False)] + [("classic", True)] * cfg.classic:
+            model, info = train_stages(cfg, classifier, [("train", TrainingSet(train_set))], val, seed, classic, device)
+            judges[classifier] = model  # the classic-augmented one when there is one: it is the better judge
+            row = {"ratio": 0.0, "classic": classic, "generator": "", "real_train": len(train_set), "synthetic": 0}
+            record(classifier, variant, model, row | info)
+    if not positive(cfg):
+        write_provenance(cfg.out / "provenance" / f"{cfg.part(seed)}.csv", train_set, val, splits.test, {})
+        return rows, train_set.classes
+    pool = unlabelled_pool(cfg, splits, train_set, val, functools.partial(predict, judges[cfg.classifiers[0]]), seed)
+    source = synthetic_source(cfg, concat(train_set, pool), val, seed, device)
+    counts = train_set.class_counts()
+    synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
+    write_provenance(cfg.out / "provenance" / f"{cfg.part(seed)}.csv", train_set, val, splits.test, synthetic, pool)
+    generator = describe_generator(cfg, seed)
+    for classifier in cfg.classifiers:
+        judge = functools.partial(predict, judges[classifier])
+        for ratio, name, classic in synthetic_variants(cfg):
+            recipe = get_recipe(name)
+            plan = recipe.plan(train_set, synthetic[ratio], judge, cfg.recipe)
+            model, info = train_stages(cfg, classifier, plan.stages, val, seed, classic, device)
+            variant = f"{source_label(cfg)} x{ratio:g}" + ("" if name == "plain" else f" {name}") + "+classic" * classic
+            row = {"ratio": ratio, "classic": classic, "recipe": name, "recipe_settings": recipe.settings(cfg.recipe)}
+            row |= {"generator": generator, "real_train": len(train_set), "synthetic": plan.stages[0][1].n_generated}
+            record(classifier, variant, model, row | plan.info | info)
+    return rows, train_set.classes
+
+
+def train_stages(
+    cfg: AugmentConfig,
+    classifier: str,
+    stages: list[tuple[str, TrainingSet]],
+    val: ImageSet,
+    seed: int,
+    classic: bool,
+    device: torch.device,
+) -> tuple[Classifier, dict]:
+    """A new classifier (seeded) trained on each stage's data in turn, with early stopping on the real `val`;
+    the last stage's figures, and every stage's images (real and generated) and steps as JSON (`stages`)."""
+    torch.manual_seed(seed)
+    data = stages[0][1].data
+    model = build_classifier(
+        classifier, data.shape, len(data.classes), cfg.classifier_weights, cfg.classifier_size, cfg.pretrained
+    )
+    augment = classic_augmentation(cfg.flip) if classic else None
+    history = []
+    for name, data in stages:
+        early = EarlyStopping(val, cfg.fit.eval_every, cfg.fit.patience)
+        info = fit(model, data, cfg.fit, device, seed, early, augment)
+        history.append({"stage": name, "real": len(data) - data.n_generated, "generated": data.n_generated} | info)
+    return model, info | {"stages": json.dumps(history)}
 
 
 def check(cfg: AugmentConfig) -> None:
@@ -124,6 +198,12 @@ def check(cfg: AugmentConfig) -> None:
     if positive(cfg) and sources != 1:
         raise ConfigError("give exactly one of --generator RUN, --generators CLASS=RUN ..., --train-generator MODEL")
     validate(cfg)  # the bounds of each option (the command line checks them as it reads them)
+    for name in cfg.recipe.names:
+        get_recipe(name)
+    if cfg.classic_only and not cfg.classic:
+        raise ConfigError("--classic-only puts generated images on top of classic augmentation; drop --no-classic")
+    if cfg.unlabeled and (cfg.vary is not None or cfg.generator is not None or cfg.generators):
+        raise ConfigError("--unlabeled feeds a generator trained here: use it with --train-generator MODEL")
 
 
 def claim_out(cfg: AugmentConfig) -> None:
@@ -150,169 +230,32 @@ def claim_out(cfg: AugmentConfig) -> None:
         atomic_write_text(record, json.dumps(settings, indent=2))
 
 
-def describe_generator(cfg: AugmentConfig, seed: int) -> str:
-    """Which generator made a seed's synthetic images (a column of results.csv)."""
-    if cfg.generator is not None:
-        return f"{cfg.generator} ({latest_checkpoint(cfg.generator).name})"
-    if cfg.generators:
-        return "; ".join(f"{c}={run} ({latest_checkpoint(run).name})" for c, run in cfg.generators.items())
-    if cfg.train_generator is not None:
-        kind = "one per class" if cfg.per_class_generators else "conditional"
-        return (
-            f"{cfg.train_generator} ({kind}) trained {cfg.generator_steps} steps on seed {seed}'s training split "
-            f"in {cfg.out / 'generators' / f'seed{seed}'}"
-        )
-    return ""
-
-
 def positive(cfg: AugmentConfig) -> list[float]:
     return sorted({r for r in cfg.ratios if r > 0})
 
 
-def variants(cfg: AugmentConfig) -> list[tuple[str, float, bool]]:
-    """(name, synthetic ratio, classic augmentation): real only, each ratio, and with classic augmentation."""
-    out = [("real", 0.0, False)] + [(f"gan x{r:g}", r, False) for r in positive(cfg)]
-    if cfg.classic:
-        out += [("classic", 0.0, True)] + [(f"gan x{r:g}+classic", r, True) for r in positive(cfg)]
-    return out
+def synthetic_variants(cfg: AugmentConfig) -> list[tuple[float, str, bool]]:
+    """(ratio, recipe, classic augmentation) of every variant with generated images."""
+    modes = ([] if cfg.classic_only else [False]) + ([True] if cfg.classic else [])
+    return [(r, name, classic) for classic in modes for r in positive(cfg) for name in cfg.recipe.names]
 
 
-def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
-    """Where this seed's synthetic images come from; generators are trained on `train_set` only."""
-    if cfg.vary is not None:
-        return variation_source(varying_model(cfg, train_set, val, seed, device), train_set, cfg.vary)
-    if cfg.generator is not None:
-        return conditional_source(load_generator(cfg.generator, train_set, device, conditional=True))
-    if cfg.generators:
-        missing = set(train_set.classes) - set(cfg.generators)
-        if missing:
-            raise ConfigError(f"--generators has no run for class(es) {sorted(missing)}")
-        models = [load_generator(cfg.generators[c], train_set, device, conditional=False) for c in train_set.classes]
-        return per_class_source(models, train_set.classes)
-    if cfg.train_generator is None:
-        return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
-    folder = cfg.out / "generators" / f"seed{seed}"
-    name = generator_data_name(cfg, seed)
-    if not cfg.per_class_generators:
-        run = train_generator(cfg, Splits(name, train_set, val), folder, seed, conditional=True)
-        return conditional_source(load_generator(run, train_set, device, conditional=True))
-    models = []
-    for c in range(len(train_set.classes)):
-        only = lambda s, c=c: s.subset(torch.nonzero(s.labels == c).flatten())  # noqa: E731
-        part = Splits(f"{name} class {c}", only(train_set), only(val))
-        run = train_generator(cfg, part, folder / f"class{c}", seed, False)
-        models.append(load_generator(run, train_set, device, conditional=False))
-    return per_class_source(models, train_set.classes)
+def source_label(cfg: AugmentConfig) -> str:
+    """How variants name their generated images: 'vary' for variations of real images, else 'gan'."""
+    return "gan" if cfg.vary is None else "vary"
 
 
-def generator_data_name(cfg: AugmentConfig, seed: int) -> str:
-    """The name a generator's training data goes by (its progress bar says e.g. 'dcgan digits seed 0')."""
-    return f"{cfg.data.data} seed {seed}"
-
-
-def varying_model(
-    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device
-) -> GenerativeModel:
-    """The one generator whose variations are used: --generator RUN, or --train-generator MODEL trained on
-    this seed's training split (conditional where the model can be)."""
-    if cfg.generators or cfg.per_class_generators:
-        raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
-    run = cfg.generator
-    if run is None:
-        conditional = get_model(cfg.train_generator).can_condition
-        folder = cfg.out / "generators" / f"seed{seed}"
-        run = train_generator(cfg, Splits(generator_data_name(cfg, seed), train_set, val), folder, seed, conditional)
-    model = load_generator(run, train_set, device, conditional=None)
-    if not model.can_vary:
-        raise ConfigError(f"{run} is a {model.name}, which cannot vary images; diffusion models and encoders can")
-    return model
-
-
-def variation_source(model: GenerativeModel, train_set: ImageSet, strength: float) -> Source:
-    """Variations (model.vary) of the seed's own training images: counts[c] of class c, each made from a training
-    image of class c (all of them in a seeded order, repeated as needed) and labelled with that class."""
-
-    def draw(counts: list[int], seed: int) -> ImageSet:
-        g = torch.Generator().manual_seed(seed)
-        picks = []
-        for c, n in enumerate(counts):
-            members = torch.nonzero(train_set.labels == c).flatten()
-            if n and len(members):
-                picks.append(members[torch.randperm(len(members), generator=g)].repeat(-(-n // len(members)))[:n])
-        index = torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
-        labels = train_set.labels[index]
-        images = vary_images(model, train_set.images[index], strength, seed, labels if model.conditional else None)
-        return ImageSet(images, labels, train_set.classes)
-
-    return draw
-
-
-def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
-    """Train (or finish training, or reuse) the generator of one seed (and class) in `out`; an earlier run of this
-    experiment (same settings, see claim_out) may have started or finished it."""
-    run = RunConfig.default(cfg.train_generator)
-    run.data = dataclasses.replace(cfg.data, split_seed=seed)  # recorded in its config.yaml: what it was trained on
-    settings = {
-        "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
-        "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
-        "tensorboard": False,
-    }  # fmt: skip
-    if get_model(run.model).can_condition:  # autoencoders have no such option
-        settings["conditional"] = conditional
-    for key, value in settings.items():
-        run.set(key, value)
-    done = checkpoints(out)
-    if done and step_of(done[-1]) >= cfg.generator_steps:
-        return out
-    if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
-        shutil.rmtree(out)
-    result = train(run, resume=bool(done), splits=data)
-    if result.interrupted:
-        raise Interrupted(
-            f"interrupted while training the generator {out} at step {result.step}; the same command continues it"
-        )
-    return result.run
-
-
-def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:
-    """The model of `run`, checked against the data (and to be conditional or not, unless `conditional` is None)."""
-    model = open_run(run).load(device).model
-    if conditional is not None and (not model.can_sample or model.conditional != conditional):
-        kind = "a conditional generator (--conditional)" if conditional else "an unconditional generator"
-        raise ConfigError(f"{run} is not {kind}")
-    if model.shape != data.shape or (model.conditional and model.classes != data.classes):
-        raise ConfigError(
-            f"{run} makes {model.shape} images of classes {model.classes}; the data has {data.shape} and {data.classes}"
-        )
-    return model
-
-
-def conditional_source(model: GenerativeModel) -> Source:
-    def draw(counts: list[int], seed: int) -> ImageSet:
-        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-        return ImageSet(generate(model, len(labels), seed, labels), labels, model.classes)
-
-    return draw
-
-
-def per_class_source(models: list[GenerativeModel], classes: list[str]) -> Source:
-    def draw(counts: list[int], seed: int) -> ImageSet:
-        images = [generate(m, n, seed + c) for c, (m, n) in enumerate(zip(models, counts)) if n]
-        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
-        return ImageSet(torch.cat(images), labels, classes)
-
-    return draw
+def setting_label(classifier: str, per_class: int | str | None) -> str:
+    return classifier if per_class is None else f"{classifier}, {per_class} per class"
 
 
 def concat(a: ImageSet, b: ImageSet) -> ImageSet:
     return ImageSet(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.classes)
 
 
-def test_scores(
-    model: torch.nn.Module, test: ImageSet, device: torch.device, cfg: AugmentConfig
-) -> tuple[dict, np.ndarray]:
+def test_scores(model: Classifier, test: ImageSet, device: torch.device, cfg: AugmentConfig) -> tuple[dict, np.ndarray]:
     """Accuracy, balanced accuracy, macro-F1, per-class report and robustness on the real test split."""
-    truth, pred = test.labels.numpy(), predict_labels(model, test.images, device).numpy()
+    truth, pred = test.labels.numpy(), predict(model, test.images).argmax(1).numpy()
     n = cfg.robust_images
     classes = range(len(test.classes))
     report = classification_report(
@@ -330,69 +273,22 @@ def test_scores(
 
 
 def write_provenance(
-    path: Path, train_set: ImageSet, val: ImageSet, test: ImageSet, synthetic: dict[float, ImageSet]
+    path: Path,
+    train_set: ImageSet,
+    val: ImageSet,
+    test: ImageSet,
+    synthetic: dict[float, ImageSet],
+    pool: ImageSet | None = None,
 ) -> None:
-    """One row per image: the split it was used in, where it came from, its class and a hash of its pixels."""
+    """One row per image: the split it was used in, where it came from, its class and a hash of its pixels (the
+    unlabelled pool, which only the generator sees, with the class the judge gave it)."""
     buffer = io.StringIO()
     out = csv.writer(buffer)
     out.writerow(["split", "source", "ratio", "class", "sha1"])
     parts = [("train", "real", "", train_set), ("val", "real", "", val), ("test", "real", "", test)]
+    parts += [("generator", "unlabelled", "", pool)] if pool is not None and len(pool) else []
     parts += [("train", "synthetic", f"{r:g}", s) for r, s in synthetic.items()]
     for split_name, source, ratio, data in parts:
-        for image, label in zip(data.images, data.labels):
-            digest = hashlib.sha1(image.numpy().tobytes()).hexdigest()
+        for digest, label in zip(image_hashes(data.images), data.labels):
             out.writerow([split_name, source, ratio, data.classes[label], digest])
     atomic_write_text(path, buffer.getvalue())
-
-
-def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str]) -> dict[str, Path]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(cfg.out / "results.csv", buffer.getvalue())
-    paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
-    generators = sorted({row["generator"] for row in rows if row["generator"]})
-    used = "".join(f"\n- {g}" for g in generators)
-    health = health_lines({run: warnings_of(Path(run)) for run in last_grids(cfg)})
-    atomic_write_text(
-        paths["summary"],
-        summarise(rows, cfg.seeds, health) + (f"\nSynthetic images from:{used}\n" if used else ""),
-    )
-    from deepgen.augment.plots import save_confusion
-
-    matrices = {}
-    for (classifier, variant), matrix in confusions.items():
-        name = f"{classifier}_{variant}".replace(" ", "_").replace(":", "-").replace("+", "_plus_")
-        key = f"{classifier}, {variant}"
-        matrices[key] = cfg.out / "confusion" / f"{name}.png"
-        save_confusion(matrix, classes, matrices[key], f"{key} ({cfg.seeds} seeds)")
-    paths["confusion matrices"] = cfg.out / "confusion"
-    paths["provenance"] = cfg.out / "provenance"
-    paths["report"] = write_report(cfg, rows, matrices, health)
-    return paths
-
-
-def write_report(cfg: AugmentConfig, rows: list[dict], matrices: dict[str, Path], health: list[str]) -> Path:
-    """report.html: the results table with the conclusions, confusion matrices and the generators' samples."""
-    ratios = ", ".join(f"{r:g}" for r in cfg.ratios)
-    intro = [
-        f"{cfg.data.data}, at most {cfg.data.limit_per_class or 'all'} training images per class, {cfg.seeds} "
-        f"seed(s), synthetic-to-real ratios {ratios}; synthetic images are added to the training split only.",
-        "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
-        *sorted({f"Synthetic images from {row['generator']}." for row in rows if row["generator"]}),
-        *[f"Generator health warning: {line}" for line in health],
-    ]
-    galleries = [
-        Gallery("Confusion matrices (summed over seeds)", matrices),
-        Gallery("Generated samples (each generator's last grid)", last_grids(cfg)),
-    ]
-    return write_html(cfg.out / "report.html", "deepgen augment", intro, results_table(rows, cfg.seeds), galleries)
-
-
-def last_grids(cfg: AugmentConfig) -> dict[str, Path]:
-    """The newest sample grid of every generator run used: given ones and those trained per seed."""
-    runs = [cfg.generator] if cfg.generator is not None else list(cfg.generators.values())
-    runs += sorted(p.parent for p in (cfg.out / "generators").glob(f"**/{CONFIG}"))
-    grids = {str(run): sorted((run / "samples").glob("step_*.png")) for run in runs}
-    return {name: found[-1] for name, found in grids.items() if found}

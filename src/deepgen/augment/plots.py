@@ -1,27 +1,47 @@
-"""Confusion-matrix figures."""
+"""Confusion-matrix figures and the scarce-data curve, drawn without pyplot (no global backend is switched)."""
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+from sklearn.metrics import ConfusionMatrixDisplay
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
-
-from deepgen.io import atomic_write_bytes  # noqa: E402
+from deepgen.augment.curve import Curve
+from deepgen.viz.figures import save_figure
 
 
 def save_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
     size = max(4.0, 0.45 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, colorbar=False, values_format="d")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path, dpi=100)
+
+
+def save_curve(panels: dict[str, dict[str, Curve]], path: Path, title: str) -> None:
+    """One panel per metric: each variant's mean score against real images per class (log axis), with its 95% CI."""
+    fig = Figure(figsize=(6 * len(panels), 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    for ax, (metric, by_variant) in zip(axes[0], panels.items()):
+        for variant, points in by_variant.items():
+            n, mean, half = (np.array(v, dtype=float) for v in zip(*points))
+            half = np.nan_to_num(half)
+            ax.plot(n, 100 * mean, marker="o", label=variant)
+            ax.fill_between(n, 100 * (mean - half), 100 * (mean + half), alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({p[0] for points in by_variant.values() for p in points}))
+        ax.get_xaxis().set_major_formatter(ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(NullFormatter())
+        ax.set_xlabel("real training images per class")
+        ax.set_ylabel(f"test {metric.replace('_', ' ')} (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+

@@ -67,10 +67,13 @@ class Study:
 
 
 def studies(rows: list[dict]) -> list[tuple[Study, Study | None]]:
-    """Per classifier: the tests against real-only, and those of `gan xR+classic` against `classic`."""
+    """Per classifier (and images per class, on a curve): the tests against real-only, and those of each
+    `... +classic` variant against `classic`."""
     out = []
-    for classifier in dict.fromkeys(r["classifier"] for r in rows):
-        mine = [r for r in rows if r["classifier"] == classifier]
+    several = len({r.get("per_class") for r in rows}) > 1
+    for classifier, per_class in dict.fromkeys((r["classifier"], r.get("per_class")) for r in rows):
+        mine = [r for r in rows if r["classifier"] == classifier and r.get("per_class") == per_class]
+        classifier = f"{classifier}, {per_class} per class" if several else classifier
         by_variant = {
             v: sorted((r for r in mine if r["variant"] == v), key=lambda r: r["seed"])
             for v in dict.fromkeys(r["variant"] for r in mine)
@@ -131,10 +134,13 @@ def over_classic(study: Study, seeds: int) -> str:
         f"{v} {IDENTICAL}" if v in study.identical else f"{v} {fmt(d, half)} points (p = {study.p(v, adjusted=True)})"
         for v, (d, half, _) in study.tests.items()
     ]
+    best = max(study.tests, key=lambda v: study.tests[v][0])
+    better = study.tests[best][0] > 0 and study.adjusted[best] < 0.05
     verdict = "a significant" if any(p < 0.05 for p in study.adjusted.values()) else "no significant"
     return (
         f"Generated images on top of classic augmentation ({study.classifier}, paired over {seeds} seeds, "
-        f"Holm-corrected): " + "; ".join(parts) + f" — {verdict} difference."
+        f"Holm-corrected; the best, {best}, {'beats' if better else 'does not beat'} classic augmentation "
+        "significantly): " + "; ".join(parts) + f" — {verdict} difference."
     )
 
 

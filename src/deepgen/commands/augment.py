@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.augment.experiment import AugmentConfig, run_experiment
-from deepgen.augment.fit import FitConfig
+from deepgen.augment.recipes import RecipeConfig
+from deepgen.classify.fit import FitConfig
 from deepgen.config import opt
 
 USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
 ]
-DATA = ("data", "data_root", "image_size", "fit", "channels", "limit_per_class", "test_fraction")
-SOURCE = ("generator", "generators", "train_generator", "per_class_generators", "generator_steps", "vary")
-EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name not in (*SOURCE, "val_fraction"))
+DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction")
+SOURCE = ("generator", "generators", "train_generator", "per_class_generators", "generator_steps", "vary", "unlabeled")
+IN_DATA = ("limits", "val_fraction")
+EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name not in (*SOURCE, *IN_DATA))
 
 
 @dataclass
@@ -23,6 +25,7 @@ class FitOptions:
     """The classifier-training options of deepgen augment (the rest of FitConfig keeps its defaults)."""
 
     max_steps: int = opt(FitConfig.max_steps, "classifier steps (early stopping on val)", ge=1)
+    balance: bool = opt(False, "weight each image's loss by the inverse frequency of its class")
 
 
 def run(argv: list[str]) -> int:
@@ -31,14 +34,20 @@ def run(argv: list[str]) -> int:
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
-    add_options(add_data_options(parser, required=True, names=DATA), AugmentConfig, "augment", ("val_fraction",))
+    add_options(add_data_options(parser, required=True, names=DATA), AugmentConfig, "augment", IN_DATA)
     add_options(parser.add_argument_group("synthetic images (one of)"), AugmentConfig, "augment", SOURCE)
     experiment = parser.add_argument_group("experiment")
     add_options(experiment, AugmentConfig, "augment", EXPERIMENT)
     add_options(experiment, FitOptions, "fit")
+    add_options(parser.add_argument_group("recipes: how generated images are used (settings fixed, not tuned)"),
+                RecipeConfig, "recipe")  # fmt: skip
     args = parser.parse_args(argv)
-    fit = FitConfig(max_steps=options(FitOptions, args, "fit").max_steps)
-    cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit)
+    fit = FitConfig(**dataclasses.asdict(options(FitOptions, args, "fit")))
+    recipe = options(RecipeConfig, args, "recipe")
+    cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit, recipe=recipe)
+    # one --limit-per-class N is the data's limit; several make the scarce-data curve, an experiment per N
+    cfg.data = dataclasses.replace(cfg.data, limit_per_class=(cfg.limits or [None])[0])
+    cfg.limits = cfg.limits if len(cfg.limits) > 1 else []
     paths = run_experiment(cfg)
     print((cfg.out / "summary.md").read_text())
     for name, path in paths.items():

@@ -18,12 +18,13 @@ import torch
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from deepgen.classify.fit import predict
+from deepgen.classify.small_cnn import train_classifier
 from deepgen.config import DataConfig, opt
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.device import resolve_device
 from deepgen.errors import ConfigError, DeepgenError
-from deepgen.eval.classifier import predict, train_classifier
 from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator, slug
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
 from deepgen.eval.memorisation import audit, audit_metrics, closest_pairs

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import torch
 
+from deepgen.classify.fit import EarlyStopping, predict
+from deepgen.classify.small_cnn import SmallCNN, load_classifier, save_classifier, train_classifier
 from deepgen.config import DataConfig
 from deepgen.data import Splits
 from deepgen.data.imageset import ImageSet, split
-from deepgen.eval.classifier import EarlyStopping, SmallCNN, load_classifier, predict, save_classifier, train_classifier
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor
 from deepgen.io import atomic_write_text
 
@@ -42,7 +43,7 @@ ACCURACY = "evaluator_test_accuracy"  # the key of a metric's `extra` that holds
 
 @dataclass(frozen=True)
 class Recipe:
-    """How an evaluator is trained (see deepgen.eval.classifier.train_classifier); None: sized by `sized`."""
+    """How an evaluator is trained (see deepgen.classify.small_cnn.train_classifier); None: sized by `sized`."""
 
     steps: int | None = None  # at most this many steps (it stops earlier when validation accuracy plateaus)
     width: int | None = None  # of the SmallCNN

@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from deepgen.classify.small_cnn import SmallCNN
 from deepgen.data.imageset import to_float
 from deepgen.errors import ConfigError, DeepgenError
-from deepgen.eval.classifier import SmallCNN
+from deepgen.io import hub_file
 
 INCEPTION_URL = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -141,18 +142,9 @@ def inception_weights(path: str | Path | None) -> Path:
                 f"--inception-weights {given} does not exist; it should be torch-fidelity's {INCEPTION_URL}"
             )
         return given
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_URL.rsplit("/", 1)[1]
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(INCEPTION_URL, str(cached), hash_prefix=cached.stem.rsplit("-", 1)[1])
-        except (OSError, RuntimeError) as e:  # URLError is an OSError; a hash mismatch a RuntimeError
-            raise DeepgenError(
-                f"Inception-v3 weights {cached} are missing and could not be downloaded ({type(e).__name__}: {e}). "
-                f"Fetch {INCEPTION_URL} where there is internet and put it at {cached} (or set TORCH_HOME), or "
-                "pass it with --inception-weights PATH; --features classifier needs no download."
-            ) from None
-    return cached
+    return hub_file(
+        INCEPTION_URL, "Inception-v3", "pass it with --inception-weights PATH; --features classifier needs no download"
+    )
 
 
 @contextlib.contextmanager

@@ -7,8 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deepgen.classify.base import Classifier, Spec
+from deepgen.registry import register_classifier
 
-class StackedAutoencoderClassifier(nn.Module):
+
+class StackedAutoencoderClassifier(Classifier):
+    pretrains = True
+
     def __init__(self, shape: tuple[int, int, int], num_classes: int, hidden: tuple[int, ...] = (256, 64)):
         super().__init__()
         sizes = [shape[0] * shape[1] * shape[2], *hidden]
@@ -39,3 +44,8 @@ class StackedAutoencoderClassifier(nn.Module):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+
+
+@register_classifier("sae", "the stacked-autoencoder classifier (greedy layer-wise pretraining, then fine-tuning)")
+def stacked_autoencoder(spec: Spec, variant: str) -> StackedAutoencoderClassifier:
+    return StackedAutoencoderClassifier(spec.shape, spec.num_classes)

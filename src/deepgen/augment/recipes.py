@@ -1,0 +1,123 @@
+"""Recipes: how generated images enter a classifier's training, each registered by name.
+
+    plain      real + generated images, concatenated
+    filter     only generated images that the judge labels as the asked class with confidence >= tau
+    soft       generated images carry soft labels: the judge's probabilities, or label smoothing
+    weight     generated images count `synthetic_weight` times a real image in the loss
+    two-stage  pretrain on real + generated images, then fine-tune on the real images only
+
+The judge is the seed's classifier trained on its real training split only (see experiment.py), given as a
+function from uint8 images to class probabilities. A recipe returns a Plan: the training stages in order, each a
+TrainingSet, and what it did (the share of generated images kept per class, ...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deepgen.classify.fit import TrainingSet
+from deepgen.config import opt
+from deepgen.data.imageset import ImageSet
+from deepgen.registry import lookup
+
+Judge = Callable[[Tensor], Tensor]  # uint8 images (N, C, H, W) -> class probabilities (N, K)
+
+
+@dataclass
+class RecipeConfig:
+    names: list[str] = opt(
+        ["plain"], "how generated images are used: plain, filter, soft, weight, two-stage", flag="--recipes",
+        metavar="NAME",
+    )  # fmt: skip
+    tau: float = opt(0.9, "filter: the judge's least confidence in the asked class", ge=0, le=1)
+    soft: Literal["judge", "smooth"] = opt("judge", "soft: the judge's probabilities, or label smoothing")
+    smoothing: float = opt(0.1, "soft=smooth: the probability mass spread evenly over all classes", ge=0, le=1)
+    synthetic_weight: float = opt(0.5, "weight: a generated image's loss weight (a real one's is 1)", ge=0)
+
+
+@dataclass
+class Plan:
+    stages: list[tuple[str, TrainingSet]]  # (name, training data), trained in this order on one network
+    info: dict[str, object] = field(default_factory=dict)  # columns of results.csv
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str
+    plan: Callable[[ImageSet, ImageSet, Judge, RecipeConfig], Plan]
+    settings: Callable[[RecipeConfig], str]  # the settings it uses, as recorded in results.csv
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def recipe(name: str, description: str, settings: Callable[[RecipeConfig], str] = lambda cfg: "") -> Callable:
+    def add(plan: Callable[[ImageSet, ImageSet, Judge, RecipeConfig], Plan]) -> Callable:
+        RECIPES[name] = Recipe(name, description, plan, settings)
+        return plan
+
+    return add
+
+
+def get_recipe(name: str) -> Recipe:
+    return lookup("recipe", name, RECIPES)
+
+
+@recipe("plain", "real + generated images, concatenated")
+def plain(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    return Plan([("train", TrainingSet(real) + generated(synthetic))])
+
+
+@recipe("filter", "keep generated images the judge labels as asked with confidence >= tau", lambda c: f"tau={c.tau:g}")
+def filtered(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    keep = confident(synthetic, judge(synthetic.images), cfg.tau)
+    asked, kept = synthetic.class_counts(), synthetic.subset(keep).class_counts()
+    shares = {c: round(k / a, 4) for c, a, k in zip(synthetic.classes, asked, kept) if a}
+    info = {"kept_share": round(len(keep) / max(1, len(synthetic)), 4), "kept_per_class": json.dumps(shares)}
+    return Plan([("train", TrainingSet(real) + generated(synthetic.subset(keep)))], info)
+
+
+def confident(synthetic: ImageSet, probabilities: Tensor, tau: float) -> Tensor:
+    """Indices of the images whose most probable class is their label, with probability >= tau."""
+    confidence, predicted = probabilities.max(1)
+    return torch.nonzero((predicted == synthetic.labels) & (confidence >= tau)).flatten()
+
+
+def soft_settings(cfg: RecipeConfig) -> str:
+    return "judge" if cfg.soft == "judge" else f"smooth={cfg.smoothing:g}"
+
+
+@recipe("soft", "generated images carry soft labels", soft_settings)
+def soft(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    return Plan([("train", TrainingSet(real) + generated(synthetic, targets=soft_labels(synthetic, judge, cfg)))])
+
+
+def soft_labels(synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Tensor:
+    """(N, K) rows summing to 1: the judge's probabilities, or the one-hot labels smoothed by cfg.smoothing."""
+    if cfg.soft == "judge":
+        return judge(synthetic.images).float()
+    k = len(synthetic.classes)
+    return (1 - cfg.smoothing) * F.one_hot(synthetic.labels, k).float() + cfg.smoothing / k
+
+
+@recipe("weight", "generated images weigh less in the loss", lambda c: f"weight={c.synthetic_weight:g}")
+def weighted(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    weights = torch.full((len(synthetic),), cfg.synthetic_weight)
+    return Plan([("train", TrainingSet(real) + generated(synthetic, weights=weights))])
+
+
+@recipe("two-stage", "pretrain on real + generated images, then fine-tune on real images only")
+def two_stage(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    return Plan([("pretrain", TrainingSet(real) + generated(synthetic)), ("fine-tune", TrainingSet(real))])
+
+
+def generated(images: ImageSet, targets: Tensor | None = None, weights: Tensor | None = None) -> TrainingSet:
+    """Generated images as training data, marked as such."""
+    return TrainingSet(images, targets, weights, torch.ones(len(images), dtype=torch.bool))

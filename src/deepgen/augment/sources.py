@@ -1,0 +1,172 @@
+"""Where an experiment's generated images come from: a source gives, for a seed, labelled images in the numbers
+asked per class. Samples of a conditional run or of one unconditional run per class, of a generator trained on the
+seed's training split, or variations of the seed's own training images (--vary): all are the same `Source`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from deepgen.config import RunConfig
+from deepgen.data import Splits
+from deepgen.data.imageset import ImageSet
+from deepgen.errors import ConfigError, Interrupted
+from deepgen.models.base import GenerativeModel
+from deepgen.registry import get_model
+from deepgen.run import checkpoints, latest_checkpoint, open_run, step_of
+from deepgen.sampling import generate, vary_images
+from deepgen.train.trainer import train
+
+if TYPE_CHECKING:
+    from deepgen.augment.experiment import AugmentConfig
+
+Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
+
+
+def describe_generator(cfg: AugmentConfig, seed: int) -> str:
+    """Which generator made a seed's synthetic images (a column of results.csv)."""
+    if cfg.generator is not None:
+        return f"{cfg.generator} ({latest_checkpoint(cfg.generator).name})"
+    if cfg.generators:
+        return "; ".join(f"{c}={run} ({latest_checkpoint(run).name})" for c, run in cfg.generators.items())
+    if cfg.train_generator is not None:
+        kind = "one per class" if cfg.per_class_generators else "conditional"
+        limit = f" of {cfg.data.limit_per_class} images per class" if cfg.limits else ""
+        pool = f" and up to {cfg.unlabeled} pseudo-labelled unlabelled images" if cfg.unlabeled else ""
+        return (
+            f"{cfg.train_generator} ({kind}) trained {cfg.generator_steps} steps on seed {seed}'s training split"
+            f"{limit}{pool} in {cfg.out / 'generators' / cfg.part(seed)}"
+        )
+    return ""
+
+
+def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
+    """Where this seed's synthetic images come from; generators are trained on `train_set` only."""
+    if cfg.vary is not None:
+        return variation_source(varying_model(cfg, train_set, val, seed, device), train_set, cfg.vary)
+    if cfg.generator is not None:
+        return conditional_source(load_generator(cfg.generator, train_set, device, conditional=True))
+    if cfg.generators:
+        missing = set(train_set.classes) - set(cfg.generators)
+        if missing:
+            raise ConfigError(f"--generators has no run for class(es) {sorted(missing)}")
+        models = [load_generator(cfg.generators[c], train_set, device, conditional=False) for c in train_set.classes]
+        return per_class_source(models, train_set.classes)
+    if cfg.train_generator is None:
+        return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
+    folder = cfg.out / "generators" / cfg.part(seed)
+    name = generator_data_name(cfg, seed)
+    if not cfg.per_class_generators:
+        run = train_generator(cfg, Splits(name, train_set, val), folder, seed, conditional=True)
+        return conditional_source(load_generator(run, train_set, device, conditional=True))
+    models = []
+    for c in range(len(train_set.classes)):
+        only = lambda s, c=c: s.subset(torch.nonzero(s.labels == c).flatten())  # noqa: E731
+        part = Splits(f"{name} class {c}", only(train_set), only(val))
+        run = train_generator(cfg, part, folder / f"class{c}", seed, False)
+        models.append(load_generator(run, train_set, device, conditional=False))
+    return per_class_source(models, train_set.classes)
+
+
+def generator_data_name(cfg: AugmentConfig, seed: int) -> str:
+    """The name a generator's training data goes by (its progress bar says e.g. 'dcgan digits seed 0')."""
+    return f"{cfg.data.data} seed {seed}"
+
+
+def varying_model(
+    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device
+) -> GenerativeModel:
+    """The one generator whose variations are used: --generator RUN, or --train-generator MODEL trained on
+    this seed's training split (conditional where the model can be)."""
+    if cfg.generators or cfg.per_class_generators:
+        raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
+    run = cfg.generator
+    if run is None:
+        conditional = get_model(cfg.train_generator).can_condition
+        folder = cfg.out / "generators" / cfg.part(seed)
+        run = train_generator(cfg, Splits(generator_data_name(cfg, seed), train_set, val), folder, seed, conditional)
+    model = load_generator(run, train_set, device, conditional=None)
+    if not model.can_vary:
+        raise ConfigError(f"{run} is a {model.name}, which cannot vary images; diffusion models and encoders can")
+    return model
+
+
+def variation_source(model: GenerativeModel, train_set: ImageSet, strength: float) -> Source:
+    """Variations (model.vary) of the seed's own training images: counts[c] of class c, each made from a training
+    image of class c (all of them in a seeded order, repeated as needed) and labelled with that class."""
+
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        g = torch.Generator().manual_seed(seed)
+        picks = []
+        for c, n in enumerate(counts):
+            members = torch.nonzero(train_set.labels == c).flatten()
+            if n and len(members):
+                picks.append(members[torch.randperm(len(members), generator=g)].repeat(-(-n // len(members)))[:n])
+        index = torch.cat(picks) if picks else torch.zeros(0, dtype=torch.long)
+        labels = train_set.labels[index]
+        images = vary_images(model, train_set.images[index], strength, seed, labels if model.conditional else None)
+        return ImageSet(images, labels, train_set.classes)
+
+    return draw
+
+
+def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
+    """Train (or finish training, or reuse) the generator of one seed (and class) in `out`; an earlier run of this
+    experiment (same settings, see claim_out) may have started or finished it."""
+    run = RunConfig.default(cfg.train_generator)
+    run.data = dataclasses.replace(cfg.data, split_seed=seed)  # recorded in its config.yaml: what it was trained on
+    settings = {
+        "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
+        "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
+        "tensorboard": False,
+    }  # fmt: skip
+    if get_model(run.model).can_condition:  # autoencoders have no such option
+        settings["conditional"] = conditional
+    for key, value in settings.items():
+        run.set(key, value)
+    done = checkpoints(out)
+    if done and step_of(done[-1]) >= cfg.generator_steps:
+        return out
+    if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
+        shutil.rmtree(out)
+    result = train(run, resume=bool(done), splits=data)
+    if result.interrupted:
+        raise Interrupted(
+            f"interrupted while training the generator {out} at step {result.step}; the same command continues it"
+        )
+    return result.run
+
+
+def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:
+    """The model of `run`, checked against the data (and to be conditional or not, unless `conditional` is None)."""
+    model = open_run(run).load(device).model
+    if conditional is not None and (not model.can_sample or model.conditional != conditional):
+        kind = "a conditional generator (--conditional)" if conditional else "an unconditional generator"
+        raise ConfigError(f"{run} is not {kind}")
+    if model.shape != data.shape or (model.conditional and model.classes != data.classes):
+        raise ConfigError(
+            f"{run} makes {model.shape} images of classes {model.classes}; the data has {data.shape} and {data.classes}"
+        )
+    return model
+
+
+def conditional_source(model: GenerativeModel) -> Source:
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return ImageSet(generate(model, len(labels), seed, labels), labels, model.classes)
+
+    return draw
+
+
+def per_class_source(models: list[GenerativeModel], classes: list[str]) -> Source:
+    def draw(counts: list[int], seed: int) -> ImageSet:
+        images = [generate(m, n, seed + c) for c, (m, n) in enumerate(zip(models, counts)) if n]
+        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return ImageSet(torch.cat(images), labels, classes)
+
+    return draw

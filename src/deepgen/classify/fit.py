@@ -1,0 +1,219 @@
+"""The one training loop for every classifier, and the one predict.
+
+`fit` trains with Adam (optionally with cosine decay), stops early on a validation split keeping the best weights,
+and can add classic augmentation, outlier exposure, class-balanced loss weights, soft labels and per-image loss
+weights (the last two come with a `TrainingSet`)."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+
+from deepgen.classify.base import Classifier
+from deepgen.data.imageset import ImageSet, to_float
+from deepgen.data.loader import Batches
+
+
+@dataclass
+class FitConfig:
+    max_steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    eval_every: int = 50
+    patience: int = 6  # evaluations without a better validation accuracy before stopping
+    pretrain_steps: int = 500  # unsupervised pretraining of classifiers that declare it (the stacked autoencoder)
+    cosine: bool = False  # decay the learning rate to 0 over max_steps (cosine)
+    outlier_weight: float = 0.0  # outlier exposure (see `outliers`); 0 is off
+    balance: bool = False  # weight each image's loss by the inverse frequency of its class
+
+
+@dataclass
+class TrainingSet:
+    """Labelled images with, optionally, soft labels `targets` (N, K; rows sum to 1) used in place of the labels,
+    a loss weight per image `weights` (N,), and which images are `generated` (N, bool; provenance only)."""
+
+    data: ImageSet
+    targets: Tensor | None = None
+    weights: Tensor | None = None
+    generated: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    @property
+    def n_generated(self) -> int:
+        return 0 if self.generated is None else int(self.generated.sum())
+
+    def __add__(self, other: TrainingSet) -> TrainingSet:
+        def join(mine: Tensor | None, theirs: Tensor | None, default: Callable[[TrainingSet], Tensor]) -> Tensor | None:
+            if mine is None and theirs is None:
+                return None
+            return torch.cat([default(self) if mine is None else mine, default(other) if theirs is None else theirs])
+
+        data = ImageSet(
+            torch.cat([self.data.images, other.data.images]),
+            torch.cat([self.data.labels, other.data.labels]),
+            self.data.classes,
+        )
+        return TrainingSet(
+            data,
+            join(self.targets, other.targets, lambda t: F.one_hot(t.data.labels, len(t.data.classes)).float()),
+            join(self.weights, other.weights, lambda t: torch.ones(len(t))),
+            join(self.generated, other.generated, lambda t: torch.zeros(len(t), dtype=torch.bool)),
+        )
+
+
+@dataclass
+class EarlyStopping:
+    """Checks accuracy on `val` every `every` steps (and at the last), keeps the weights that scored best,
+    and says to stop after `patience` checks in a row without a better accuracy."""
+
+    val: ImageSet
+    every: int = 50
+    patience: int = 6
+    best: float = -1.0
+    best_step: int = 0
+    steps: int = 0
+    waited: int = 0
+    state: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def __call__(self, model: nn.Module, step: int, last: bool = False) -> bool:
+        """After training step `step`: True when training should stop."""
+        self.steps = step
+        if step % self.every and not last:
+            return False
+        training = model.training
+        accuracy = (predict(model.eval(), self.val.images).argmax(1) == self.val.labels).float().mean().item()
+        model.train(training)
+        if accuracy > self.best:
+            self.best, self.best_step, self.waited = accuracy, step, 0
+            self.state = copy.deepcopy(model.state_dict())
+        else:
+            self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        """Load the best weights into `model`."""
+        model.load_state_dict(self.state)
+
+
+def classic_augmentation(flip: bool) -> v2.Transform:
+    """Small random affine changes (rotation, shift, scale), and horizontal flips when `flip`."""
+    affine = v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), fill=-1.0)
+    return v2.Compose([v2.RandomHorizontalFlip(), affine]) if flip else affine
+
+
+def class_weights(labels: Tensor, num_classes: int) -> Tensor:
+    """Inverse class frequencies, scaled so that the weights of all images average 1 (absent classes get 0)."""
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    present = int((counts > 0).sum())
+    return torch.where(counts > 0, len(labels) / (present * counts.clamp(min=1)), torch.zeros(()))
+
+
+def fit(
+    model: Classifier,
+    train: ImageSet | TrainingSet,
+    cfg: FitConfig,
+    device: torch.device | str,
+    seed: int,
+    early: EarlyStopping | None = None,
+    augment: v2.Transform | None = None,
+    progress: str | None = None,
+) -> dict[str, float]:
+    """Train `model` in place (the caller seeds torch before building it, for a reproducible start) and return it in
+    eval mode; with `early`, stop when its validation accuracy stops improving and keep the best weights.
+    `progress` names a progress bar (on stderr). Returns the steps run (and the validation figures)."""
+    train = train if isinstance(train, TrainingSet) else TrainingSet(train)
+    device = torch.device(device)
+    model.to(device)
+    if model.pretrains:
+        model.pretrain(to_float(train.data.images).to(device), steps=cfg.pretrain_steps, seed=seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.max_steps) if cfg.cosine else None
+    order = ImageSet(train.data.images, torch.arange(len(train)), train.data.classes)  # batches of indices
+    batches = Batches(order, min(cfg.batch_size, len(train)), device, seed)
+    labels, targets, weights = loss_terms(train, cfg.balance, device)
+    bar = tqdm(
+        total=cfg.max_steps,
+        desc=progress,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=0.1 if sys.stderr.isatty() else 10,
+        disable=progress is None,
+    )
+    model.train()
+    for step in range(1, cfg.max_steps + 1):
+        x, index = batches.next()
+        if augment is not None:
+            x = torch.stack([augment(image) for image in x])
+        soft, weight = (None if t is None else t[index] for t in (targets, weights))
+        if cfg.outlier_weight > 0:
+            logits = model(torch.cat([x, outliers(x)]))
+            loss = supervised_loss(logits[: len(x)], labels[index], soft, weight)
+            loss = loss - cfg.outlier_weight * logits[len(x) :].log_softmax(1).mean()
+        else:
+            loss = supervised_loss(model(x), labels[index], soft, weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        bar.update()
+        if early is not None:
+            stop = early(model, step, last=step == cfg.max_steps)
+            if early.best_step:
+                bar.set_postfix(best_val_acc=f"{early.best:.4f}", refresh=False)
+            if stop:
+                break
+    bar.close()
+    model.eval()
+    if early is None:
+        return {"steps": cfg.max_steps}
+    early.restore(model)
+    return {"val_accuracy": early.best, "best_step": early.best_step, "steps": early.steps}
+
+
+def loss_terms(train: TrainingSet, balance: bool, device: torch.device) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Labels, soft labels (or None) and per-image loss weights (or None: all 1) on `device`."""
+    weights = train.weights
+    if balance:
+        per_class = class_weights(train.data.labels, len(train.data.classes))[train.data.labels]
+        weights = per_class if weights is None else weights * per_class
+    targets, weights = (None if t is None else t.to(device) for t in (train.targets, weights))
+    return train.data.labels.to(device), targets, weights
+
+
+def supervised_loss(logits: Tensor, labels: Tensor, targets: Tensor | None, weights: Tensor | None) -> Tensor:
+    """Cross-entropy with the labels, or with soft labels `targets`; averaged with `weights` per image."""
+    if targets is None and weights is None:
+        return F.cross_entropy(logits, labels)
+    per_image = F.cross_entropy(logits, labels if targets is None else targets, reduction="none")
+    return per_image.mean() if weights is None else (weights * per_image).mean()
+
+
+def outliers(x: Tensor) -> Tensor:
+    """Images of no class, as many as `x`: a third each of uniform noise, flat grey levels, and images
+    of `x` with their pixels shuffled. Trained towards the uniform class distribution (outlier exposure,
+    Hendrycks et al. 2019), they teach a classifier to be unsure of images that are not of any class."""
+    a, b = len(x) // 3, 2 * len(x) // 3
+    noise = torch.rand_like(x[:a]) * 2 - 1
+    flat = (torch.rand(b - a, 1, 1, 1, device=x.device) * 2 - 1).expand_as(x[a:b])
+    pixels = x[b:].flatten(1)
+    shuffled = pixels.gather(1, torch.rand_like(pixels).argsort(1)).view_as(x[b:])
+    return torch.cat([noise, flat, shuffled])
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: Tensor, batch_size: int = 1000) -> Tensor:
+    """Class probabilities (N, K), on the CPU, of uint8 images (the model in eval mode on its own device)."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(to_float(chunk.to(device))).softmax(1).cpu() for chunk in images.split(batch_size)])
