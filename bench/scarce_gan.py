@@ -6,9 +6,10 @@ samples of every class (seeded), and score them against the full test split: FID
 the features of the evaluator CNN trained on the whole mnist10k training split (`classifier:mnist10k`), and
 asked-class accuracy (how often that CNN names the class that was asked for). The table gives mean ± 95% CI
 over seeds, and the paired difference with - without. Each finished run is appended to OUT/results.jsonl and
-skipped when the script runs again.
+skipped when the script runs again. With --score RUN ..., it scores finished runs the same way instead.
 
     flock /tmp/deepgen-bench.lock python bench/scarce_gan.py --out /work/runs-12/scarce
+    python bench/scarce_gan.py --score runs/off runs/fixed      # one JSON line of scores per run
 """
 
 from __future__ import annotations
@@ -48,14 +49,19 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-scarce"))
+    parser.add_argument("--score", type=Path, nargs="+", metavar="RUN", help="only score these finished runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    judge = Judge(DataConfig(data="mnist10k"), Settings(features="classifier:mnist10k", device="cpu"))
+    if args.score:
+        for run in args.score:
+            print(json.dumps({"run": str(run), **score(run, judge, args.per_class)}), flush=True)
+        return
     steps, widths = pairs(args.steps, int), pairs(args.width, int)
     variants = {"without": WITHOUT, "with": pairs(args.options, str)}
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = {(r["limit"], r["model"], r["variant"], r["seed"]) for r in read(results)}
-    judge = Judge(DataConfig(data="mnist10k"), Settings(features="classifier:mnist10k", device="cpu"))
     grid = product(args.limits, args.models, range(args.seeds), variants.items())
     for limit, model, seed, (variant, options) in grid:
         if (limit, model, variant, seed) in done:
@@ -92,7 +98,13 @@ def run_and_score(settings: dict, model_name: str, judge: Judge, per_class: int)
     started = time.perf_counter()
     result = train(cfg)
     seconds = time.perf_counter() - started
-    trained = open_run(result.checkpoint).load(torch.device("cpu"))
+    return {**score(result.checkpoint, judge, per_class), "train_s": round(seconds, 1)}
+
+
+def score(run: Path, judge: Judge, per_class: int) -> dict:
+    """FID, precision, recall and asked-class accuracy of `per_class` seeded samples of each class of a conditional
+    run (or checkpoint), its final augmentation p, health warnings and samples grid."""
+    trained = open_run(run).load(torch.device("cpu"))
     model = trained.model
     labels = balanced_labels(len(model.classes), per_class)
     images = generate(model, len(labels), seed=1, labels=labels)
@@ -100,8 +112,8 @@ def run_and_score(settings: dict, model_name: str, judge: Judge, per_class: int)
     asked = (predict(judge.classifier.cnn, images).argmax(1) == labels).float().mean().item()
     health = [m.split(";")[0] for m in trained.warnings()]
     p = float(model.ada_p) if hasattr(model, "ada_p") else None
-    return {**metrics, "asked_class_accuracy": asked, "train_s": round(seconds, 1), "ada_p": p, "health": health,
-            "grid": str(result.outputs["samples"])}  # fmt: skip
+    grid = trained.path / "samples" / f"step_{trained.step:06d}.png"
+    return {**metrics, "asked_class_accuracy": asked, "ada_p": p, "health": health, "grid": str(grid)}
 
 
 def table(rows: list[dict], judge: Judge) -> str:
