@@ -37,8 +37,8 @@ SAMPLE_WARMUP = 100  # a freshly initialised generator draws near-constant image
 REAL_PER_CLASS = 64
 
 REMEDIES = {
-    "critic_wins": "the critic is overfitting and the generator gets no useful signal; turn on --augment adaptive "
-    "(or fixed), add --lecam 0.1, or lower --lr-d",
+    "critic_wins": "the critic is overfitting and the generator gets no useful signal; turn on differentiable "
+    "augmentation (--augment fixed --augment-ops translation color), add --lecam 0.1, or lower --lr-d",
     "constant": "the generator has collapsed to one image; turn on --augment adaptive, lower --lr-d or --lr-g, "
     "or restart with another --seed",
     "collapse": "the generator covers few modes; turn on --augment adaptive, add --lecam 0.1 or --ema-decay 0.999, "
