@@ -25,7 +25,7 @@ from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.device import resolve_device
 from deepgen.errors import ConfigError, DeepgenError
-from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator, slug
+from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
 from deepgen.eval.memorisation import audit, audit_metrics, closest_pairs
 from deepgen.eval.metrics import (
@@ -40,7 +40,7 @@ from deepgen.eval.metrics import (
 )
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
-from deepgen.run import RESULTS, open_run
+from deepgen.run import RESULTS, data_slug, open_run
 from deepgen.sampling import balanced_labels, generate
 from deepgen.viz.grids import save_png
 
@@ -100,7 +100,7 @@ class Judge:
     def classifier_features(self, data: DataConfig) -> FeatureExtractor:
         """The evaluator of the run's data, or of another dataset at the same image size and channels."""
         dataset = self.settings.features.partition(":")[2]
-        if not dataset or slug(dataset) == slug(data.data):
+        if not dataset or data_slug(dataset) == data_slug(data.data):
             return self.classifier
         other = load_data(evaluator_data(data, dataset))
         return get_evaluator(other, self.settings.recipe, self.device, log=self.log)

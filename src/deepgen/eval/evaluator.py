@@ -35,6 +35,7 @@ from deepgen.data import Splits
 from deepgen.data.imageset import ImageSet, split
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor
 from deepgen.io import atomic_write_text
+from deepgen.run import data_slug
 
 WEIGHTS, INFO = "model.safetensors", "info.json"
 WEAK_ACCURACY = 0.8  # below this test accuracy an evaluator's scores come with a warning
@@ -86,11 +87,6 @@ def cache_root() -> Path:
     return Path(os.environ.get("DEEPGEN_CACHE") or "~/.cache/deepgen").expanduser() / "evaluators"
 
 
-def slug(data: str) -> str:
-    """'mnist10k' -> 'mnist10k'; 'folder:/data/scans' -> 'folder-scans'."""
-    return f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data
-
-
 def fingerprint(train: ImageSet, recipe: Recipe) -> str:
     h = hashlib.sha256()
     h.update(
@@ -108,7 +104,8 @@ def sized_recipe(splits: Splits, recipe: Recipe) -> Recipe:
 
 def evaluator_name(splits: Splits, recipe: Recipe) -> str:
     c, height, width = splits.train.shape
-    return f"{slug(splits.name)}-{c}x{height}x{width}-{fingerprint(splits.train, sized_recipe(splits, recipe))[:12]}"
+    digest = fingerprint(splits.train, sized_recipe(splits, recipe))[:12]
+    return f"{data_slug(splits.name)}-{c}x{height}x{width}-{digest}"
 
 
 def get_evaluator(
@@ -122,7 +119,7 @@ def get_evaluator(
     accuracy and training cost are logged either way, with a warning when the accuracy is weak."""
     name = evaluator_name(splits, recipe)
     folder = cache_root() / name
-    features_name = f"classifier:{slug(splits.name)}"
+    features_name = f"classifier:{data_slug(splits.name)}"
     if not retrain and (folder / WEIGHTS).is_file():
         cnn, info = load_classifier(folder / WEIGHTS, device)
     else:
