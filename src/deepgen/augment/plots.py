@@ -32,7 +32,8 @@ def save_curve(panels: dict[str, dict[str, Curve]], path: Path, title: str) -> N
             n, mean, half = (np.array(v, dtype=float) for v in zip(*points))
             half = np.nan_to_num(half)
             ax.plot(n, 100 * mean, marker="o", label=variant)
-            ax.fill_between(n, 100 * (mean - half), 100 * (mean + half), alpha=0.15)
+            low, high = np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)  # a score lies in [0, 1]
+            ax.fill_between(n, 100 * low, 100 * high, alpha=0.15)
         ax.set_xscale("log")
         ax.set_xticks(sorted({p[0] for points in by_variant.values() for p in points}))
         ax.get_xaxis().set_major_formatter(ScalarFormatter())
