@@ -55,6 +55,17 @@ def join(device: torch.device) -> tuple[World, torch.device]:
     return world, device
 
 
+def leave(world: World, finished: bool) -> None:
+    """Leave the process group that `join` made. A finished process first waits for the others (a barrier): one
+    that exited while another still used the group could abort at exit ("terminate called without an active
+    exception"). After an error, leave at once."""
+    if not world.distributed or not dist.is_initialized():
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def shard_batch_size(batch_size: int, world: World) -> None:
     if batch_size % world.size:
         raise ConfigError(f"--batch-size {batch_size} must be divisible by the number of processes ({world.size})")

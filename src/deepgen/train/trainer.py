@@ -42,6 +42,7 @@ from deepgen.train.distributed import (
     broadcast_module,
     gather,
     join,
+    leave,
     shard_batch_size,
     share,
 )
@@ -72,11 +73,17 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
     writes the files, holding the run directory's lock throughout."""
     cfg.validate()
     world, device = join(resolve_device(cfg.train.device))
-    run = Path(cfg.train.out) if resume else run_dir_on_rank0(cfg, world)
-    with own_run(run, new=not resume) if world.main else nullcontext(run):
-        if world.main and remove_partial(run):
-            warnings.warn(f"removed unfinished checkpoint writes in {run / 'checkpoints'}", stacklevel=2)
-        return train_in(run, cfg, world, device, resume, splits)
+    finished = False
+    try:
+        run = Path(cfg.train.out) if resume else run_dir_on_rank0(cfg, world)
+        with own_run(run, new=not resume) if world.main else nullcontext(run):
+            if world.main and remove_partial(run):
+                warnings.warn(f"removed unfinished checkpoint writes in {run / 'checkpoints'}", stacklevel=2)
+            result = train_in(run, cfg, world, device, resume, splits)
+        finished = True
+        return result
+    finally:
+        leave(world, finished)
 
 
 def train_in(
