@@ -28,7 +28,7 @@ DOCUMENTED = {
         "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
-        "vae-gan": {"d_width": 32},
+        "vae-gan": {"d_width": 32, "lr": 1e-3},
         "progan": {
             "noise_dim": 32,
             "fmap_max": 32,
@@ -45,7 +45,7 @@ DOCUMENTED = {
         "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
-        "vae-gan": {"d_width": 16},
+        "vae-gan": {"d_width": 16, "lr": 1e-3},
         "progan": {
             "noise_dim": 16,
             "fmap_max": 16,

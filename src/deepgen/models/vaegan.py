@@ -48,12 +48,14 @@ class VAEGANConfig(AutoSized):
         -1, "discriminator conv block whose activations measure reconstruction (1 = first; -1 = last)"
     )
     gamma: float = opt(1e-2, "weight of the feature reconstruction against the adversarial loss for the decoder", ge=0)
-    lr: float = opt(3e-4, "Adam learning rate of all three networks", gt=0)
+    lr: float | None = auto("Adam learning rate of all three networks", gt=0)
     betas: list[float] = opt([0.5, 0.999], "Adam betas of all three networks", ge=0, lt=1, size=2)
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
-        """The discriminator as wide as a DCGAN critic on the same images and device."""
-        return super().sized(s, batch_size) | {"d_width": conv_width(s)}
+        """The discriminator as wide as a DCGAN critic on the same images and device; a learning rate of 3e-4
+        (the paper's) on a GPU, 1e-3 on a CPU, where runs are short (mnist10k, 5 minutes, about 2100 steps:
+        FID 8.9 against 12.7 with 3e-4)."""
+        return super().sized(s, batch_size) | {"d_width": conv_width(s), "lr": 3e-4 if s.gpu else 1e-3}
 
 
 @register("vae-gan", "VAE-GAN: VAE with reconstruction measured in a discriminator layer, plus a GAN loss")
