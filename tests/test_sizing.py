@@ -29,6 +29,7 @@ DOCUMENTED = {
         "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 32, "lr": 1e-3},
+        "gaia": {"latent_dim": 16},
         "progan": {
             "batch_size": 32,
             "noise_dim": 64,
@@ -36,7 +37,7 @@ DOCUMENTED = {
             "fmap_base": 448,
             "fade_images": 8000,
             "stable_images": 8000,
-            "batch_sizes": [64, 64, 32],
+            "batch_sizes": [32, 32, 32],
             "ema_decay": 0.97265,
         },
     },
@@ -47,6 +48,7 @@ DOCUMENTED = {
         "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 16, "lr": 1e-3},
+        "gaia": {"latent_dim": 128},
         "progan": {
             "batch_size": 32,
             "noise_dim": 32,
@@ -54,7 +56,7 @@ DOCUMENTED = {
             "fmap_base": 512,
             "fade_images": 50_000,
             "stable_images": 50_000,
-            "batch_sizes": [64, 64, 32, 32, 32],
+            "batch_sizes": [32, 32, 32, 32, 32],
             "ema_decay": 0.99557,
         },
     },
