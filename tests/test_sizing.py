@@ -29,7 +29,7 @@ DOCUMENTED = {
         "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 32, "lr": 1e-3},
-        "gaia": {"latent_dim": 16},
+        "gaia": {"latent_dim": 16, "lr": 1e-3},
         "progan": {
             "batch_size": 32,
             "noise_dim": 64,
@@ -48,7 +48,7 @@ DOCUMENTED = {
         "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
         "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
         "vae-gan": {"d_width": 16, "lr": 1e-3},
-        "gaia": {"latent_dim": 128},
+        "gaia": {"latent_dim": 128, "lr": 1e-3},
         "progan": {
             "batch_size": 32,
             "noise_dim": 32,
