@@ -24,7 +24,7 @@ from deepgen.device import resolve_device
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 
 def main() -> None:

@@ -44,8 +44,8 @@ from deepgen.device import autocast
 from deepgen.registry import models
 from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.sampling import write_samples
-from deepgen.train.step import prepare
-from deepgen.train.trainer import train
+from deepgen.training.step import prepare
+from deepgen.training.trainer import train
 
 LEVERS = {
     "fp32 eager": {"precision": "fp32"},

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 
-from deepgen.augment.curve import curves, worth_lines
-from deepgen.augment.experiment import AugmentConfig, run_experiment
-from deepgen.augment.plots import save_curve
-from deepgen.augment.recipes import RecipeConfig
-from deepgen.augment.stats import mean_ci, paired_difference
-from deepgen.augment.summary import IDENTICAL, fmt, holm
+from deepgen.augmentation.config import AugmentConfig
+from deepgen.augmentation.curve import curves, worth_lines
+from deepgen.augmentation.experiment import run_experiment
+from deepgen.augmentation.plots import save_curve
+from deepgen.augmentation.recipes import RecipeConfig
+from deepgen.augmentation.stats import mean_ci, paired_difference
+from deepgen.augmentation.summary import IDENTICAL, fmt, holm
 from deepgen.classify.fit import FitConfig
 from deepgen.config import DataConfig
 

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-from deepgen.augment.stats import mean_ci, paired_difference
+from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 METRICS = [("fid", "FID ↓"), ("asked_class_accuracy", "asked-class acc. ↑"), ("precision", "precision ↑"),
            ("recall", "recall ↑")]  # fmt: skip

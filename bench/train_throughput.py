@@ -25,7 +25,7 @@ import torch
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import load_data
 from deepgen.device import resolve_device
-from deepgen.train.step import prepare
+from deepgen.training.step import prepare
 
 PATHS = {
     "baseline": {"precision": "fp32", "channels_last": False, "compile": False},

@@ -19,7 +19,7 @@ from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, gradient_penalty
 from deepgen.registry import get_model
 from deepgen.run import STATE, WEIGHTS
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model, load_state
 
 GANS = ["gan", "dcgan", "wgan", "wgan-gp"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from deepgen.augment.robustness import robust_accuracy
-from deepgen.augment.stats import mean_ci, paired_difference
-from deepgen.augment.summary import holm, summarise
+from deepgen.augmentation.robustness import robust_accuracy
+from deepgen.augmentation.stats import mean_ci, paired_difference
+from deepgen.augmentation.summary import holm, summarise
 from deepgen.classify.fit import EarlyStopping, FitConfig, fit, predict
 from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
@@ -20,7 +20,7 @@ from deepgen.config import DataConfig
 from deepgen.data import load_data
 from deepgen.data.imageset import split
 from deepgen.errors import ConfigError
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 
 @pytest.fixture(scope="module")

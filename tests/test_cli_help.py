@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from deepgen.arguments import EVALUATED_DATA
-from deepgen.augment.experiment import AugmentConfig
+from deepgen.augmentation.config import AugmentConfig
 from deepgen.cli import main
 from deepgen.commands import augment, compare, eval, evaluator, latent, sample, train
 from deepgen.config import DataConfig, TrainConfig

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ctrl_c_at_call, tiny_config
 from deepgen.cli import main
-from deepgen.compare import Budget, apply_budget, compare, parse_budget
+from deepgen.comparison import Budget, apply_budget, compare, parse_budget
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Settings
 from deepgen.eval.evaluator import Recipe

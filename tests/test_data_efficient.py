@@ -16,7 +16,7 @@ from deepgen.errors import ConfigError
 from deepgen.losses import lecam, realness_sign, saturation
 from deepgen.nn.diffaugment import OPS, diff_augment
 from deepgen.run import WEIGHTS, latest_checkpoint
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 
 @pytest.mark.parametrize("op", list(OPS))

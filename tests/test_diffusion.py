@@ -20,7 +20,7 @@ from deepgen.errors import ConfigError
 from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar
 from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.sampling import write_samples
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 CLASSES = [str(i) for i in range(10)]
 

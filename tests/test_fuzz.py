@@ -19,7 +19,7 @@ from deepgen.config import DataConfig
 from deepgen.data import load_data
 from deepgen.errors import DeepgenError
 from deepgen.run import STATE, WEIGHTS, checkpoints
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model, load_state, read_weights
 
 CASES = 40  # damaged versions of each file, per kind of damage

@@ -16,7 +16,7 @@ from deepgen.config import RunConfig, build
 from deepgen.data.loader import Batch
 from deepgen.registry import get_model
 from deepgen.run import WEIGHTS, latest_checkpoint
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model
 
 SHAPE = (1, 8, 8)

@@ -15,10 +15,10 @@ from safetensors.torch import load_file
 from conftest import tiny_config
 from deepgen.data import load_data
 from deepgen.run import WEIGHTS, latest_checkpoint
-from deepgen.train import graphs
-from deepgen.train.graphs import WARMUP_STEPS, capturable, python_state
-from deepgen.train.step import prepare
-from deepgen.train.trainer import train
+from deepgen.training import graphs
+from deepgen.training.graphs import WARMUP_STEPS, capturable, python_state
+from deepgen.training.step import prepare
+from deepgen.training.trainer import train
 
 
 def test_cuda_graphs_fall_back_to_the_same_training_on_a_cpu(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import torch
 from conftest import tiny_config
 from deepgen.data.imageset import ImageSet
 from deepgen.run import warnings_of
-from deepgen.train.health import GRAD_WARMUP, PATIENCE, SAMPLE_WARMUP, HealthMonitor, HealthWarning
-from deepgen.train.metrics_log import MetricsLog
-from deepgen.train.trainer import train
+from deepgen.training.health import GRAD_WARMUP, PATIENCE, SAMPLE_WARMUP, HealthMonitor, HealthWarning
+from deepgen.training.metrics_log import MetricsLog
+from deepgen.training.trainer import train
 
 
 def real_set(n: int = 40) -> ImageSet:

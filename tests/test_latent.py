@@ -21,7 +21,7 @@ from deepgen.latent.embedding import knn_accuracy
 from deepgen.latent.interpolate import lerp, random_walks, slerp, strips
 from deepgen.latent.lattice import lattice
 from deepgen.run import open_run
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -29,7 +29,7 @@ from deepgen.eval.metrics import (
 )
 from deepgen.models.base import GenerativeModel
 from deepgen.run import WEIGHTS
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model
 
 RECIPE = Recipe(steps=150, batch_size=64)  # the digits evaluator shared by the eval tests (cached per session)

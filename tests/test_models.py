@@ -15,7 +15,7 @@ from deepgen.data.loader import Batch
 from deepgen.losses import kl_to_standard_normal
 from deepgen.registry import models
 from deepgen.run import WEIGHTS
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]

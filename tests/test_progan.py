@@ -16,7 +16,7 @@ from deepgen.config import RunConfig, build
 from deepgen.models.progan import ProGAN, schedule
 from deepgen.nn.progressive import Equalised
 from deepgen.run import STATE, WEIGHTS, latest_checkpoint
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model, load_state
 
 CONFIGS = Path(__file__).parents[1] / "configs"

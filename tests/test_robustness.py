@@ -22,10 +22,10 @@ from deepgen.cli import main
 from deepgen.errors import NonFiniteLossError
 from deepgen.io import UMASK
 from deepgen.run import WEIGHTS, checkpoints
-from deepgen.train.checkpoint import save_checkpoint
-from deepgen.train.metrics_log import MetricsLog
-from deepgen.train.runlock import locked, own_run
-from deepgen.train.trainer import train
+from deepgen.training.checkpoint import save_checkpoint
+from deepgen.training.metrics_log import MetricsLog
+from deepgen.training.runlock import locked, own_run
+from deepgen.training.trainer import train
 from deepgen.weights import digest, read_weights
 
 TINY = ["--data", "digits", "--batch-size", "16", "--device", "cpu", "--no-tensorboard", "--log-every", "2"]
@@ -147,7 +147,7 @@ def test_a_run_directory_has_one_owner(tmp_path: Path, capsys: pytest.CaptureFix
     with locked(run, "run directory"):
         assert "in use by another deepgen process" in fails(["train", "--resume", str(run), "--steps", "6"], capsys)
     # a process killed while holding the lock leaves it free
-    code = f"import os; from pathlib import Path; from deepgen.train.runlock import locked\n" \
+    code = f"import os; from pathlib import Path; from deepgen.training.runlock import locked\n" \
            f"with locked(Path({str(run)!r}), 'run'): os.kill(os.getpid(), 9)"  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == -9

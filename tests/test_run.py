@@ -14,7 +14,7 @@ from deepgen.cli import main
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.models.vae import VAE
 from deepgen.run import CONFIG, METRICS, WEIGHTS, checkpoints, new_run_name, numbered, open_run
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 CPU = torch.device("cpu")
 

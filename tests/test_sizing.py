@@ -14,7 +14,7 @@ from deepgen.cli import main
 from deepgen.config import RunConfig
 from deepgen.models.sizing import Sizing
 from deepgen.registry import get_model, models
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 MNIST10K = Sizing(28, 1, 8000, "cpu")  # the shipped digits' training split on a CPU
 RGB64 = Sizing(64, 3, 50_000, "cpu")

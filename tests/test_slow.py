@@ -12,7 +12,7 @@ from deepgen.config import DataConfig, RunConfig
 from deepgen.eval.evaluate import Judge, Settings
 from deepgen.run import WEIGHTS
 from deepgen.sampling import generate
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 from deepgen.weights import build_model
 
 pytestmark = pytest.mark.slow

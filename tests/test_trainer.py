@@ -17,8 +17,8 @@ from deepgen.errors import CheckpointError, NonFiniteLossError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.vae import VAE
 from deepgen.run import STATE, WEIGHTS, checkpoints, latest_checkpoint
-from deepgen.train import checkpoint as ckpt_module
-from deepgen.train.trainer import train
+from deepgen.training import checkpoint as ckpt_module
+from deepgen.training.trainer import train
 from deepgen.weights import load_state
 
 

@@ -15,7 +15,7 @@ from deepgen.config import build
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.registry import get_model
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 SHAPE = (1, 28, 28)  # two discriminator conv blocks: 14 px and 7 px
 

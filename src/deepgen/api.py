@@ -25,7 +25,7 @@ from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
     from deepgen.models.base import GenerativeModel
-    from deepgen.train.trainer import TrainResult
+    from deepgen.training.trainer import TrainResult
 
 Row = dict[str, Any]
 REPEATED = {"set"}  # flags given once per value (`--set A=1 --set B=2`)
@@ -41,8 +41,8 @@ def train(
     """Train `model` (like `deepgen train MODEL`), starting from the run config file `config` if given, with any
     training, data or model option as a keyword; returns the result (`.run` is the run directory). `resume`
     continues that run (like `--resume RUN`: up to `steps` in total; only options that keep it exact may change)."""
-    from deepgen.train.resume import resume_config
-    from deepgen.train.trainer import train as train_run
+    from deepgen.training.resume import resume_config
+    from deepgen.training.trainer import train as train_run
 
     if resume is not None and config is not None:
         raise ConfigError("give config= (start a new run from a config) or resume= (continue a run), not both")

@@ -5,7 +5,7 @@
     RUN/checkpoints/step_000500/state.pt             training state (optimizers, RNG, data position, config)
     RUN/metrics.jsonl                                logged losses and health warnings, a row per line
     RUN/metrics.json                                 held-out metrics after training, and `deepgen eval`'s
-    RUN/.lock                                        held by the process that owns the run (deepgen.train.runlock)
+    RUN/.lock                                        held by the process that owns the run (deepgen.training.runlock)
 
     run = open_run(Path("runs/vae-mnist"))           # or a checkpoint directory of it
     model = run.load(device).model

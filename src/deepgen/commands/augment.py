@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
-from deepgen.augment.experiment import AugmentConfig, run_experiment
-from deepgen.augment.recipes import RecipeConfig
+from deepgen.augmentation.config import AugmentConfig
+from deepgen.augmentation.experiment import run_experiment
+from deepgen.augmentation.recipes import RecipeConfig
 from deepgen.classify.fit import FitConfig
 from deepgen.config import opt
 

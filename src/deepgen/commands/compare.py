@@ -29,7 +29,7 @@ class CompareArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.compare import apply_budget, compare, parse_budget
+    from deepgen.comparison import apply_budget, compare, parse_budget
     from deepgen.config import RunConfig
     from deepgen.run import data_slug, new_run_name
 

@@ -26,8 +26,8 @@ class TrainArgs:
 
 def run(argv: list[str]) -> int:
     from deepgen.registry import models
-    from deepgen.train.resume import check_resumable, resume_config
-    from deepgen.train.trainer import train
+    from deepgen.training.resume import check_resumable, resume_config
+    from deepgen.training.trainer import train
 
     pre = Parser(add_help=False)
     add_options(pre, TrainArgs, "run", names=("config", "resume"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from deepgen.augment.stats import mean_ci, paired_difference
+from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.report import Table
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]

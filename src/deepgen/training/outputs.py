@@ -15,13 +15,13 @@ from deepgen.data.imageset import ImageSet, to_uint8
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel
 from deepgen.run import METRICS, RESULTS, read_jsonl
-from deepgen.train.health import HealthMonitor
-from deepgen.train.metrics_log import MetricsLog
+from deepgen.training.health import HealthMonitor
+from deepgen.training.metrics_log import MetricsLog
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import grid, reconstruction_grid, save_png
 
 if TYPE_CHECKING:
-    from deepgen.train.trainer import TrainResult
+    from deepgen.training.trainer import TrainResult
 
 GRID_SIZE = 64
 

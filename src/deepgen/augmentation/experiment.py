@@ -10,94 +10,29 @@ import functools
 import io
 import json
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from deepgen.augment.outputs import write_outputs, write_results
-from deepgen.augment.pool import image_hashes, unlabelled_pool
-from deepgen.augment.recipes import RecipeConfig, get_recipe
-from deepgen.augment.robustness import robust_accuracy
-from deepgen.augment.sources import describe_generator, synthetic_source
+from deepgen.augmentation.config import RECORD, RERUNNABLE, AugmentConfig
+from deepgen.augmentation.outputs import write_outputs, write_results
+from deepgen.augmentation.pool import image_hashes, unlabelled_pool
+from deepgen.augmentation.recipes import get_recipe
+from deepgen.augmentation.robustness import robust_accuracy
+from deepgen.augmentation.sources import describe_generator, synthetic_source
 from deepgen.classify.base import Classifier
-from deepgen.classify.fit import EarlyStopping, FitConfig, TrainingSet, classic_augmentation, fit, predict
+from deepgen.classify.fit import EarlyStopping, TrainingSet, classic_augmentation, fit, predict
 from deepgen.classify.zoo import build_classifier
-from deepgen.config import DataConfig, opt, validate
+from deepgen.config import validate
 from deepgen.data import load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
 from deepgen.run import LOCK
-from deepgen.train.runlock import locked
-
-RECORD = "augment.json"  # the settings of the experiment in --out
-RERUNNABLE = ("out", "device")  # settings a continued experiment may change
-
-
-@dataclass
-class AugmentConfig:
-    data: DataConfig
-    out: Path = opt(MISSING, "folder for results.csv, summary.md, confusion/, provenance/")
-    classifiers: list[str] = opt(["small-cnn"], "small-cnn resnet18 sae torchvision:NAME timm:NAME", metavar="NAME")
-    ratios: list[float] = opt([0.0, 0.5, 1.0, 2.0], "synthetic images per real one", ge=0)
-    seeds: int = opt(3, "seeds (splits, classifiers, generators)", ge=1)
-    generator: Path | None = opt(None, "a conditional run (trained with --conditional)", metavar="RUN")
-    generators: dict[str, Path] = opt({}, "an unconditional run per class", metavar="CLASS=RUN")
-    train_generator: str | None = opt(None, "train MODEL on each seed's training split", metavar="MODEL")
-    per_class_generators: bool = opt(False, "with --train-generator: one per class")
-    vary: float | None = opt(
-        None,
-        "with --generator or --train-generator: use variations of each seed's own training images at strength S "
-        "in [0, 1] (SDEdit for diffusion; encode-perturb-decode for autoencoders) instead of samples",
-        metavar="S",
-        ge=0,
-        le=1,
-    )
-    generator_steps: int = opt(2000, "training steps of each --train-generator", ge=1)
-    unlabeled: int = opt(
-        0,
-        "with --train-generator: the generator also learns from N other images of the training split, labelled by "
-        "the seed's real-only classifier (never a test image)",
-        metavar="N",
-        ge=0,
-    )
-    classic: bool = opt(True, "also the classic-augmentation (affine) variants")
-    classic_only: bool = opt(False, "generated images only on top of classic augmentation")
-    flip: bool = opt(False, "classic augmentation also flips images horizontally")
-    limits: list[int] = opt(
-        [],
-        "at most N training images per class; several N: one experiment each, and the scarce-data curve",
-        flag="--limit-per-class",
-        metavar="N",
-        ge=1,
-    )
-    val_fraction: float = opt(0.2, "share of the training images kept to stop early", gt=0, lt=1)
-    eps: list[float] = opt([0.05, 0.1], "FGSM/PGD budgets in [0, 1] pixel units", nargs="*", ge=0, le=1)
-    noise: list[float] = opt([0.2], "Gaussian noise std levels", nargs="*", ge=0)
-    blur: list[float] = opt([1.0], "Gaussian blur sigmas (pixels)", nargs="*", ge=0)
-    robust_images: int = opt(
-        1000, "test images attacked and corrupted (the first of the test split)", flag="--robust-n", ge=1
-    )
-    pretrained: bool = opt(
-        False,
-        "torchvision:NAME classifiers start from torchvision's ImageNet weights (downloaded once into the torch hub "
-        "cache; offline: that cache or --classifier-weights)",
-    )
-    classifier_weights: Path | None = opt(None, "local pretrained weights for a torchvision:/timm: classifier")
-    classifier_size: int | None = opt(
-        None, "resize inputs of torchvision:/timm: classifiers to this size (--pretrained: the weights' own, 224)", ge=1
-    )
-    fit: FitConfig = field(default_factory=FitConfig)
-    recipe: RecipeConfig = field(default_factory=RecipeConfig)
-    device: str = opt("auto", "device of the classifiers and generators: auto, cpu, cuda, mps")
-
-    def part(self, seed: int) -> str:
-        """Where a seed's generators and provenance go, below --out: seedS, or NpcS/seedS on a curve."""
-        return f"{self.data.limit_per_class}pc/seed{seed}" if self.limits else f"seed{seed}"
+from deepgen.training.runlock import locked
 
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:

@@ -20,10 +20,10 @@ from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
 from deepgen.run import checkpoints, latest_checkpoint, open_run, step_of
 from deepgen.sampling import generate, vary_images
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 if TYPE_CHECKING:
-    from deepgen.augment.experiment import AugmentConfig
+    from deepgen.augmentation.config import AugmentConfig
 
 Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from deepgen.data.imageset import ImageSet, to_float
-from deepgen.train.metrics_log import MetricsLog
+from deepgen.training.metrics_log import MetricsLog
 
 SATURATED = 0.9
 PATIENCE = 5

@@ -12,7 +12,7 @@ from torch import Tensor
 from deepgen.errors import NonFiniteLossError
 from deepgen.io import atomic_write_text
 from deepgen.run import METRICS, read_jsonl
-from deepgen.train.distributed import SINGLE, World, mean
+from deepgen.training.distributed import SINGLE, World, mean
 
 EXPLODED = 1e10  # a loss this large means training has diverged (losses of healthy runs stay far below)
 

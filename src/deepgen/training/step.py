@@ -16,8 +16,8 @@ from deepgen.data.loader import Batch, Batches
 from deepgen.device import autocast, grad_scaler, resolve_precision
 from deepgen.models.base import GenerativeModel, Phase, StepLoss
 from deepgen.registry import get_model
-from deepgen.train.distributed import SINGLE, World, average_gradients, sync_batchnorm
-from deepgen.train.graphs import StepGraph
+from deepgen.training.distributed import SINGLE, World, average_gradients, sync_batchnorm
+from deepgen.training.graphs import StepGraph
 
 
 @dataclass

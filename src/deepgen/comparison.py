@@ -25,7 +25,7 @@ from deepgen.io import atomic_write_text
 from deepgen.registry import get_model
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html
 from deepgen.run import RESULTS, open_run
-from deepgen.train.trainer import train
+from deepgen.training.trainer import train
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
 REAL = "real data"

@@ -10,15 +10,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepgen.augment.curve import curves, worth_lines
-from deepgen.augment.recipes import get_recipe
-from deepgen.augment.summary import health_lines, results_table, summarise
+from deepgen.augmentation.curve import curves, worth_lines
+from deepgen.augmentation.recipes import get_recipe
+from deepgen.augmentation.summary import health_lines, results_table, summarise
 from deepgen.io import atomic_write_text
 from deepgen.report import Gallery, write_html
 from deepgen.run import CONFIG, warnings_of
 
 if TYPE_CHECKING:
-    from deepgen.augment.experiment import AugmentConfig
+    from deepgen.augmentation.config import AugmentConfig
 
 
 def write_results(cfg: AugmentConfig, rows: list[dict]) -> None:
@@ -43,7 +43,7 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
         + "".join(f"\n{line}\n" for line in notes)
         + (f"\nSynthetic images from:{used}\n" if used else ""),
     )
-    from deepgen.augment.plots import save_confusion, save_curve
+    from deepgen.augmentation.plots import save_confusion, save_curve
 
     matrices = {}
     for (setting, variant), matrix in confusions.items():

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from deepgen.augment.curve import Curve
+from deepgen.augmentation.curve import Curve
 from deepgen.viz.figures import save_figure
 
 

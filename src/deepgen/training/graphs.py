@@ -29,7 +29,7 @@ from torch import Tensor
 from deepgen.data.loader import Batch
 
 if TYPE_CHECKING:
-    from deepgen.train.step import Stepper
+    from deepgen.training.step import Stepper
 
 WARMUP_STEPS = 3
 Output = tuple[dict[str, Tensor], dict[str, Tensor]]

@@ -16,7 +16,7 @@ from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet
 
 if TYPE_CHECKING:
-    from deepgen.augment.experiment import AugmentConfig
+    from deepgen.augmentation.config import AugmentConfig
 
 
 def image_hashes(images: Tensor) -> list[str]:

@@ -35,8 +35,8 @@ from deepgen.run import (
     latest_checkpoint,
     new_run_name,
 )
-from deepgen.train.checkpoint import remove_partial, save_checkpoint
-from deepgen.train.distributed import (
+from deepgen.training.checkpoint import remove_partial, save_checkpoint
+from deepgen.training.distributed import (
     World,
     any_process,
     broadcast_module,
@@ -46,11 +46,11 @@ from deepgen.train.distributed import (
     shard_batch_size,
     share,
 )
-from deepgen.train.health import HealthMonitor
-from deepgen.train.metrics_log import MetricsLog
-from deepgen.train.outputs import RunOutputs
-from deepgen.train.runlock import check_new, own_run
-from deepgen.train.step import prepare
+from deepgen.training.health import HealthMonitor
+from deepgen.training.metrics_log import MetricsLog
+from deepgen.training.outputs import RunOutputs
+from deepgen.training.runlock import check_new, own_run
+from deepgen.training.step import prepare
 from deepgen.weights import load_state, load_weights, read_weights
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from deepgen.augment.stats import mean_ci
+from deepgen.augmentation.stats import mean_ci
 
 Curve = list[tuple[int, float, float]]  # (images per class, mean, CI half-width), by images per class
 
