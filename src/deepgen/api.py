@@ -13,14 +13,15 @@ or value gives the same ConfigError as the command line. Each function runs its 
 from __future__ import annotations
 
 import csv
+import functools
 import importlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from deepgen.config import RunConfig, flag
+from deepgen.config import RunConfig, api_call, cli_flag
 from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,9 +29,22 @@ if TYPE_CHECKING:
     from deepgen.training.trainer import TrainResult
 
 Row = dict[str, Any]
+T = TypeVar("T")
 REPEATED = {"set"}  # flags given once per value (`--set A=1 --set B=2`)
 
 
+def keywords(function: Callable[..., T]) -> Callable[..., T]:
+    """An API function whose errors name options as its keyword arguments (`steps`), not as flags (`--steps`)."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> T:
+        with api_call():
+            return function(*args, **kwargs)
+
+    return call
+
+
+@keywords
 def train(
     model: str,
     *,
@@ -39,16 +53,19 @@ def train(
     **options: Any,
 ) -> TrainResult:
     """Train `model` (like `deepgen train MODEL`), starting from the run config file `config` if given, with any
-    training, data or model option as a keyword; returns the result (`.run` is the run directory). `resume`
-    continues that run (like `--resume RUN`: up to `steps` in total; only options that keep it exact may change)."""
+    training, data or model option as a keyword (`set=["key=value", ...]` like --set); returns the result (`.run` is
+    the run directory). `resume` continues that run (like `--resume RUN`: up to `steps` in total; only options that
+    keep it exact may change)."""
     from deepgen.training.resume import resume_config
     from deepgen.training.trainer import train as train_run
 
     if resume is not None and config is not None:
         raise ConfigError("give config= (start a new run from a config) or resume= (continue a run), not both")
+    overrides = options.pop("set", None) or []
+    overrides = [overrides] if isinstance(overrides, str) else [str(pair) for pair in overrides]
     source = run_path(resume) if resume is not None else config
     if resume is not None:
-        cfg = resume_config(run_path(resume), options)
+        cfg = resume_config(run_path(resume), options, overrides)
     else:
         cfg = RunConfig.load(config) if config is not None else RunConfig.default(model)
     if model != cfg.model:
@@ -56,9 +73,11 @@ def train(
     if resume is None:
         for key, value in options.items():
             cfg.set(key, value)
+        cfg.apply_overrides(overrides)
     return train_run(cfg, resume=resume is not None)
 
 
+@keywords
 def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> GenerativeModel:
     """The model of a run's newest checkpoint (or of the checkpoint directory given), ready for inference:
     `model.sample(n)`, and `encode`/`decode`/`reconstruct` for models with an encoder (images in [-1, 1])."""
@@ -69,6 +88,7 @@ def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> Generati
     return model.requires_grad_(False)
 
 
+@keywords
 def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> list[Row]:
     """Score a run like `deepgen eval RUN` (merged into RUN/metrics.json); one row per metric."""
     from deepgen.run import RESULTS
@@ -79,6 +99,7 @@ def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> list[Row]:
     return [{"metric": key, **values} for key, values in metrics.items()]
 
 
+@keywords
 def compare(models: Sequence[str], *, out: str | Path, **options: Any) -> list[Row]:
     """Train and evaluate `models` alike, like `deepgen compare` (`budget` and `data` are required); the rows of
     OUT/results.csv."""
@@ -86,6 +107,7 @@ def compare(models: Sequence[str], *, out: str | Path, **options: Any) -> list[R
     return read_rows(Path(out) / "results.csv")
 
 
+@keywords
 def augment(*, out: str | Path, **options: Any) -> list[Row]:
     """Real vs real + synthetic classifier training, like `deepgen augment`; the rows of OUT/results.csv."""
     command("augment", [], {"out": out, **options})
@@ -106,11 +128,11 @@ def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
             continue
         values = [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
         if isinstance(value, bool):
-            argv.append(flag(key if value else f"no_{key}"))
+            argv.append(cli_flag(key if value else f"no_{key}"))
         elif key in REPEATED:
-            argv += [part for v in values for part in (flag(key), v)]
+            argv += [part for v in values for part in (cli_flag(key), v)]
         else:
-            argv += [flag(key), *values]
+            argv += [cli_flag(key), *values]
     importlib.import_module(f"deepgen.commands.{name}").run(argv)
 
 

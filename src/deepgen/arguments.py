@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable, Collection
@@ -12,7 +13,7 @@ from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from deepgen.config import Bounds, DataConfig, bounds, build, coerce, field_flag, hints
+from deepgen.config import API, Bounds, DataConfig, bounds, build, cli_field_flag, coerce, hints
 from deepgen.errors import ConfigError, did_you_mean
 
 METAVARS = {int: "N", float: "X", str: "TEXT", Path: "PATH"}
@@ -23,9 +24,13 @@ class Parser(argparse.ArgumentParser):
     suggesting the flag closest to an unknown one."""
 
     def error(self, message: str) -> NoReturn:
-        text, unknown = f"{message} (see {self.prog} --help)", message.removeprefix("unrecognized arguments: ")
+        api = API.get()  # the Python API gave these flags as keyword arguments: name them so
+        text = message if api else f"{message} (see {self.prog} --help)"
+        unknown = message.removeprefix("unrecognized arguments: ")
         if unknown != message and unknown.startswith("-"):
             text = did_you_mean(text, unknown.split()[0].partition("=")[0], self._option_string_actions)
+        if api:
+            text = re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m[1].replace("-", "_"), text)
         raise ConfigError(text)
 
 
@@ -71,7 +76,7 @@ def add_option(container: argparse._ActionsContainer, f: dataclasses.Field, tp: 
     if meta.get("positional"):
         container.add_argument(dest, **kwargs)
     else:
-        container.add_argument(field_flag(f), dest=dest, required=required, **kwargs)
+        container.add_argument(cli_field_flag(f), dest=dest, required=required, **kwargs)
 
 
 def default(f: dataclasses.Field) -> Any:

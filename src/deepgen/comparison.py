@@ -1,5 +1,6 @@
 """Train several models under one budget and the same seeds, evaluate them alike, and report:
 
+OUT/compare.json        the settings: running the same comparison again continues it
 OUT/runs/MODEL-seedS/   each trained run (with its metrics.json)
 OUT/results.csv         one row per run: budget used, wall time, parameters, every metric
 OUT/results.md          the table (mean ± std over seeds) and how each metric was computed
@@ -8,14 +9,16 @@ OUT/report.html         the same, with sample grids, reconstructions and loss cu
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import shutil
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepgen.config import RunConfig
+from deepgen.config import RunConfig, flag
 from deepgen.data import resolve_size
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Judge, Settings, write_metrics
@@ -24,10 +27,12 @@ from deepgen.eval.metrics import Metric
 from deepgen.io import atomic_write_text
 from deepgen.registry import get_model
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html
-from deepgen.run import RESULTS, open_run
+from deepgen.run import RESULTS, checkpoints, open_run
+from deepgen.training.runlock import claim, locked
 from deepgen.training.trainer import train
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
+RECORD = "compare.json"  # the settings of the comparison in OUT
 REAL = "real data"
 SPEED = "sample_img_per_s"
 ARROWS = {"lower": " ↓", "higher": " ↑", "": ""}
@@ -91,22 +96,47 @@ class Comparison:
 def compare(
     configs: list[RunConfig], out: Path, settings: Settings, budget: Budget, log: Callable[[str], None] = print
 ) -> Comparison:
-    """Train each config (their budgets and seeds already set), evaluate all with one Judge, write the report."""
+    """Train each config (their budgets and seeds already set), evaluate all with one Judge, write the report.
+    `out` belongs to one comparison (recorded in OUT/compare.json, locked while it runs): running it again
+    continues it (trained runs are kept, interrupted ones resumed), with other settings is refused."""
     if any(c.data != configs[0].data for c in configs):
         raise ConfigError(f"compare needs every model on the same data settings; got {[c.data for c in configs]}")
     data = resolve_size(configs[0].data, log)  # a folder's image size, chosen (and printed) once for every run
     for cfg in configs:
         cfg.data = data
-    judge = Judge(data, settings, log)
+    with locked(out, flag("out")):
+        claim(out, RECORD, record(configs, settings, budget), "a comparison")
+        return compare_in(configs, out, settings, budget, log)
+
+
+def record(configs: list[RunConfig], settings: Settings, budget: Budget) -> dict[str, object]:
+    """What a continued comparison must repeat: every run's config (but where it goes and on which device), the
+    evaluation settings and the budget."""
+    runs = []
+    for cfg in configs:
+        raw = cfg.to_dict()
+        raw["train"] = {k: v for k, v in raw["train"].items() if k not in ("out", "device")}
+        runs.append(raw)
+    return {"runs": runs, "evaluation": dataclasses.asdict(settings), "budget": str(budget)}
+
+
+def compare_in(
+    configs: list[RunConfig], out: Path, settings: Settings, budget: Budget, log: Callable[[str], None]
+) -> Comparison:
+    """`compare` once `out` is owned."""
+    judge = Judge(configs[0].data, settings, log)
     floor = judge.real_metrics(cas=any(get_model(c.model).is_conditional(c.model_config) for c in configs))
     entries = []
     for cfg in configs:
         started = time.perf_counter()
-        result = train(cfg)
+        run = Path(cfg.train.out)
+        if run.exists() and not checkpoints(run):  # stopped before its first checkpoint: nothing to keep
+            shutil.rmtree(run)
+        result = train(cfg, resume=run.exists())  # a run trained to its budget earlier just finishes again
         if result.interrupted:
             raise Interrupted(
                 f"interrupted while training {cfg.model} (seed {cfg.train.seed}) at step {result.step} of "
-                f"{result.run}; no results were written"
+                f"{result.run}; the same command (with {flag('out', str(out))}) continues the comparison"
             )
         wall = time.perf_counter() - started
         trained = open_run(result.checkpoint).load(judge.device)

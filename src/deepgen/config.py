@@ -17,7 +17,9 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
     from deepgen.models.sizing import Sizing
 
 SECTIONS = ("data", "train", "model_config")
+MAX_IMAGE_SIZE = 1024  # the largest image side an option or a checkpoint may ask for (StyleGAN's FFHQ size)
+MAX_SEED = 2**32 - 1  # what every seeded library (numpy, scikit-learn, torch) accepts
+MAX_INT = 2**63 - 1  # the largest whole number a tensor holds
+API: ContextVar[bool] = ContextVar("deepgen_api", default=False)  # inside a Python API call (see `flag`)
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,14 @@ class Bounds:
     def __str__(self) -> str:
         if self.choices is not None:
             return " or ".join(map(str, self.choices))
-        low = f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}" if self.gt is not None else ""
-        high = f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}" if self.lt is not None else ""
+        low = f">= {number(self.ge)}" if self.ge is not None else f"> {number(self.gt)}" if self.gt is not None else ""
+        high = f"<= {number(self.le)}" if self.le is not None else f"< {number(self.lt)}" if self.lt is not None else ""
         return " and ".join(p for p in (low, high) if p) or "any value"
+
+
+def number(v: float) -> str:
+    """A bound as written: whole numbers in full (4294967295, not 4.29497e+09)."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def opt(
@@ -117,14 +128,16 @@ class DataConfig:
         "~/.cache/deepgen/data", "where mnist/fashion-mnist/cifar10/celeba files live (torchvision layout)"
     )
     download: bool = opt(False, "download the dataset into --data-root if its files are missing")
-    image_size: int | None = opt(None, "make images this size (see --fit); default: the dataset's own", ge=4)
+    image_size: int | None = opt(
+        None, "make images this size (see --fit); default: the dataset's own", ge=4, le=MAX_IMAGE_SIZE
+    )
     fit: Literal["crop", "pad"] = opt(
         "crop", "crop: resize the shorter side and centre-crop; pad: shrink to fit if larger, then pad with black"
     )
     channels: int | None = opt(None, "1 (grayscale) or 3 (RGB); default: the dataset's own", choices=(1, 3))
     limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)", ge=1)
     test_fraction: float = opt(0.2, "held-out share for datasets without an official test split", gt=0, lt=1)
-    split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class", ge=0)
+    split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class", ge=0, le=MAX_SEED)
     hflip: bool = opt(False, "random horizontal flips of training batches")
 
 
@@ -135,7 +148,7 @@ class TrainConfig:
         None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
     )
     batch_size: int | None = auto("images per batch", ge=1)
-    seed: int = opt(0, "seed of weights, noise and batch order", ge=0)
+    seed: int = opt(0, "seed of weights, noise and batch order", ge=0, le=MAX_SEED)
     device: str = opt("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps", resumable=True)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
         "auto", "autocast precision of the training step (auto: bf16 on GPUs that support it, else fp32)"
@@ -262,14 +275,14 @@ class RunConfig:
             raise ConfigError(did_you_mean(f"unknown option {key!r} for model {self.model!r}", name, known))
         section, f = known[name]
         obj = getattr(self, section)
-        setattr(obj, name, checked(f, hints(type(obj))[name], value, flag(name)))
+        setattr(obj, name, checked(f, hints(type(obj))[name], value, field_flag(f)))
 
     def apply_overrides(self, pairs: list[str], skip_unknown: bool = False) -> list[str]:
         """Apply `--set key=value` strings (but those naming no option of this model, with `skip_unknown`);
         returns those applied."""
         applied = []
         for pair in pairs:
-            key, value = key_value(pair, "--set")
+            key, value = key_value(pair, flag("set"))
             if not skip_unknown or key.rpartition(".")[2] in self.fields():
                 self.set(key, value)
                 applied.append(pair)
@@ -315,14 +328,42 @@ def validate(obj: Any) -> None:
         bounds(f).check(getattr(obj, f.name), field_flag(f))
 
 
-def flag(name: str) -> str:
-    """The command-line flag of config field `name` (unless declared with another, see field_flag)."""
+def cli_flag(name: str) -> str:
+    """The command-line flag of config field `name` (unless declared with another, see cli_field_flag)."""
     return "--" + name.replace("_", "-")
 
 
+def cli_field_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of field `f`: the one declared with opt(flag=...), else `cli_flag(f.name)`."""
+    return f.metadata.get("flag") or cli_flag(f.name)
+
+
+def flag(name: str, *value: Any) -> str:
+    """Option `name` (with its `value`, if given) as the user gives it, for messages: `--latent-dim 2` on the command
+    line, `latent_dim=2` inside a Python API call (see `api_call`)."""
+    return spelled(cli_flag(name), *value)
+
+
 def field_flag(f: dataclasses.Field) -> str:
-    """The command-line flag of field `f`: the one declared with opt(flag=...), else `flag(f.name)`."""
-    return f.metadata.get("flag") or flag(f.name)
+    """Field `f` as the user gives it, for messages (its declared flag on the command line, see `flag`)."""
+    return spelled(cli_field_flag(f))
+
+
+def spelled(cli: str, *value: Any) -> str:
+    if API.get():
+        keyword = cli.removeprefix("--").replace("-", "_")
+        return f"{keyword}={value[0]!r}" if value else keyword
+    return f"{cli} {value[0]}" if value else cli
+
+
+@contextmanager
+def api_call() -> Iterator[None]:
+    """Within the block, messages name options as the Python API's keyword arguments (see `flag`)."""
+    token = API.set(True)
+    try:
+        yield
+    finally:
+        API.reset(token)
 
 
 def coerce(tp: Any, value: Any, where: str) -> Any:
@@ -364,7 +405,7 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         kind = "a whole number" if tp is int else "a finite number"
         try:
             number = float(value) if isinstance(value, str) else value
-            if not math.isfinite(number) or (tp is int and float(number) != int(number)):
+            if not math.isfinite(number) or (tp is int and (float(number) != int(number) or abs(number) > MAX_INT)):
                 raise ValueError
             return tp(number)
         except (TypeError, ValueError, OverflowError):

@@ -30,6 +30,10 @@ class CheckpointError(DeepgenError):
     exit_code = 2
 
 
+class OutputError(DeepgenError):
+    """A file that cannot be written: a full or read-only disk, a folder that is a file, no permission."""
+
+
 class NonFiniteLossError(DeepgenError):
     """A loss became NaN, infinite or exploded, or weights became non-finite, during training."""
 

@@ -38,8 +38,10 @@ def models() -> dict[str, type[GenerativeModel]]:
 
 def lookup(kind: str, name: str, known: dict[str, T], shown: list[str] | None = None) -> T:
     """`known[name]`, or a ConfigError listing the choices (`shown`, default the keys) with the closest match."""
-    if name not in known:
+    if not isinstance(name, str) or name not in known:
         choices = shown or list(known)
+        if not isinstance(name, str):
+            raise ConfigError(f"expected the name of a {kind} (one of: {', '.join(choices)}); got {name!r}")
         raise ConfigError(did_you_mean(f"unknown {kind} {name!r}; choose one of: {', '.join(choices)}.", name, choices))
     return known[name]
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
-from deepgen.viz.grids import grid, save_png
+from deepgen.viz.grids import FORMATS, grid, save_png
 
 
 @torch.no_grad()
@@ -55,41 +56,62 @@ def balanced_labels(num_classes: int, per_class: int) -> Tensor:
 
 
 def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, classes: list[str] | None = None) -> Path:
-    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png (one grid; a row per class when
+    """Save uint8 images to `out`: *.npz (images, labels, class names), *.png or *.jpg (one grid; a row per class when
     `labels` are given) or a folder of numbered PNGs, in a sub-folder per class when `labels` are given. Never
     overwrites a file (see output_files)."""
     files = output_files(out, len(images), labels, classes)
-    if out.suffix == ".npz":
+    if out.suffix.lower() == ".npz":
         arrays = {"images": images.numpy()}
         if labels is not None:
             arrays |= {"labels": labels.numpy(), "classes": np.array(classes)}
         buffer = BytesIO()
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(out, buffer.getvalue())
-    elif out.suffix == ".png":
+    elif out.suffix.lower() in FORMATS:
         nrow = None
         if labels is not None:
             images, nrow = images[labels.argsort(stable=True)], int(torch.bincount(labels).max())
         save_png(grid(images, nrow), out)
     else:
+        write_all(images, files)
+    return out
+
+
+def write_all(images: Tensor, files: list[Path]) -> None:
+    """One PNG per image; if any cannot be written (a full disk) or the writing is stopped, the files and folders
+    written so far are removed again, so that no partial output is left behind."""
+    folders = sorted({d for f in files for d in (f.parent, *f.parent.parents) if not d.exists()}, reverse=True)
+    written = []
+    try:
         for image, path in zip(images, files):
             save_png(image, path)
-    return out
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for folder in folders:  # deepest first; only the empty ones made here
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def output_files(
     out: Path, n: int, labels: Tensor | None = None, classes: list[str] | None = None, name: str = "{:06d}.png"
 ) -> list[Path]:
-    """The files written for `n` images: `out` itself (*.npz, *.png) or out/`name` numbered (NNNNNN.png), in a
+    """The files written for `n` images: `out` itself (*.npz, *.png, *.jpg) or out/`name` numbered (NNNNNN.png), in a
     sub-folder per class when `labels` are given. A ConfigError when `out` lies under a file, is a file but not
     *.npz/*.png, or any of the files exists already (an output folder's other files are never touched)."""
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"--out {out} lies under {parent}, which is a file, not a folder")
-    if out.suffix in (".npz", ".png"):
+    if out.suffix.lower() in (".npz", *FORMATS):
         files = [out]
+    elif out.suffix.lower() in Image.registered_extensions():
+        raise ConfigError(
+            f"--out {out}: deepgen writes a folder, FILE.png or FILE.jpg (a grid) or FILE.npz, not {out.suffix} files"
+        )
     elif out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder, FILE.png (a grid) or FILE.npz")
+        raise ConfigError(f"--out {out} is a file; give a folder, FILE.png or FILE.jpg (a grid) or FILE.npz")
     elif labels is None:
         files = [out / name.format(i) for i in range(n)]
     else:

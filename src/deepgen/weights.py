@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import re
 from io import BytesIO
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 
+from deepgen.config import MAX_IMAGE_SIZE
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.models.base import GenerativeModel
 
@@ -31,7 +33,7 @@ def digest(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> str:
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and the deepgen metadata (model name, config, image shape, classes, step) of a weights file,
-    checked against the digest it carries (files written before digests existed have none)."""
+    checked against the digest it carries (a file without one is refused: anyone may have edited it)."""
     try:
         with safe_open(path, framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -40,7 +42,12 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         raise CheckpointError(f"cannot read weights {path}: {e}") from None
     if not isinstance(meta, dict) or "model" not in meta:
         raise CheckpointError(f"{path} has no deepgen metadata; was it written by deepgen?")
-    if "sha256" in meta and meta["sha256"] != digest(tensors, meta):
+    if "sha256" not in meta:
+        raise CheckpointError(
+            f"{path} carries no SHA-256 of its weights and metadata (deepgen stores one in every checkpoint), so "
+            "nothing shows it is unaltered; refusing to load it"
+        )
+    if meta["sha256"] != digest(tensors, meta):
         raise CheckpointError(f"{path} is damaged: its weights or metadata do not match the SHA-256 stored with them")
     check_metadata(meta, path)
     return tensors, meta
@@ -52,7 +59,11 @@ def check_metadata(meta: dict[str, Any], path: Path) -> None:
     problems = {
         "model": isinstance(meta["model"], str),
         "model_config": isinstance(meta.get("model_config"), dict),
-        "shape": isinstance(shape, list) and len(shape) == 3 and all(type(n) is int and n > 0 for n in shape),
+        "shape": isinstance(shape, list)
+        and len(shape) == 3
+        and all(type(n) is int for n in shape)
+        and shape[0] in (1, 3)
+        and all(4 <= n <= MAX_IMAGE_SIZE for n in shape[1:]),
         "classes": isinstance(classes, list) and all(isinstance(c, str) for c in classes),
         "step": type(meta.get("step")) is int and meta["step"] >= 0,
     }
@@ -60,7 +71,8 @@ def check_metadata(meta: dict[str, Any], path: Path) -> None:
     if bad:
         raise CheckpointError(
             f"{path}: invalid metadata {', '.join(f'{k}={meta.get(k)!r:.60}' for k in bad)} (expected model: a name, "
-            "model_config: a mapping, shape: [channels, height, width] > 0, classes: a list of names, step >= 0)"
+            f"model_config: a mapping, shape: [1 or 3 channels, height, width of 4 to {MAX_IMAGE_SIZE}], classes: a "
+            "list of names, step >= 0)"
         )
 
 
@@ -76,11 +88,31 @@ def build_model(path: Path, device: torch.device) -> tuple[GenerativeModel, dict
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
     try:
+        with torch.device("meta"):  # shapes only, no memory: checked against the stored weights before building
+            check_fits(cls(config, tuple(meta["shape"]), meta["classes"]), tensors, path)
         model = cls(config, tuple(meta["shape"]), meta["classes"])
-    except (ValueError, RuntimeError, TypeError, IndexError, ConfigError) as e:
+    except (ValueError, RuntimeError, TypeError, IndexError, NotImplementedError, ConfigError) as e:
         raise CheckpointError(f"{path}: cannot build a {meta['model']} from its metadata: {e}") from None
     load_weights(model, tensors, path)
     return model.to(device), meta
+
+
+def check_fits(model: GenerativeModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """A CheckpointError unless `model` (built on the meta device from the metadata) has exactly the tensors stored:
+    metadata may not ask for a larger model (widths, layers) than the weights the file holds."""
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in tensors.items()}
+    if wanted != stored:
+        differ = sorted(k for k in wanted.keys() | stored.keys() if wanted.get(k) != stored.get(k))
+        raise CheckpointError(
+            f"{path}: its metadata describes a {model.name} of {numel(wanted.values()):,} weights, but the file "
+            f"stores {numel(stored.values()):,} (first difference: {differ[0]} {wanted.get(differ[0])} in the "
+            f"metadata, {stored.get(differ[0])} stored); refusing to build it"
+        )
+
+
+def numel(shapes: Any) -> int:
+    return sum(math.prod(s) for s in shapes)
 
 
 def load_weights(model: GenerativeModel, tensors: dict[str, torch.Tensor], path: Path) -> None:

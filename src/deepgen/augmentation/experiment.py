@@ -29,10 +29,9 @@ from deepgen.config import validate
 from deepgen.data import load_data
 from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
-from deepgen.errors import ConfigError
+from deepgen.errors import ConfigError, DataError
 from deepgen.io import atomic_write_text
-from deepgen.run import LOCK
-from deepgen.training.runlock import locked
+from deepgen.training.runlock import claim, locked
 
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
@@ -64,6 +63,11 @@ def one_seed(
     each baseline trained on the real split only (with classic augmentation when it is on) judges the generated
     images for the recipes that ask (filter, soft) and labels the unlabelled pool."""
     splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
+    if len(splits.train.classes) < 2:
+        raise DataError(
+            f"{cfg.data.data} holds one class ({', '.join(splits.train.classes)}); a classifier needs at least two "
+            "to tell apart, or every variant scores 100 %: give a folder with a sub-folder per class"
+        )
     train_set, val = split(splits.train, cfg.val_fraction, seed, f"the training split of {cfg.data.data}")
     per_class = cfg.data.limit_per_class or "all"
     rows, judges = [], {}
@@ -144,25 +148,8 @@ def check(cfg: AugmentConfig) -> None:
 def claim_out(cfg: AugmentConfig) -> None:
     """Record the experiment's settings in --out/augment.json, or check them against the record there: an earlier
     run into --out is continued (its finished generators reused) only with the same settings."""
-    record = cfg.out / RECORD
-    settings = json.loads(
-        json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in RERUNNABLE}, default=str)
-    )
-    if record.is_file():
-        try:
-            before = json.loads(record.read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot read {record}: {e}") from None
-        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v]
-        if changed:
-            raise ConfigError(
-                f"--out {cfg.out} holds an experiment with other settings ({'; '.join(changed)}); its generators and "
-                "results would be mixed with these: choose another --out"
-            )
-    elif any(p.name != LOCK for p in cfg.out.iterdir()):
-        raise ConfigError(f"--out {cfg.out} is not empty and holds no {RECORD}; choose a new or empty folder")
-    else:
-        atomic_write_text(record, json.dumps(settings, indent=2))
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RERUNNABLE}
+    claim(cfg.out, RECORD, settings, "an experiment")
 
 
 def positive(cfg: AugmentConfig) -> list[float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.commands.eval import add_eval_options, settings
-from deepgen.config import opt
+from deepgen.config import MAX_SEED, opt
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -20,7 +20,7 @@ USAGE = [
 class CompareArgs:
     models: list[str] = opt(MISSING, "models to compare (deepgen models lists them)", positional=True, metavar="MODEL")
     budget: str = opt(MISSING, "per model and seed: training steps (2000) or training time (90s, 10m, 1.5h)")
-    seeds: list[int] = opt([0], "training seeds", ge=0)
+    seeds: list[int] = opt([0], "training seeds", ge=0, le=MAX_SEED)
     out: Path | None = opt(None, "output folder (default: runs/compare-DATA-BUDGET, numbered)")
     device: str = opt("auto", "training device: auto, cpu, cuda, mps")
     set: list[str] = opt(
@@ -46,8 +46,6 @@ def run(argv: list[str]) -> int:
     budget = parse_budget(args.budget)
     data = data_options(parsed)
     out = args.out or new_run_name("compare", data_slug(data.data), args.budget.strip())
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"--out {out} is not empty; choose another folder")
     if len(set(args.models)) != len(args.models):
         raise ConfigError(f"each MODEL once, please; got {' '.join(args.models)}")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deepgen.arguments import Parser, add_options, options
 from deepgen.config import opt
+from deepgen.errors import ConfigError
 from deepgen.latent.analyse import Options, analyse
 
 USAGE = [("latent RUN [--compare-with RUN2] [--max-points N]", "latent scatter vs PCA/t-SNE, manifold, interpolations")]
@@ -33,6 +34,8 @@ def run(argv: list[str]) -> int:
     add_options(parser.add_argument_group("analysis"), Options, "analysis")
     parsed = parser.parse_args(argv)
     args, opts = options(LatentArgs, parsed, "latent"), options(Options, parsed, "analysis")
+    if args.out is not None and any(p.exists() and not p.is_dir() for p in (args.out, *args.out.parents)):
+        raise ConfigError(f"--out {args.out} is, or lies under, a file; give a folder for the figures")
     device = resolve_device(args.device)
     main = open_run(args.run).load(device)
     other = open_run(args.compare_with).load(device) if args.compare_with else None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from deepgen.arguments import Parser, add_options, given, options
-from deepgen.config import opt
+from deepgen.config import MAX_SEED, opt
 from deepgen.errors import ConfigError, DeepgenError
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ class SampleArgs:
     run: Path = opt(MISSING, "run directory (or a checkpoint directory inside it)", positional=True)
     out: Path = opt(
         MISSING,
-        "a folder (one PNG per image; a sub-folder per class when conditional), FILE.png (a grid) or FILE.npz",
+        "a folder (one PNG per image; a sub-folder per class when conditional), FILE.png or FILE.jpg (a grid) or "
+        "FILE.npz",
     )
     n: int = opt(64, "number of images", ge=1)
     per_class: int | None = opt(None, "K images of each class (conditional models)", metavar="K", ge=1)
@@ -47,7 +48,7 @@ class SampleArgs:
         metavar="DIR",
     )
     strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
-    seed: int = opt(0, "noise seed", ge=0)
+    seed: int = opt(0, "noise seed", ge=0, le=MAX_SEED)
     device: str = opt("auto", "auto, cpu, cuda, mps")
 
 

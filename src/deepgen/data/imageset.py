@@ -52,22 +52,28 @@ class Splits:
 
 
 def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[ImageSet, ImageSet]:
-    """Deterministic train/test split, stratified by class when every class has two or more images; a DataError
-    (naming `name`) when either part would be empty or, stratified, miss a class."""
+    """Deterministic train/test split, stratified by class; a DataError (naming `name`) when a class has a single
+    image (it could not be both learnt and tested) or either part would miss a class."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     index = torch.arange(len(data))
-    counts = torch.bincount(data.labels)
-    stratify = data.labels.numpy() if counts[counts > 0].min() >= 2 else None
+    counts = torch.bincount(data.labels, minlength=len(data.classes))
+    single = [c for c, n in zip(data.classes, counts.tolist()) if n == 1]
+    if single:
+        raise DataError(
+            f"{name}: class(es) {', '.join(single)} have a single image; splitting needs at least 2 of each class "
+            "(one to train on, one held out): add images or leave the class out"
+        )
     n_test = math.ceil(test_fraction * len(data))
-    need = int((counts > 0).sum()) if stratify is not None else 1
+    need = int((counts > 0).sum())
     if min(n_test, len(data) - n_test) < need:
         raise DataError(
             f"{name}: cannot split {len(data)} image(s) of {len(data.classes)} class(es) into training and held-out "
             f"parts of {len(data) - n_test} and {n_test} with at least {need} image(s) each (one per class); "
             "add images or change the held-out fraction"
         )
-    train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=stratify)
+    labels = data.labels.numpy()
+    train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=labels)
     return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
 
 

@@ -7,7 +7,6 @@ metrics use `n` generated images (default: as many as the test split holds, at m
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from deepgen.classify.fit import predict
 from deepgen.classify.small_cnn import train_classifier
-from deepgen.config import DataConfig, opt
+from deepgen.config import MAX_SEED, DataConfig, opt
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.device import resolve_device
-from deepgen.errors import ConfigError, DeepgenError
+from deepgen.errors import ConfigError
 from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
 from deepgen.eval.memorisation import audit, audit_metrics, closest_pairs
@@ -38,7 +37,7 @@ from deepgen.eval.metrics import (
     mode_coverage,
     precision_recall,
 )
-from deepgen.io import atomic_write_text
+from deepgen.io import update_json
 from deepgen.models.base import GenerativeModel
 from deepgen.run import RESULTS, data_slug, open_run
 from deepgen.sampling import balanced_labels, generate
@@ -59,7 +58,7 @@ class Settings:
         "the torch hub cache)",
     )
     n: int | None = opt(None, "generated images (default: as many as the real test split, at most 10,000)", ge=1)
-    seed: int = opt(0, "seed of the generated images and metrics", ge=0)
+    seed: int = opt(0, "seed of the generated images and metrics", ge=0, le=MAX_SEED)
     device: str = opt("auto", "device of the evaluation", flag="--eval-device")
     precision: Literal["fp32", "bf16"] = opt(
         "fp32",
@@ -330,17 +329,8 @@ def evaluate_run(run: Path, judge: Judge) -> RunEvaluation:
 
 
 def write_metrics(path: Path, about: dict[str, Any], metrics: list[Metric]) -> None:
-    """Merge {"eval": ...} into the JSON object at `path` (keeping what training wrote there)."""
-    existing: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise DeepgenError(f"{path} is not valid JSON ({e}); move it away and evaluate again") from None
-        if not isinstance(existing, dict):
-            raise DeepgenError(f"{path} holds a JSON {type(existing).__name__}, expected an object")
-    existing["eval"] = {**about, "metrics": {m.key: m.to_dict() for m in metrics}}
-    atomic_write_text(path, json.dumps(existing, indent=2))
+    """Merge {"eval": ...} into the JSON object at `path` (keeping what training wrote there, even while it does)."""
+    update_json(path, lambda results: results.update(eval={**about, "metrics": {m.key: m.to_dict() for m in metrics}}))
 
 
 def format_table(metrics: list[Metric]) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from deepgen.config import opt
+from deepgen.config import MAX_SEED, opt
 from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
@@ -48,7 +48,7 @@ class Options:
     steps: int = opt(10, "images per strip or walk", ge=2)
     components: int = opt(10, "of the fitted Gaussian mixture", ge=1)
     samples: int = 64  # per sampling panel
-    seed: int = opt(0, "seed of every choice and draw", ge=0)
+    seed: int = opt(0, "seed of every choice and draw", ge=0, le=MAX_SEED)
 
     def __post_init__(self) -> None:
         if not self.quantiles[0] < self.quantiles[1]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -100,6 +101,7 @@ class GenerativeModel(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """`n` new images in [-1, 1]; conditional models cycle through the classes unless `labels` are given."""
+        check_count(n)
         if self.conditional and labels is None:
             labels = torch.arange(n) % len(self.classes)
         return self.decode(self.prior(n, generator), None if labels is None else labels.to(self.device))
@@ -177,6 +179,12 @@ class GenerativeModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def check_count(n: Any) -> None:
+    """A ConfigError unless `n` (images asked of sample()) is a whole number >= 1."""
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"sample(n): expected a whole number of images >= 1, got {n!r}")
 
 
 def adam(params: Any, lr: float, betas: list[float] | tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:

@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from deepgen.config import opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
+from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam, check_count
 from deepgen.models.sizing import AutoSized
 from deepgen.nn.unet import UNet
 from deepgen.registry import register
@@ -41,7 +41,7 @@ Schedule = Literal["cosine", "linear"]
 @dataclass
 class DiffusionConfig(AutoSized):
     widths: list[int] = opt([16, 32, 32], "UNet channels per resolution level (each level halves the image)", ge=1)
-    blocks: int = opt(1, "residual blocks per UNet level (the upsampling path has one more)", ge=1)
+    blocks: int = opt(1, "residual blocks per UNet level (the upsampling path has one more)", ge=1, le=16)
     attention_size: int = opt(16, "self-attention in UNet levels whose feature maps are at most this many pixels", ge=0)
     dropout: float = opt(0.0, "dropout in the residual blocks", ge=0, lt=1)
     conditional: bool = opt(True, "class-conditional, with classifier-free guidance")
@@ -49,13 +49,13 @@ class DiffusionConfig(AutoSized):
         0.1, "share of training images whose label is dropped (trains the unconditional model)", ge=0, le=1
     )
     schedule: Schedule = opt("cosine", "noise schedule: cosine (Nichol & Dhariwal 2021) or linear (Ho et al. 2020)")
-    timesteps: int = opt(1000, "diffusion steps T of training", ge=2)
+    timesteps: int = opt(1000, "diffusion steps T of training", ge=2, le=100_000)
     lr: float = opt(1e-3, "Adam learning rate", gt=0)
     ema_decay: float = opt(0.999, "decay of the weights' moving average that samples are drawn from", ge=0, lt=1)
     sampler: Literal["ddim", "ancestral"] = opt(
         "ddim", "ddim (deterministic) or ancestral (DDPM, fresh noise)", resumable=True
     )
-    sample_steps: int = opt(20, "denoising steps of the sampler", resumable=True, ge=1)
+    sample_steps: int = opt(20, "denoising steps of the sampler", resumable=True, ge=1, le=100_000)
     guidance: float = opt(
         2.0, "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class", resumable=True, ge=0
     )
@@ -168,6 +168,7 @@ class Diffusion(GenerativeModel):
         return self.denoise(z, self.config.timesteps - 1, self.config.sample_steps, labels, generator)
 
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+        check_count(n)
         if self.conditional and labels is None:
             labels = torch.arange(n) % len(self.classes)
         labels = None if labels is None else labels.to(self.device)

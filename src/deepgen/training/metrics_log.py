@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from deepgen.errors import NonFiniteLossError
-from deepgen.io import atomic_write_text
+from deepgen.io import atomic_write_text, writing
 from deepgen.run import METRICS, read_jsonl
 from deepgen.training.distributed import SINGLE, World, mean
 
@@ -69,7 +69,7 @@ class MetricsLog:
         """Append one row (with its "step") to metrics.jsonl and TensorBoard (rank 0 only)."""
         if not self.world.main:
             return
-        with open(self.path, "a") as f:
+        with writing(self.path), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.tb is not None:
             for k, v in row.items():

@@ -3,7 +3,6 @@ monitor), and at the end the held-out metrics and loss curves."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +11,7 @@ import torch
 from torch import Tensor
 
 from deepgen.data.imageset import ImageSet, to_uint8
-from deepgen.io import atomic_write_text
+from deepgen.io import update_json
 from deepgen.models.base import GenerativeModel
 from deepgen.run import METRICS, RESULTS, read_jsonl
 from deepgen.training.health import HealthMonitor
@@ -69,7 +68,7 @@ class RunOutputs:
         metrics = model.evaluate(test)
         held_out = {"split": "test", "n_images": len(test), **metrics} if metrics else {}
         summary = {"step": step, "outside_step_fraction": round(result.outside_step or 0.0, 4), **held_out}
-        atomic_write_text(self.run / RESULTS, json.dumps(summary, indent=2))
+        update_json(self.run / RESULTS, lambda results: results.update(summary))  # keeps what deepgen eval wrote
         result.outputs["metrics"] = self.run / RESULTS
         result.metrics = metrics
         plot_losses(read_jsonl(self.run / METRICS), self.run / "loss_curves.png", f"{model.name}: losses")

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepgen.config import RunConfig, flag
+from deepgen.config import RunConfig, flag, key_value
 from deepgen.errors import ConfigError
 from deepgen.run import open_run
 
 
-def resume_config(run: str | Path, changes: Mapping[str, Any] | None = None) -> RunConfig:
-    """The config of run directory `run`, with `changes` (option -> value) applied once `check_resumable` allows
-    them, set to continue the run where it is (whatever `changes` say of --out)."""
+def resume_config(
+    run: str | Path, changes: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()
+) -> RunConfig:
+    """The config of run directory `run`, with `changes` (option -> value) and then `overrides` ("key=value", as
+    --set gives them) applied once `check_resumable` allows them, set to continue the run where it is (whatever they
+    say of --out)."""
     cfg = open_run(Path(run)).config
     changes = changes or {}
-    check_resumable(cfg, changes, run)
+    check_resumable(cfg, [*changes, *(key_value(pair, flag("set"))[0] for pair in overrides)], run)
     for key, value in changes.items():
         cfg.set(key, value)
+    cfg.apply_overrides(list(overrides))
     cfg.train.out = str(run)
     return cfg
 
@@ -30,6 +34,6 @@ def check_resumable(cfg: RunConfig, keys: Iterable[str], run: str | Path) -> Non
     if refused:
         allowed = ", ".join(flag(n) for n in sorted(cfg.resumable()))
         raise ConfigError(
-            f"--resume continues {run} exactly as configured; it can change only {allowed}, "
+            f"{flag('resume')} continues {run} exactly as configured; it can change only {allowed}, "
             f"not {', '.join(sorted(refused))}"
         )

@@ -4,12 +4,16 @@ flock, which the kernel releases when the process ends, however it ends, so a cr
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from deepgen.config import flag
 from deepgen.errors import ConfigError
+from deepgen.io import atomic_write_text
 from deepgen.run import LOCK
 
 
@@ -62,11 +66,39 @@ def locked(folder: Path, what: str) -> Iterator[None]:
 def check_new(run: Path) -> None:
     """A new run may go to `run` only if it is nothing yet or an empty directory (but for a lock file)."""
     if run.exists() and not run.is_dir():
-        raise ConfigError(f"--out {run} is a file; give a directory for the run")
+        raise ConfigError(f"{flag('out')} {run} is a file; give a directory for the run")
     if run.is_dir() and others(run):
-        raise ConfigError(f"run directory {run} is not empty; continue it with --resume {run}, or choose another --out")
+        raise ConfigError(
+            f"run directory {run} is not empty; continue it with {flag('resume', str(run))}, or choose another "
+            f"{flag('out')}"
+        )
 
 
 def others(run: Path) -> list[Path]:
     """What `run` holds besides its lock file."""
     return [p for p in run.iterdir() if p.name != LOCK]
+
+
+def claim(folder: Path, record: str, settings: dict[str, Any], what: str) -> None:
+    """Record the JSON-able `settings` of `what` (e.g. "an experiment") in folder/`record`, or check them against the
+    record there: an earlier run into `folder` is continued only with the same settings, and a folder that holds
+    something else is refused (call with the lock of `folder` held, see `locked`)."""
+    path = folder / record
+    settings = json.loads(json.dumps(settings, default=str))
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot read {path}: {e}") from None
+        changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v]
+        if changed:
+            raise ConfigError(
+                f"{flag('out')} {folder} holds {what} with other settings ({'; '.join(changed)}); its runs and "
+                f"results would be mixed with these: choose another {flag('out')}"
+            )
+    elif others(folder):
+        raise ConfigError(
+            f"{flag('out')} {folder} is not empty and holds no {record}; choose a new or empty folder"
+        )
+    else:
+        atomic_write_text(path, json.dumps(settings, indent=2))

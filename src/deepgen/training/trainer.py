@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from deepgen.config import RunConfig
+from deepgen.config import RunConfig, flag
 from deepgen.data import Splits, load_data, resolve_size
 from deepgen.data.imageset import to_float
 from deepgen.data.loader import Batches
 from deepgen.device import resolve_device
-from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError
+from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError, OutputError
 from deepgen.io import atomic_write_text
 from deepgen.models.base import GenerativeModel, Phase
 from deepgen.models.sizing import Sizing
@@ -94,13 +94,20 @@ def train_in(
     cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
     splits = splits or load_data(cfg.data)
     size_options(cfg, splits, device, world)
+    resumed = latest_checkpoint(run) if resume else None
+    stored = read_checkpoint(resumed, cfg) if resumed else None  # checked against cfg before anything is built
     stepper = prepare(cfg, splits, device, world)
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
     total = t.steps
     if t.epochs is not None:
         total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
-    resumed = latest_checkpoint(run) if resume else None
-    step, elapsed = restore(resumed, cfg, model, phases, scalers, batches, world) if resumed else (0, 0.0)
+    step, elapsed = restore(stored, model, phases, scalers, batches, world) if stored else (0, 0.0)
+    if step > total:
+        asked = flag("steps", t.steps) if t.epochs is None else f"{flag('epochs', t.epochs)} ({total} steps)"
+        raise ConfigError(
+            f"{run} is at step {step} already, beyond {asked}; {flag('resume')} continues a run up to that many "
+            f"steps in total: give {flag('steps')} above {step}"
+        )
     if world.rank and not resumed:
         torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
     broadcast_module(model, world)
@@ -201,6 +208,9 @@ def train_in(
         raise NonFiniteLossError(
             f"{e}. Training stopped; {last}. A lower learning rate or --precision fp32 may help."
         ) from None
+    except OutputError as e:
+        kept = f"continue from {result.checkpoint} with {flag('resume', str(run))}" if result.checkpoint else ""
+        raise OutputError(f"{e}. Training stopped at step {step}{'; ' + kept if kept else ''}") from None
     finally:
         bar.close()
         log.close()
@@ -223,23 +233,43 @@ def rng_state() -> dict[str, Any]:
     return {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
+@dataclass
+class SavedCheckpoint:
+    """A checkpoint read and checked (digests, model, configuration) before a resumed run builds its model."""
+
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    state: dict[str, Any]
+
+
+def read_checkpoint(ckpt: Path, cfg: RunConfig) -> SavedCheckpoint:
+    """The weights and training state of checkpoint `ckpt`, refused unless both carry their digests and the
+    configuration they record is `cfg` (but for the options a resumed run may change)."""
+    tensors, meta = read_weights(ckpt / WEIGHTS)
+    if meta["model"] != cfg.model:
+        raise CheckpointError(f"{ckpt} holds a {meta['model']} model, not {cfg.model}")
+    if "state_sha256" not in meta:
+        raise CheckpointError(
+            f"{ckpt / WEIGHTS} carries no SHA-256 of the training state {STATE}, so nothing shows it is unaltered; "
+            "refusing to resume from it"
+        )
+    state = load_state(ckpt / STATE, meta["state_sha256"])
+    check_unchanged(cfg, state, ckpt)
+    return SavedCheckpoint(ckpt, tensors, state)
+
+
 def restore(
-    ckpt: Path,
-    cfg: RunConfig,
+    saved: SavedCheckpoint,
     model: GenerativeModel,
     phases: list[Phase],
     scalers: dict,
     batches: Batches,
     world: World,
 ) -> tuple[int, float]:
-    """Load a checkpoint into the freshly built training objects, once `cfg` is known to match the configuration
-    the checkpoint records; returns (step, elapsed seconds)."""
-    tensors, meta = read_weights(ckpt / WEIGHTS)
-    if meta["model"] != model.name:
-        raise CheckpointError(f"{ckpt} holds a {meta['model']} model, not {model.name}")
-    load_weights(model, tensors, ckpt / WEIGHTS)
-    state = load_state(ckpt / STATE, meta.get("state_sha256"))
-    check_unchanged(cfg, state, ckpt)
+    """Load a checkpoint (see read_checkpoint) into the freshly built training objects; returns (step, elapsed
+    seconds)."""
+    ckpt, state = saved.path, saved.state
+    load_weights(model, saved.tensors, ckpt / WEIGHTS)
     if len(state.get("rng", [])) != world.size:
         raise CheckpointError(
             f"{ckpt} was written by {len(state.get('rng', []))} process(es); resume it with as many "
@@ -271,8 +301,9 @@ def check_unchanged(cfg: RunConfig, state: dict[str, Any], ckpt: Path) -> None:
     changed = cfg.changes_from(recorded)
     if changed:
         raise ConfigError(
-            f"--resume continues {ckpt.parent.parent} bit for bit, but its configuration changed since {ckpt.name}: "
-            f"{'; '.join(changed)}. Restore config.yaml, or start a new run from it with --config and another --out"
+            f"{flag('resume')} continues {ckpt.parent.parent} bit for bit, but its configuration changed since "
+            f"{ckpt.name}: {'; '.join(changed)}. Restore config.yaml, or start a new run from it with "
+            f"{flag('config')} and another {flag('out')}"
         )
 
 

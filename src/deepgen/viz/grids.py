@@ -21,11 +21,15 @@ def grid(images: Tensor, nrow: int | None = None) -> Tensor:
     return make_grid(images.cpu(), nrow=nrow, padding=2, pad_value=255)
 
 
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # by suffix (any case); PNG for the others
+
+
 def save_png(image: Tensor, path: Path) -> None:
-    """Save a uint8 (C, H, W) image atomically."""
+    """Save a uint8 (C, H, W) image atomically, as PNG (JPEG, quality 95, when `path` ends in .jpg or .jpeg)."""
     buffer = BytesIO()
     array = image.permute(1, 2, 0).numpy()
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buffer, format="PNG")
+    kind = FORMATS.get(path.suffix.lower(), "PNG")
+    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buffer, format=kind, quality=95)
     atomic_write_bytes(path, buffer.getvalue())
 
 
