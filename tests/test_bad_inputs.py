@@ -26,7 +26,7 @@ from deepgen.models.vae import VAE
 from deepgen.run import CONFIG, RESULTS, WEIGHTS, latest_checkpoint
 from deepgen.weights import digest
 
-SRC = Path(__file__).parents[1] / "src"
+SRC = Path(deepgen.__file__).parents[1]  # the deepgen under test, for child processes
 TINY = ["--data", "digits", "--batch-size", "16", "--width", "8", "--latent-dim", "2", "--device", "cpu"]
 TINY += ["--no-tensorboard", "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3"]
 EVAL_FLAGS = ["--evaluator-steps", "40", "--cas-steps", "20", "--n", "100", "--eval-device", "cpu"]

@@ -120,7 +120,7 @@ def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert f"html:     {out / 'report.html'}" in text
     assert (out / "runs" / "gan-seed0" / "metrics.json").is_file()
     assert main(["compare", "vae", *common, "--budget", "3", "--out", str(out)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "holds a comparison with other settings" in capsys.readouterr().err
     assert main(["compare", "vae", "--data", "digits", "--budget", "soon", "--out", str(tmp_path / "x")]) == 2
     assert main(["compare", "gan", *common, "--set", "beta=2", "--budget", "3", "--out", str(tmp_path / "y")]) == 2
     assert "--set beta=2" in capsys.readouterr().err

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
 import pickle
 import random
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+import deepgen
 from conftest import tiny_config
 from deepgen.config import DataConfig
 from deepgen.data import load_data
@@ -23,6 +28,7 @@ from deepgen.training.trainer import train
 from deepgen.weights import build_model, load_state, read_weights
 
 CASES = 40  # damaged versions of each file, per kind of damage
+SRC = Path(deepgen.__file__).parents[1]  # the deepgen under test, for child processes
 MNIST10K = Path(__file__).parents[1] / "src" / "deepgen" / "data" / "mnist10k"
 
 
@@ -143,3 +149,91 @@ def test_damage_is_not_only_truncation() -> None:
     versions = damaged(data, random.Random(0))
     assert len(versions) == 4 * CASES and len(set(versions)) > 3 * CASES
     assert any(len(v) == len(data) and v != data for v in versions)
+
+
+# --- hostile metadata: what a shared checkpoint may ask for ------------------------------------------------------
+METADATA_CASES = 80  # crafted metadata per run of the test
+METADATA_SECONDS = 15  # at most, after the imports
+MEMORY_BOUND = 256 << 20  # bytes of address space (and of resident memory) the loads may add, all cases together
+HOSTILE_NUMBERS = [-1, 0, 1, 3, 4, 1024, 1025, 40000, 2**20, 2**31, 2**40, 2**63, 2**70, 2.5, "8", None]
+CHILD = r"""
+import json, os, random, resource, sys, time
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from deepgen.errors import DeepgenError
+from deepgen.weights import build_model, digest
+
+files, seed, cases, seconds, bound, numbers = json.loads(sys.argv[1])
+originals = []
+for path in files:
+    with safe_open(path, framework="pt") as f:
+        originals.append(({k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["deepgen"])))
+    build_model(path, torch.device("cpu"))  # the honest file loads (and warms every lazy import up)
+
+def mutate(meta, rng):
+    meta = json.loads(json.dumps(meta))
+    for _ in range(rng.randint(1, 3)):
+        what = rng.choice(["shape", "shape", "config", "config", "config", "classes", "step", "model"])
+        if what == "shape":
+            meta["shape"] = [rng.choice([1, 3] + numbers) for _ in range(rng.choice([3, 3, 3, 2, 4]))]
+        elif what == "config":
+            keys = [k for k, v in meta["model_config"].items() if not isinstance(v, (bool, str))] or ["width"]
+            key = rng.choice(keys)
+            value = meta["model_config"].get(key)
+            big = rng.choice(numbers)
+            meta["model_config"][key] = [big] * rng.randint(1, 5) if isinstance(value, list) else big
+        elif what == "classes":
+            meta["classes"] = [f"c{i}" for i in range(rng.choice([0, 1, 3, 1000, 100000]))]
+        elif what == "step":
+            meta["step"] = rng.choice(numbers)
+        else:
+            meta["model"] = rng.choice(["vae", "gan", "dcgan", "diffusion", "progan", "nope"])
+    return meta
+
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+resource.setrlimit(resource.RLIMIT_AS, (vm + bound if hard == resource.RLIM_INFINITY else min(vm + bound, hard), hard))
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rng, counts, bad, started = random.Random(seed), {}, [], time.monotonic()
+for case in range(cases):
+    if time.monotonic() - started > seconds:
+        break
+    i = rng.randrange(len(files))
+    tensors, meta = originals[i]
+    meta = mutate(meta, rng)
+    meta["sha256"] = digest(tensors, meta)  # the digest is unkeyed: a hostile sharer recomputes it
+    path = files[i] + ".crafted"
+    save_file(tensors, path, metadata={"deepgen": json.dumps(meta)})
+    try:
+        build_model(path, torch.device("cpu"))
+        outcome = "ok"
+    except DeepgenError as e:
+        outcome = type(e).__name__
+        if "alloc" in str(e) or "memory" in str(e):
+            bad.append(f"{outcome} after an allocation failed: {str(e)[:300]}")
+    except BaseException as e:
+        outcome = "crash"
+        bad.append(f"{type(e).__name__}: {str(e)[:300]} for {json.dumps(meta)[:300]}")
+    counts[outcome] = counts.get(outcome, 0) + 1
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss
+print(json.dumps({"counts": counts, "bad": bad, "grown": grown, "cases": case + 1}))
+"""
+
+
+def test_crafted_metadata_never_allocates_beyond_a_bound(tmp_path: Path) -> None:
+    """Checkpoints whose metadata (digest recomputed) asks for huge images, widths, class lists or other models
+    load or are refused with a CheckpointError, never by running out of memory: under an address-space limit of
+    MEMORY_BOUND above what the imports took, no allocation fails, and resident memory grows less than that."""
+    files = []
+    for model in ("vae", "gan", "dcgan", "diffusion"):
+        run = train(tiny_config(model, tmp_path / model, steps=1, checkpoint_every=1)).run
+        files.append(str(checkpoints(run)[-1] / WEIGHTS))
+    args = json.dumps([files, 28, METADATA_CASES, METADATA_SECONDS, MEMORY_BOUND, HOSTILE_NUMBERS])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", CHILD, args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["bad"] == [], report["bad"]
+    assert report["grown"] < MEMORY_BOUND and report["cases"] >= 10, report
+    assert report["counts"].get("CheckpointError", 0) > report["cases"] // 2, report  # most asks are refused

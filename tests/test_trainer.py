@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import ctrl_c_at_call, tiny_config
 from deepgen.config import RunConfig
-from deepgen.errors import CheckpointError, NonFiniteLossError
+from deepgen.errors import CheckpointError, NonFiniteLossError, OutputError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.vae import VAE
 from deepgen.run import STATE, WEIGHTS, checkpoints, latest_checkpoint
@@ -93,7 +93,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monk
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match=f"cannot write {target}: disk full"):
         atomic_write_bytes(target, b"new contents")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 
