@@ -165,7 +165,7 @@ def test_6_a_folder_with_a_single_image_per_class_is_refused(tmp_path: Path, cap
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no torch std() warning either
         code, err = cli([*args, "--out", str(tmp_path / "run")], capsys)
-    assert code == 2 and "cat, dog have a single image" in one_line(err)
+    assert code == 2 and "classes cat, dog have a single image" in one_line(err)
 
 
 # --- 7. augment on one class ----------------------------------------------------------------------------

@@ -61,7 +61,8 @@ def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data
     single = [c for c, n in zip(data.classes, counts.tolist()) if n == 1]
     if single:
         raise DataError(
-            f"{name}: class(es) {', '.join(single)} have a single image; splitting needs at least 2 of each class "
+            f"{name}: {'class' if len(single) == 1 else 'classes'} {', '.join(single)} "
+            f"{'has' if len(single) == 1 else 'have'} a single image; splitting needs at least 2 of each class "
             "(one to train on, one held out): add images or leave the class out"
         )
     n_test = math.ceil(test_fraction * len(data))
