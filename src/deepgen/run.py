@@ -4,7 +4,8 @@
     RUN/checkpoints/step_000500/model.safetensors    weights + the model's constructor arguments (deepgen.weights)
     RUN/checkpoints/step_000500/state.pt             training state (optimizers, RNG, data position, config)
     RUN/metrics.jsonl                                logged losses and health warnings, a row per line
-    RUN/metrics.json                                 held-out metrics after training, and `deepgen eval`'s
+    RUN/metrics.json                                 held-out metrics after training, and `deepgen eval`'s (each
+                                                     updates its own keys under the file's lock, deepgen.io.update_json)
     RUN/.lock                                        held by the process that owns the run (deepgen.training.runlock)
 
     run = open_run(Path("runs/vae-mnist"))           # or a checkpoint directory of it
