@@ -72,12 +72,12 @@ class Bounds:
     def __str__(self) -> str:
         if self.choices is not None:
             return " or ".join(map(str, self.choices))
-        low = f">= {number(self.ge)}" if self.ge is not None else f"> {number(self.gt)}" if self.gt is not None else ""
-        high = f"<= {number(self.le)}" if self.le is not None else f"< {number(self.lt)}" if self.lt is not None else ""
+        low = f">= {written(self.ge)}" if self.ge is not None else "" if self.gt is None else f"> {written(self.gt)}"
+        high = f"<= {written(self.le)}" if self.le is not None else "" if self.lt is None else f"< {written(self.lt)}"
         return " and ".join(p for p in (low, high) if p) or "any value"
 
 
-def number(v: float) -> str:
+def written(v: float) -> str:
     """A bound as written: whole numbers in full (4294967295, not 4.29497e+09)."""
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
