@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from sklearn.model_selection import train_test_split
@@ -49,11 +49,18 @@ class Splits:
     name: str
     train: ImageSet
     test: ImageSet
+    checks: list[str] = field(default_factory=list)  # what the data checks on load found (deepgen.data.quality)
 
 
 def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[ImageSet, ImageSet]:
     """Deterministic train/test split, stratified by class when every class has two or more images; a DataError
     (naming `name`) when either part would be empty or, stratified, miss a class."""
+    train, test = split_index(data, test_fraction, seed, name)
+    return data.subset(train), data.subset(test)
+
+
+def split_index(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[Tensor, Tensor]:
+    """The indices of `split`'s training and test parts (what `deepgen inspect` checks for leakage)."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     index = torch.arange(len(data))
@@ -68,7 +75,7 @@ def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data
             "add images or change the held-out fraction"
         )
     train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=stratify)
-    return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
+    return torch.from_numpy(train), torch.from_numpy(test)
 
 
 def limit_per_class(data: ImageSet, n: int, seed: int) -> ImageSet:
