@@ -34,6 +34,11 @@ class Collection:
     modes: list[str] = field(default_factory=list)  # PIL mode of each file (or of the array's channels)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
+    def __post_init__(self) -> None:
+        c, h, w = self.images.shape[1:]
+        self.sizes = self.sizes or [(int(w), int(h))] * len(self)  # arrays: the size and mode they are read at
+        self.modes = self.modes or [{1: "L", 3: "RGB"}.get(int(c), f"{c} channels")] * len(self)
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -44,18 +49,14 @@ def collect(cfg: DataConfig) -> Collection:
     if name == "folder":
         return collect_folder(resolve_size(cfg), folder_path(cfg))
     train, test = SOURCES[name].read(cfg)
-    modes = {1: "L", 3: "RGB"}
     if test is not None:
         data = ImageSet(torch.cat([train.images, test.images]), torch.cat([train.labels, test.labels]), train.classes)
         names = [f"train #{i}" for i in range(len(train))] + [f"test #{i}" for i in range(len(test))]
         mask = torch.arange(len(data)) >= len(train)
-        c, h, w = data.shape
-        return Collection(cfg.data, data.images, data.labels, data.classes, names, mask, "its own test split",
-                          [(w, h)] * len(data), [modes.get(c, f"{c} channels")] * len(data))  # fmt: skip
-    c, h, w = train.shape
+        return Collection(cfg.data, data.images, data.labels, data.classes, names, mask, "its own test split")
     mask, why = split_mask(train, cfg)
     return Collection(cfg.data, train.images, train.labels, train.classes, [f"#{i}" for i in range(len(train))], mask,
-                      why, [(w, h)] * len(train), [modes.get(c, f"{c} channels")] * len(train))  # fmt: skip
+                      why)  # fmt: skip
 
 
 def split_mask(data: ImageSet, cfg: DataConfig) -> tuple[Tensor | None, str]:

@@ -106,11 +106,15 @@ def leakage(train: ImageSet, test: ImageSet, split: str, dedupe: bool, data: str
     if not n:
         return leaked, None
     kinds = f"an exact ({int(exact.sum())})" + (f" or near ({n - int(exact.sum())})" if near else "")
-    what = f"{n} of {len(test)} test images have {kinds} copy in the training split ({split})"
-    only = "" if near else "; near copies were not compared on load (too many images), deepgen inspect compares them"
+    where = f"{kinds} copy in the training split ({split})"
+    only = "; near copies were not compared on load (too many images), deepgen inspect compares them"
+    only = "" if near else only
     if dedupe:
-        return leaked, f"duplicates across the split: --dedupe leaves out of the test split the {what}{only}"
+        return (
+            leaked,
+            f"duplicates across the split: --dedupe left out the {n} of {len(test)} test images with {where}{only}",
+        )
     return leaked, (
-        f"duplicates across the split: {what}, so test scores are inflated; --dedupe leaves them out of the test "
-        f"split (deepgen inspect --data {data} shows them){only}"
+        f"duplicates across the split: {n} of {len(test)} test images have {where}, so test scores are inflated; "
+        f"--dedupe leaves them out of the test split (deepgen inspect --data {data} shows them){only}"
     )
