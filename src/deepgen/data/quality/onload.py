@@ -105,7 +105,8 @@ def leakage(train: ImageSet, test: ImageSet, split: str, dedupe: bool, data: str
     n = int(leaked.sum())
     if not n:
         return leaked, None
-    kinds = f"an exact ({int(exact.sum())})" + (f" or near ({n - int(exact.sum())})" if near else "")
+    e = int(exact.sum())
+    kinds = "an exact" if e == n else "a near" if not e else f"an exact ({e}) or near ({n - e})"
     where = f"{kinds} copy in the training split ({split})"
     only = "; near copies were not compared on load (too many images), deepgen inspect compares them"
     only = "" if near else only
