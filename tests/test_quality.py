@@ -206,3 +206,17 @@ def test_inspect_command_writes_a_page_that_renders_in_chromium(
 
     pixels = np.asarray(Image.open(shot).convert("L")).astype(int)
     assert pixels.std() > 10 and (pixels < 60).sum() > 200 * 200  # text, and the near-black thumbnails drawn
+
+
+def test_compare_records_the_data_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """digits split with seed 1 puts one of its two near-identical 1s in the test split, the other in training."""
+    monkeypatch.setenv("DEEPGEN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "cmp"
+    args = ["compare", "vae", "--data", "digits", "--split-seed", "1", "--device", "cpu", "--budget", "2"]
+    args += ["--set", "batch_size=16", "--set", "tensorboard=false", "--out", str(out)]
+    args += ["--evaluator-steps", "20", "--n", "50", "--eval-device", "cpu"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 0
+    line = "Data check: duplicates across the split: 1 of 360 test images have a near copy in the training split"
+    assert line in (out / "results.md").read_text() and line in (out / "report.html").read_text()
