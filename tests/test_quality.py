@@ -149,6 +149,12 @@ def test_load_warns_once_per_finding_and_dedupe_keeps_copies_out_of_the_test_spl
     assert deduped.checks[-1].startswith(f"duplicates across the split: --dedupe left out the {leaked} of")
 
 
+def test_the_command_states_the_threshold_the_checks_use() -> None:
+    import deepgen.commands.inspect as command  # keeps its own copy so that --help imports no torch
+
+    assert command.NEAR == NEAR
+
+
 def test_digits_holds_one_near_identical_pair_and_nothing_else() -> None:
     result = inspect(collect(DataConfig(data="digits")))
     assert found(result) == {"near copies within a class": ["#1585 = #1648 (0.9942)"]}

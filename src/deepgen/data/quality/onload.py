@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from deepgen.data.imageset import ImageSet
-from deepgen.data.quality.duplicates import Fingerprints, copies
+from deepgen.data.quality.duplicates import NEAR, Fingerprints, copies
 from deepgen.data.quality.signals import measure
 
 TINY = 10  # a class with fewer images (training and test split together) is too small to learn from and test on
@@ -95,7 +95,7 @@ def leakage(train: ImageSet, test: ImageSet, split: str, dedupe: bool, data: str
     """The test images with a copy in the training split, and the warning line (None when there are none)."""
     pixels = train.images[0].numel() // train.images.shape[1]
     near = len(train) * len(test) * min(pixels, 32 * 32) <= NEAR_BUDGET
-    threshold = 0.99 if near else 2.0  # above any similarity: exact copies only
+    threshold = NEAR if near else 2.0  # above any similarity: exact copies only
     pairs = copies(Fingerprints.of(test.images), Fingerprints.of(train.images), threshold)
     leaked = torch.zeros(len(test), dtype=torch.bool)
     exact = torch.zeros(len(test), dtype=torch.bool)
