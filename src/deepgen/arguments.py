@@ -124,7 +124,7 @@ def options(cls: type, args: argparse.Namespace, prefix: str, **fixed: Any) -> A
     return build(cls, given(args, prefix), f"{prefix} options", **fixed)
 
 
-EVALUATED_DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "split_seed")
+EVALUATED_DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "split_seed", "dedupe")
 
 
 def add_data_options(

@@ -179,6 +179,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
         *[f"Warning: {w}." for w in map(weak_warning, dict.fromkeys([judge.features, judge.classifier])) if w],
         f"'{REAL}' scores {judge.n} real training images as if generated: the floor (FID, KID) and ceiling "
         "(precision, recall, CAS) that a perfect generator would reach with these sample counts.",
+        *[f"Data check: {line}" for line in judge.splits.checks],
         *[f"Training health, {e.model} (seed {e.seed}): {w}" for e in entries for w in e.warnings],
     ]
     title = f"deepgen compare: {judge.splits.name}, {budget}"

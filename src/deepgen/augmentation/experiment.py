@@ -46,28 +46,35 @@ def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> di
 
 def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path]:
     device = resolve_device(cfg.device)
-    rows, confusions = [], {}
+    rows, confusions, checks = [], {}, {}
     for limit in cfg.limits or [cfg.data.limit_per_class]:
         part = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, limit_per_class=limit))
         for seed in range(cfg.seeds):
-            found, classes = one_seed(part, seed, device, confusions, log)
+            found, classes = one_seed(part, seed, device, confusions, log, checks)
             rows += found
             write_results(cfg, rows)  # a stopped experiment keeps the seeds it finished
-    return write_outputs(cfg, rows, confusions, classes)
+    return write_outputs(cfg, rows, confusions, classes, list(checks))
 
 
 def one_seed(
-    cfg: AugmentConfig, seed: int, device: torch.device, confusions: dict, log: Callable[[str], None]
+    cfg: AugmentConfig,
+    seed: int,
+    device: torch.device,
+    confusions: dict,
+    log: Callable[[str], None],
+    checks: dict[str, None],
 ) -> tuple[list[dict], list[str]]:
     """Every classifier and variant on one seed's split (at one --limit-per-class): the real-only baselines first;
     each baseline trained on the real split only (with classic augmentation when it is on) judges the generated
-    images for the recipes that ask (filter, soft) and labels the unlabelled pool."""
+    images for the recipes that ask (filter, soft) and labels the unlabelled pool. What the data checks find on load
+    is added to `checks` (an ordered set)."""
     splits = load_data(dataclasses.replace(cfg.data, split_seed=seed))
     if len(splits.train.classes) < 2:
         raise DataError(
             f"{cfg.data.data} holds one class ({', '.join(splits.train.classes)}); a classifier needs at least two "
             "to tell apart, or every variant scores 100 %: give a folder with a sub-folder per class"
         )
+    checks.update(dict.fromkeys(splits.checks))
     train_set, val = split(splits.train, cfg.val_fraction, seed, f"the training split of {cfg.data.data}")
     per_class = cfg.data.limit_per_class or "all"
     rows, judges = [], {}

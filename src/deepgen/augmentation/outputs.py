@@ -30,7 +30,11 @@ def write_results(cfg: AugmentConfig, rows: list[dict]) -> None:
     atomic_write_text(cfg.out / "results.csv", buffer.getvalue())
 
 
-def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str]) -> dict[str, Path]:
+def write_outputs(
+    cfg: AugmentConfig, rows: list[dict], confusions: dict, classes: list[str], checks: list[str] = ()
+) -> dict[str, Path]:
+    """Every output; `checks`: what the data checks found on load (see deepgen.data.quality), in the summary and the
+    report."""
     write_results(cfg, rows)
     paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
     generators = sorted({row["generator"] for row in rows if row.get("generator")})
@@ -40,6 +44,7 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
     atomic_write_text(
         paths["summary"],
         summarise(rows, cfg.seeds, health)
+        + ("\n## Data checks\n\n" + "".join(f"- warning: {line}\n" for line in checks) if checks else "")
         + "".join(f"\n{line}\n" for line in notes)
         + (f"\nSynthetic images from:{used}\n" if used else ""),
     )
@@ -61,7 +66,7 @@ def write_outputs(cfg: AugmentConfig, rows: list[dict], confusions: dict, classe
             save_curve(panels, path, f"{cfg.data.data}, {classifier}: mean ± 95% CI over {cfg.seeds} seeds")
         paths["curve"] = next(iter(plots.values()))
     paths["provenance"] = cfg.out / "provenance"
-    paths["report"] = write_report(cfg, rows, matrices | plots, health, notes)
+    paths["report"] = write_report(cfg, rows, matrices | plots, health, [f"Data check: {c}" for c in checks] + notes)
     return paths
 
 

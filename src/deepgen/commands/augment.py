@@ -15,7 +15,7 @@ from deepgen.config import opt
 USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
 ]
-DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction")
+DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "dedupe")
 SOURCE = ("generator", "generators", "train_generator", "per_class_generators", "generator_steps", "vary", "unlabeled")
 IN_DATA = ("limits", "val_fraction")
 EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name not in (*SOURCE, *IN_DATA))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
+
+import torch
 
 from deepgen.config import DataConfig, validate
 from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split, to_float, to_uint8
+from deepgen.data.quality.onload import DataWarning, check_on_load
 from deepgen.data.sources import SOURCES
 from deepgen.errors import ConfigError, did_you_mean
 
@@ -37,12 +41,14 @@ def resolve_size(cfg: DataConfig, log: Callable[[str], None] = print) -> DataCon
 
 
 def load_data(cfg: DataConfig) -> Splits:
-    """Load, convert, resize and split the dataset `cfg.data` as configured."""
+    """Load, convert, resize and split the dataset `cfg.data` as configured; warn of what the cheap data checks find
+    (Splits.checks), and with `cfg.dedupe` leave out of the test split the images with a copy in the training split."""
     name = source_name(cfg.data)
     validate(cfg)
     source = SOURCES[name]
     cfg = resolve_size(cfg)
     train, test = source.read(cfg)
+    origin = "its own test split" if test is not None else f"split seed {cfg.split_seed}"
     if test is None:
         train, test = split(train, cfg.test_fraction, cfg.split_seed, cfg.data)
     size = cfg.image_size or source.image_size
@@ -54,6 +60,11 @@ def load_data(cfg: DataConfig) -> Splits:
         return ImageSet(images, data.labels, data.classes)
 
     train, test = prepare(train), prepare(test)
+    found = check_on_load(train, test, origin, cfg.dedupe, cfg.data)
+    for line in found.lines:
+        warnings.warn(line, DataWarning, stacklevel=1)  # one location: the same line is shown once per process
+    if cfg.dedupe:
+        test = test.subset(torch.nonzero(~found.leaked).squeeze(1))
     if cfg.limit_per_class is not None:
         train = limit_per_class(train, cfg.limit_per_class, cfg.split_seed)
-    return Splits(cfg.data, train, test)
+    return Splits(cfg.data, train, test, found.lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from sklearn.model_selection import train_test_split
@@ -49,33 +49,44 @@ class Splits:
     name: str
     train: ImageSet
     test: ImageSet
+    checks: list[str] = field(default_factory=list)  # what the data checks on load found (deepgen.data.quality)
 
 
 def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[ImageSet, ImageSet]:
-    """Deterministic train/test split, stratified by class; a DataError (naming `name`) when a class has a single
-    image (it could not be both learnt and tested) or either part would miss a class."""
+    """Deterministic train/test split, stratified by class, in which every class is trained on: a class with a single
+    image keeps it in training (it cannot be tested); a DataError (naming `name`) when the other classes cannot give
+    both parts one image of each."""
+    train, test = split_index(data, test_fraction, seed, name)
+    return data.subset(train), data.subset(test)
+
+
+def split_index(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[Tensor, Tensor]:
+    """The indices of `split`'s training and test parts (what `deepgen inspect` checks for leakage)."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    index = torch.arange(len(data))
     counts = torch.bincount(data.labels, minlength=len(data.classes))
-    single = [c for c, n in zip(data.classes, counts.tolist()) if n == 1]
-    if single:
-        raise DataError(
-            f"{name}: {'class' if len(single) == 1 else 'classes'} {', '.join(single)} "
-            f"{'has' if len(single) == 1 else 'have'} a single image; splitting needs at least 2 of each class "
-            "(one to train on, one held out): add images or leave the class out"
+    alone = counts[data.labels] == 1  # images of single-image classes: trained on, never tested
+    rest = torch.nonzero(~alone).flatten()
+    n_test = math.ceil(test_fraction * len(rest))
+    need = int((counts > 1).sum())
+    if need == 0 or min(n_test, len(rest) - n_test) < need:
+        single = [c for c, n in zip(data.classes, counts.tolist()) if n == 1]
+        why = (
+            f"{'class' if len(single) == 1 else 'classes'} {', '.join(single)} "
+            f"{'has' if len(single) == 1 else 'have'} a single image (kept for training), and the other "
+            if single
+            else ""
         )
-    n_test = math.ceil(test_fraction * len(data))
-    need = int((counts > 0).sum())
-    if min(n_test, len(data) - n_test) < need:
         raise DataError(
-            f"{name}: cannot split {len(data)} image(s) of {len(data.classes)} class(es) into training and held-out "
-            f"parts of {len(data) - n_test} and {n_test} with at least {need} image(s) each (one per class); "
-            "add images or change the held-out fraction"
+            f"{name}: cannot split {len(data)} image(s) of {len(data.classes)} class(es): {why}"
+            f"{len(rest)} image(s) cannot give training and held-out parts of {len(rest) - n_test} and {n_test} "
+            f"with at least {max(need, 1)} image(s) each (one per class); add images or change the held-out fraction"
         )
-    labels = data.labels.numpy()
-    train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=labels)
-    return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
+    train, test = train_test_split(
+        rest.numpy(), test_size=n_test, random_state=seed, stratify=data.labels[rest].numpy()
+    )
+    train = torch.cat([torch.nonzero(alone).flatten(), torch.from_numpy(train)])
+    return train, torch.from_numpy(test)
 
 
 def limit_per_class(data: ImageSet, n: int, seed: int) -> ImageSet:
