@@ -21,6 +21,12 @@ def grid(images: Tensor, nrow: int | None = None) -> Tensor:
     return make_grid(images.cpu(), nrow=nrow, padding=2, pad_value=255)
 
 
+def class_grid(images: Tensor, labels: Tensor) -> Tensor:
+    """uint8 images of classes `labels` -> a grid with a row per class (in class order), as wide as the largest."""
+    order = labels.argsort(stable=True)
+    return grid(images[order], int(torch.bincount(labels).max()))
+
+
 def save_png(image: Tensor, path: Path) -> None:
     """Save a uint8 (C, H, W) image atomically."""
     buffer = BytesIO()
