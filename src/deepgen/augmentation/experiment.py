@@ -167,7 +167,12 @@ def check(cfg: AugmentConfig) -> None:
 def check_generators(cfg: AugmentConfig) -> None:
     """Refuse, before anything trains, a generator that cannot serve: one that cannot draw a requested class (or
     with --vary, cannot vary images), and generator options that do not fit the model (generator_config)."""
-    generator_config(cfg)
+    if cfg.train_generator is not None:
+        generator_config(cfg)
+    elif cfg.generator_set or cfg.generator_config is not None:
+        raise ConfigError(
+            "--generator-set and --generator-config configure generators trained here: use --train-generator"
+        )
     if cfg.vary is not None and (cfg.generators or cfg.per_class_generators):
         raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
     if cfg.train_generator is not None:

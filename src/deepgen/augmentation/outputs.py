@@ -127,7 +127,7 @@ def write_report(cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path],
         found = episodes(read_jsonl(Path(run) / METRICS))
         health = f"Training health: {verdict(found)}." + "".join(f" {line}" for line in describe(found))
         galleries.append(Gallery(f"Generator {run}", {"last samples (a row per class)": path}, health))
-    stems = sorted({p.with_name(p.name.rsplit("_", 1)[0]) for p in (cfg.out / "samples").glob("**/*.png")})
+    stems = sorted({p.with_name(p.name.rsplit("_", 1)[0]) for p in (cfg.out / "samples").glob("**/seed0/*.png")})
     for stem in stems:
         used = {kind: stem.with_name(f"{stem.name}_{kind}.png") for kind in ("kept", "rejected")}
         where = stem.parent.relative_to(cfg.out / "samples")

@@ -50,10 +50,6 @@ def generator_config(cfg: AugmentConfig) -> RunConfig:
     """The options of the generators this experiment trains, but those it sets per seed (data, seed, steps, output
     folder, device; see train_generator): the model's defaults, then --generator-config FILE, then
     --generator-set KEY=VALUE ... (a ConfigError names a bad one, or one the experiment sets, and its flag)."""
-    if (cfg.generator_set or cfg.generator_config is not None) and cfg.train_generator is None:
-        raise ConfigError(
-            "--generator-set and --generator-config configure generators trained here: add --train-generator MODEL"
-        )
     if cfg.generator_config is not None:
         run = RunConfig.load(cfg.generator_config)
         if run.model != cfg.train_generator:
