@@ -42,9 +42,9 @@ from deepgen.nn.diffaugment import OPS, diff_augment
 
 Noise = Literal["normal", "uniform", "poisson"]
 Augment = Literal["off", "fixed", "adaptive"]
-SCARCE_PER_CLASS = 100  # below this many training images per class, the critic sees augmented images (measured: sized)
+SCARCE_PER_CLASS = 100  # below this many training images per class the critic sees augmented images (see `sized`)
 SCARCE_OPS = ("translation", "color")
-SCARCE_STEPS = 3000  # training steps on such scarce data (measured: sized)
+SCARCE_STEPS = 3000  # training steps on such scarce data
 
 
 @dataclass
@@ -93,7 +93,11 @@ class AdversarialConfig(AutoSized):
         rates 2e-4 (the DCGAN paper's), but for RMSprop on a GPU the WGAN paper's 5e-5 (on a CPU 2e-4 trained
         far faster: WGAN on mnist10k after 75 s, FID 11.4 against 82 with 5e-5); no moving
         average of the generator: averaging a BatchNorm generator's weights blurs its samples in short runs
-        (a DCGAN after 348 steps on mnist10k: FID 121 from the average, 10.6 from the generator itself)."""
+        (a DCGAN after 348 steps on mnist10k: FID 121 from the average, 10.6 from the generator itself).
+        On scarce data (below SCARCE_PER_CLASS training images per class) the critic memorises the images: the
+        critic sees them through fixed differentiable augmentation (translation, colour) and training runs
+        SCARCE_STEPS steps, as measured on mnist10k at 10 images per class (conditional DCGAN, 3 seeds, 3000 steps:
+        FID 17.5 without, 1.9 with; see the README's "Scarce data"); on all 8,000 images it was not needed."""
         lr = 5e-5 if self.optimizer == "rmsprop" and s.gpu else 2e-4
         scarce = s.per_class is not None and s.per_class < SCARCE_PER_CLASS
         return {
