@@ -176,17 +176,20 @@ def check_generators(cfg: AugmentConfig) -> None:
     if cfg.vary is not None and (cfg.generators or cfg.per_class_generators):
         raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
     if cfg.train_generator is not None:
-        family, what = get_model(cfg.train_generator), f"--train-generator {cfg.train_generator}"
         conditional = not cfg.per_class_generators and cfg.vary is None
-    else:
-        runs = [cfg.generator] if cfg.generator is not None else list(cfg.generators.values())
-        for run in runs:
-            recorded = open_run(run).config
-            family, what = get_model(recorded.model), f"{run} (a {recorded.model})"
-            if cfg.vary is None and family.is_conditional(recorded.model_config) != (cfg.generator is not None):
-                kind = "a conditional generator (--conditional)" if cfg.generator is not None else "unconditional"
-                raise ConfigError(f"{what} is not {kind}")
-        conditional = False
+        check_family(cfg, get_model(cfg.train_generator), f"--train-generator {cfg.train_generator}", conditional)
+    for run in [cfg.generator] if cfg.generator is not None else list(cfg.generators.values()):
+        recorded = open_run(run).config
+        family, what = get_model(recorded.model), f"{run} (a {recorded.model})"
+        if cfg.vary is None and family.is_conditional(recorded.model_config) != (cfg.generator is not None):
+            kind = "a conditional generator (--conditional)" if cfg.generator is not None else "unconditional"
+            raise ConfigError(f"{what} is not {kind}")
+        check_family(cfg, family, what, conditional=False)
+
+
+def check_family(cfg: AugmentConfig, family: type[GenerativeModel], what: str, conditional: bool) -> None:
+    """Refuse a model family that cannot do what the experiment asks of `what`: vary images (--vary), draw new
+    ones, or (`conditional`) draw a requested class."""
     if cfg.vary is not None and not varies(family):
         models = ", ".join(n for n, m in sorted(registry_models().items()) if varies(m))
         raise ConfigError(f"--vary: {what} cannot vary images; these can: {models}")
