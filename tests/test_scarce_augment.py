@@ -192,6 +192,11 @@ def test_a_conditional_grid_has_a_row_per_class(tmp_path: Path) -> None:
     grid = class_grid(images, labels)
     assert grid.shape == (3, 2 + 2 * 6, 2 + 3 * 6)  # 2 rows (classes) of 3, 4 px images with 2 px padding
     assert grid[0, 2:6, 2:6].eq(0).all() and grid[0, 8:12, 2:6].eq(255).all()  # class 0 on top
+    shades = torch.tensor([10, 20, 30], dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4)
+    uneven = class_grid(shades, torch.tensor([2, 0, 2]), classes=4)  # class 1 and 3 empty, class 0 short
+    assert uneven.shape == (3, 2 + 4 * 6, 2 + 2 * 6) and uneven[0, 2:6, 2:6].eq(20).all()
+    assert uneven[0, 2:6, 8:12].eq(255).all()  # a blank cell ends the row of class 0
+    assert uneven[0, 14:18, 2:6].eq(10).all() and uneven[0, 14:18, 8:12].eq(30).all()  # class 2 in the third row
     run = train(tiny_config("dcgan", tmp_path / "run", conditional=True, steps=3)).run
     width, height = Image.open(run / "samples" / "step_000003.png").size
     assert (width, height) == (2 + 6 * 10, 2 + 10 * 10)  # digits: 10 classes, a row of 6 each (60 of 64 images)

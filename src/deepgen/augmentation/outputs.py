@@ -148,7 +148,8 @@ def save_used(stem: Path, synthetic: ImageSet, plan: Plan) -> None:
             few = torch.cat(
                 [torch.nonzero(images.labels == c).flatten()[:USED_PER_CLASS] for c in range(len(images.classes))]
             )
-            save_png(class_grid(images.images[few], images.labels[few]), stem.with_name(f"{stem.name}_{name}.png"))
+            image = class_grid(images.images[few], images.labels[few], len(images.classes))
+            save_png(image, stem.with_name(f"{stem.name}_{name}.png"))
 
 
 def last_grids(cfg: AugmentConfig) -> dict[str, Path]:
