@@ -45,3 +45,4 @@ def save_curve(panels: dict[str, dict[str, Curve]], path: Path, title: str) -> N
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
+
