@@ -1,9 +1,10 @@
 """Conditional GANs on scarce data, with and without the data-efficient options (differentiable augmentation
 with adaptive p, LeCam), the same steps and seeds for both.
 
-For each images-per-class limit, model and seed: train on mnist10k's limited training split, draw --per-class
-samples of every class (seeded), and score them against the full test split: FID, precision and recall under
-the features of the evaluator CNN trained on the whole mnist10k training split (`classifier:mnist10k`), and
+For each images-per-class limit, model and seed: train on mnist10k's (or --data's) limited training split (keeping a
+checkpoint every 500 steps, to score with --score CHECKPOINT ...), draw --per-class samples of every class (seeded),
+and score them against the full test split: FID, precision and recall under the features of the evaluator CNN
+trained on the whole training split (`classifier:mnist10k`), and
 asked-class accuracy (how often that CNN names the class that was asked for). The table gives mean ± 95% CI
 over seeds, and the paired difference with - without. Each finished run is appended to OUT/results.jsonl and
 skipped when the script runs again. With --score RUN ..., it scores finished runs the same way instead.
@@ -47,12 +48,13 @@ def main() -> None:
         "--with", dest="options", nargs="+", default=["augment=adaptive", "lecam=0.0"], help="the options, KEY=VALUE"
     )
     parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--data", default="mnist10k", help="data set to train on and to score against (its classifier)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-scarce"))
     parser.add_argument("--score", type=Path, nargs="+", metavar="RUN", help="only score these finished runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    judge = Judge(DataConfig(data="mnist10k"), Settings(features="classifier:mnist10k", device="cpu"))
+    judge = Judge(DataConfig(data=args.data), Settings(features=f"classifier:{args.data}", device="cpu"))
     if args.score:
         for run in args.score:
             print(json.dumps({"run": str(run), **score(run, judge, args.per_class)}), flush=True)
@@ -69,10 +71,11 @@ def main() -> None:
         name = f"{model}-{limit}pc-{variant}-seed{seed}"
         settings = {"limit_per_class": limit, "steps": steps[model], "seed": seed, "conditional": True,
                     "g_width": widths[model], "d_width": widths[model], "batch_size": args.batch_size,
-                    "log_every": 10, "sample_every": steps[model], "checkpoint_every": steps[model], "device": "cpu",
+                    "log_every": 10, "sample_every": steps[model], "checkpoint_every": min(500, steps[model]),
+                    "keep_checkpoints": 100, "device": "cpu",
                     "tensorboard": False, "out": str(args.out / name), **options}  # fmt: skip
         row = {"limit": limit, "model": model, "variant": variant, "seed": seed, "steps": steps[model]}
-        row |= run_and_score(settings, model, judge, args.per_class)
+        row |= run_and_score(settings | {"data": args.data}, model, judge, args.per_class)
         with open(results, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(name, json.dumps(row), flush=True)
@@ -92,7 +95,6 @@ def read(path: Path) -> list[dict]:
 
 def run_and_score(settings: dict, model_name: str, judge: Judge, per_class: int) -> dict:
     cfg = RunConfig.default(model_name)
-    cfg.set("data", "mnist10k")
     for key, value in settings.items():
         cfg.set(key, value)
     started = time.perf_counter()

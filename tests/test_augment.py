@@ -79,7 +79,7 @@ def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> 
     assert len(list((out / "confusion").glob("*.png"))) == 4
     report = (out / "report.html").read_text()
     assert "<table id='results'>" in report and "Generated images on top of classic augmentation" in report
-    assert report.count("<img src='data:image/png;base64,") == 4 + 1  # confusion matrices, the generator's grid
+    assert report.count("<img src='data:image/png;base64,") == 4 + 1 + 1  # confusion matrices, generator grid, kept
 
 
 def test_confidence_interval_and_paired_test_on_known_numbers() -> None:
@@ -153,7 +153,7 @@ def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
     real_train = [r for r in rows if r["split"] == "train" and r["source"] == "real"]
     assert len([r for r in rows if r["source"] == "synthetic"]) == len(real_train)
     report = (out / "report.html").read_text()
-    assert report.count("<img src='data:image/png;base64,") == 2 + 10  # 2 confusion matrices, a grid per class
+    assert report.count("<img src='data:image/png;base64,") == 2 + 10 + 1  # confusion matrices, grid per class, kept
 
 
 def test_summary_says_identical_where_every_paired_difference_is_zero() -> None:

@@ -19,15 +19,17 @@ from deepgen.training.trainer import train
 MNIST10K = Sizing(28, 1, 8000, "cpu")  # the shipped digits' training split on a CPU
 RGB64 = Sizing(64, 3, 50_000, "cpu")
 RATES = {"lr_g": 2e-4, "lr_d": 2e-4}  # on a CPU, for Adam and RMSprop alike
+OFF = {"augment": "off", "augment_ops": ["color", "translation", "cutout"]}  # adversarial, many images per class
+PLENTY = {**OFF, **RATES}
 
 # The README's table "Defaults sized to the data" (the batch size is the same for every model).
 DOCUMENTED = {
     MNIST10K: {
         "batch_size": 64,
-        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
-        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
-        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **RATES},
-        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **RATES},
+        "dcgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
+        "wgan": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **PLENTY},
+        "wgan-gp": {"g_width": 32, "d_width": 32, "noise_dim": 64, "critic_steps": 2, "ema_decay": 0.0, **PLENTY},
+        "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
         "vae-gan": {"d_width": 32, "lr": 1e-3},
         "gaia": {"latent_dim": 16, "lr": 1e-3},
         "progan": {
@@ -39,14 +41,15 @@ DOCUMENTED = {
             "stable_images": 8000,
             "batch_sizes": [32, 32, 32],
             "ema_decay": 0.97265,
+            **OFF,
         },
     },
     RGB64: {
         "batch_size": 64,
-        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
-        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
-        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **RATES},
-        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **RATES},
+        "dcgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
+        "wgan": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **PLENTY},
+        "wgan-gp": {"g_width": 16, "d_width": 16, "noise_dim": 128, "critic_steps": 2, "ema_decay": 0.0, **PLENTY},
+        "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
         "vae-gan": {"d_width": 16, "lr": 1e-3},
         "gaia": {"latent_dim": 128, "lr": 1e-3},
         "progan": {
@@ -58,6 +61,7 @@ DOCUMENTED = {
             "stable_images": 50_000,
             "batch_sizes": [32, 32, 32, 32, 32],
             "ema_decay": 0.99557,
+            **OFF,
         },
     },
 }
@@ -68,7 +72,7 @@ DOCUMENTED = {
 def test_auto_options_get_the_documented_values(name: str, sizing: Sizing) -> None:
     cfg = RunConfig.default(name)
     sized = cfg.size_to(sizing)
-    assert sized == {"batch_size": DOCUMENTED[sizing]["batch_size"], **DOCUMENTED[sizing].get(name, {})}
+    assert sized == {"batch_size": DOCUMENTED[sizing]["batch_size"], "steps": 2000, **DOCUMENTED[sizing].get(name, {})}
     assert cfg.size_to(sizing) == {}  # nothing is left at auto
 
 
@@ -93,7 +97,7 @@ def test_a_run_records_its_sized_options_and_its_config_repeats_them(
 ) -> None:
     cfg = tiny_config("wgan-gp", tmp_path / "first", g_width=None, batch_size=None, critic_steps=None, steps=2)
     train(cfg)
-    assert "auto-sized for 8 px, 1 ch, 1437 images, cpu: " in capsys.readouterr().out
+    assert "auto-sized for 8 px, 1 ch, 1437 images in 10 classes, cpu: " in capsys.readouterr().out
     saved = yaml.safe_load((tmp_path / "first" / "config.yaml").read_text())
     assert (saved["train"]["batch_size"], saved["model_config"]["g_width"], saved["model_config"]["critic_steps"]) == (
         64,

@@ -8,12 +8,14 @@ import sys
 import warnings
 
 import deepgen.commands
-from deepgen.errors import DeepgenError
+from deepgen.errors import DeepgenError, Note
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+    warnings.formatwarning = lambda message, category, *args, **kwargs: (
+        f"{'note' if issubclass(category, Note) else 'warning'}: {message}\n"
+    )
     names = sorted(m.name for m in pkgutil.iter_modules(deepgen.commands.__path__))
     if not argv or argv[0] not in names:
         asked_for_help = bool(argv) and argv[0] in ("-h", "--help")

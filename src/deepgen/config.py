@@ -4,7 +4,7 @@ A run is described by three sections plus the model's own config dataclass:
 
     model: vae
     data: {data: mnist10k, image_size: null, ...}
-    train: {steps: 2000, batch_size: null, ...}   (null: auto, sized to the data when training starts)
+    train: {steps: null, batch_size: null, ...}   (null: auto, sized to the data when training starts)
     model_config: {latent_dim: 32, ...}
 
 Every field is also a command-line flag (`latent_dim` -> `--latent-dim`), so field names are
@@ -101,10 +101,10 @@ def opt(
     return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
 
 
-def auto(help: str, **bounds: Any) -> Any:
+def auto(help: str, resumable: bool = False, **bounds: Any) -> Any:
     """An option sized to the data and the device when training starts, unless given (see models/sizing.py): its
     default is None ("auto"), and the model config's `sized` rule must give it a value."""
-    option = opt(None, f"{help} (default: auto, sized to the data)", **bounds)
+    option = opt(None, f"{help} (default: auto, sized to the data)", resumable, **bounds)
     return field(default=None, metadata={**option.metadata, "auto": True})
 
 
@@ -146,7 +146,9 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = opt(2000, "total training steps (one step = every phase of the model once)", resumable=True, ge=1)
+    steps: int | None = auto(
+        "total training steps (one step = every phase of the model once)", resumable=True, ge=1
+    )
     epochs: float | None = opt(
         None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
     )

@@ -6,6 +6,10 @@ import difflib
 from collections.abc import Iterable
 
 
+class Note(UserWarning):
+    """Something the user should know that is not a problem (the CLI prints it as 'note: ...')."""
+
+
 class DeepgenError(Exception):
     """Base class; the CLI prints these as one line, without a traceback, and exits with `exit_code`."""
 

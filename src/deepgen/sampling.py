@@ -15,7 +15,7 @@ from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
-from deepgen.viz.grids import FORMATS, grid, save_png
+from deepgen.viz.grids import FORMATS, class_grid, grid, save_png
 
 
 @torch.no_grad()
@@ -68,10 +68,7 @@ def write_samples(images: Tensor, out: Path, labels: Tensor | None = None, class
         np.savez_compressed(buffer, **arrays)
         atomic_write_bytes(out, buffer.getvalue())
     elif out.suffix.lower() in FORMATS:
-        nrow = None
-        if labels is not None:
-            images, nrow = images[labels.argsort(stable=True)], int(torch.bincount(labels).max())
-        save_png(grid(images, nrow), out)
+        save_png(grid(images) if labels is None else class_grid(images, labels), out)
     else:
         write_all(images, files)
     return out

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from deepgen.augmentation.recipes import RecipeConfig
 from deepgen.classify.fit import FitConfig
-from deepgen.config import DataConfig, opt
+from deepgen.config import DataConfig, auto, opt
 
 RECORD = "augment.json"  # the settings of the experiment in --out
+# What a failed experiment wrote in --out, removed when a command with other settings takes it over:
+LEFTOVERS = ("generators", "provenance", "samples", "confusion", "results.csv", "summary.md", "report.html")
 RERUNNABLE = ("out", "device")  # settings a continued experiment may change
 
 
@@ -32,7 +34,21 @@ class AugmentConfig:
         ge=0,
         le=1,
     )
-    generator_steps: int = opt(2000, "training steps of each --train-generator", ge=1)
+    generator_steps: int | None = auto(
+        "training steps of each --train-generator (auto: as deepgen train sizes --steps, more on scarce data)", ge=1
+    )
+    generator_set: list[str] = opt(
+        [],
+        "with --train-generator: set any option of the generators trained here as deepgen train --set takes it, "
+        "e.g. --generator-set augment=fixed augment_ops=translation,color lecam=0.1",
+        metavar="KEY=VALUE",
+    )
+    generator_config: Path | None = opt(
+        None,
+        "with --train-generator: start the generators' options from this config.yaml (e.g. an earlier run's); "
+        "--generator-set overrides it; data, seed, output folder and device are the experiment's",
+        metavar="FILE",
+    )
     unlabeled: int = opt(
         0,
         "with --train-generator: the generator also learns from N other images of the training split, labelled by "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import inspect
 import io
 import json
 from collections.abc import Callable
@@ -16,12 +17,18 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from deepgen.augmentation.config import RECORD, RERUNNABLE, AugmentConfig
-from deepgen.augmentation.outputs import write_outputs, write_results
+from deepgen.augmentation.config import LEFTOVERS, RECORD, RERUNNABLE, AugmentConfig
+from deepgen.augmentation.outputs import save_used, write_outputs, write_results
 from deepgen.augmentation.pool import image_hashes, unlabelled_pool
 from deepgen.augmentation.recipes import get_recipe
 from deepgen.augmentation.robustness import robust_accuracy
-from deepgen.augmentation.sources import describe_generator, synthetic_source
+from deepgen.augmentation.sources import (
+    describe_generator,
+    generator_config,
+    generator_settings,
+    given_options,
+    synthetic_source,
+)
 from deepgen.classify.base import Classifier
 from deepgen.classify.fit import EarlyStopping, TrainingSet, classic_augmentation, fit, predict
 from deepgen.classify.zoo import build_classifier
@@ -31,7 +38,11 @@ from deepgen.data.imageset import ImageSet, split
 from deepgen.device import resolve_device
 from deepgen.errors import ConfigError, DataError
 from deepgen.io import atomic_write_text
-from deepgen.training.runlock import claim, locked
+from deepgen.models.base import GenerativeModel
+from deepgen.registry import get_model
+from deepgen.registry import models as registry_models
+from deepgen.run import open_run
+from deepgen.training.runlock import claim, locked, mark_failed
 
 
 def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> dict[str, Path]:
@@ -41,7 +52,11 @@ def run_experiment(cfg: AugmentConfig, log: Callable[[str], None] = print) -> di
     check(cfg)
     with locked(cfg.out, "--out"):
         claim_out(cfg)
-        return experiment(cfg, log)
+        try:
+            return experiment(cfg, log)
+        except Exception:  # an interrupted one (KeyboardInterrupt, Interrupted) is continued by the same command
+            mark_failed(cfg.out, RECORD)
+            raise
 
 
 def experiment(cfg: AugmentConfig, log: Callable[[str], None]) -> dict[str, Path]:
@@ -100,16 +115,21 @@ def one_seed(
     counts = train_set.class_counts()
     synthetic = {r: source([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
     write_provenance(cfg.out / "provenance" / f"{cfg.part(seed)}.csv", train_set, val, splits.test, synthetic, pool)
-    generator = describe_generator(cfg, seed)
+    generator, settings = describe_generator(cfg, seed), generator_settings(cfg, seed)
+    if settings:
+        atomic_write_text(cfg.out / "provenance" / f"{cfg.part(seed)}-generator.json", settings + "\n")
     for classifier in cfg.classifiers:
         judge = functools.partial(predict, judges[classifier])
         for ratio, name, classic in synthetic_variants(cfg):
             recipe = get_recipe(name)
             plan = recipe.plan(train_set, synthetic[ratio], judge, cfg.recipe)
+            if classifier == cfg.classifiers[0] and classic == synthetic_variants(cfg)[0][2]:
+                save_used(cfg.out / "samples" / cfg.part(seed) / f"{name}_x{ratio:g}", synthetic[ratio], plan)
             model, info = train_stages(cfg, classifier, plan.stages, val, seed, classic, device)
             variant = f"{source_label(cfg)} x{ratio:g}" + ("" if name == "plain" else f" {name}") + "+classic" * classic
             row = {"ratio": ratio, "classic": classic, "recipe": name, "recipe_settings": recipe.settings(cfg.recipe)}
-            row |= {"generator": generator, "real_train": len(train_set), "synthetic": plan.stages[0][1].n_generated}
+            row |= {"generator": generator, "generator_settings": settings}
+            row |= {"real_train": len(train_set), "synthetic": plan.stages[0][1].n_generated}
             record(classifier, variant, model, row | plan.info | info)
     return rows, train_set.classes
 
@@ -150,13 +170,82 @@ def check(cfg: AugmentConfig) -> None:
         raise ConfigError("--classic-only puts generated images on top of classic augmentation; drop --no-classic")
     if cfg.unlabeled and (cfg.vary is not None or cfg.generator is not None or cfg.generators):
         raise ConfigError("--unlabeled feeds a generator trained here: use it with --train-generator MODEL")
+    if positive(cfg):
+        check_generators(cfg)
+        check_unlabeled(cfg)
+
+
+def check_generators(cfg: AugmentConfig) -> None:
+    """Refuse, before anything trains, a generator that cannot serve: one that cannot draw a requested class (or
+    with --vary, cannot vary images), and generator options that do not fit the model (generator_config)."""
+    if cfg.train_generator is not None:
+        generator_config(cfg)
+    elif cfg.generator_set or cfg.generator_config is not None:
+        raise ConfigError(
+            "--generator-set and --generator-config configure generators trained here: use --train-generator"
+        )
+    if cfg.vary is not None and (cfg.generators or cfg.per_class_generators):
+        raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
+    if cfg.train_generator is not None:
+        conditional = not cfg.per_class_generators and cfg.vary is None
+        check_family(cfg, get_model(cfg.train_generator), f"--train-generator {cfg.train_generator}", conditional)
+    for run in [cfg.generator] if cfg.generator is not None else list(cfg.generators.values()):
+        recorded = open_run(run).config
+        family, what = get_model(recorded.model), f"{run} (a {recorded.model})"
+        if cfg.vary is None and family.is_conditional(recorded.model_config) != (cfg.generator is not None):
+            kind = "a conditional generator (--conditional)" if cfg.generator is not None else "unconditional"
+            raise ConfigError(f"{what} is not {kind}")
+        check_family(cfg, family, what, conditional=False)
+
+
+def check_family(cfg: AugmentConfig, family: type[GenerativeModel], what: str, conditional: bool) -> None:
+    """Refuse a model family that cannot do what the experiment asks of `what`: vary images (--vary), draw new
+    ones, or (`conditional`) draw a requested class."""
+    if cfg.vary is not None and not varies(family):
+        models = ", ".join(n for n, m in sorted(registry_models().items()) if varies(m))
+        raise ConfigError(f"--vary: {what} cannot vary images; these can: {models}")
+    if cfg.vary is None and not family.can_sample:
+        raise ConfigError(f"{what} cannot draw new images (it has no prior); choose a generative model")
+    if conditional and not family.can_condition:
+        models = ", ".join(n for n, m in sorted(registry_models().items()) if m.can_condition)
+        raise ConfigError(
+            f"{what} cannot draw a requested class (it has no --conditional): add --per-class-generators (one per "
+            f"class) or choose a conditional model: {models}"
+        )
+
+
+def varies(family: type[GenerativeModel]) -> bool:
+    """Whether models of `family` make variations of given images (declared, or any model with an encoder)."""
+    declared = inspect.getattr_static(family, "can_vary")
+    return family.can_encode if isinstance(declared, property) else bool(declared)
+
+
+def check_unlabeled(cfg: AugmentConfig) -> None:
+    """--unlabeled N at most what each seed's split leaves: its training images beyond --limit-per-class (and not
+    equal to a test image)."""
+    if not cfg.unlabeled:
+        return
+    for limit in cfg.limits or [cfg.data.limit_per_class]:
+        for seed in range(cfg.seeds):
+            data = dataclasses.replace(cfg.data, split_seed=seed, limit_per_class=limit)
+            splits = load_data(data)
+            everything = load_data(dataclasses.replace(data, limit_per_class=None)).train
+            taken = set(image_hashes(torch.cat([splits.train.images, splits.test.images])))
+            free = sum(h not in taken for h in image_hashes(everything.images))
+            if cfg.unlabeled > free:
+                at = f"at {limit} images per class" if limit else "without --limit-per-class"
+                raise ConfigError(
+                    f"--unlabeled {cfg.unlabeled}: the training split of {cfg.data.data} {at} leaves {free} other "
+                    f"images for seed {seed}; ask for at most {free}"
+                )
 
 
 def claim_out(cfg: AugmentConfig) -> None:
-    """Record the experiment's settings in --out/augment.json, or check them against the record there: an earlier
-    run into --out is continued (its finished generators reused) only with the same settings."""
+    """Record the experiment's settings (and the generator options given) in --out/augment.json, or check them
+    against the record there: an earlier run into --out is continued (its finished generators reused) only with
+    the same settings, unless it failed: then a corrected command takes --out over."""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RERUNNABLE}
-    claim(cfg.out, RECORD, settings, "an experiment")
+    claim(cfg.out, RECORD, settings | {"generator_options": given_options(cfg)}, "an experiment", LEFTOVERS)
 
 
 def positive(cfg: AugmentConfig) -> list[float]:

@@ -10,15 +10,23 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
+
 from deepgen.augmentation.curve import curves, worth_lines
-from deepgen.augmentation.recipes import get_recipe
+from deepgen.augmentation.pool import image_hashes
+from deepgen.augmentation.recipes import Plan, get_recipe
 from deepgen.augmentation.summary import health_lines, results_table, summarise
+from deepgen.data.imageset import ImageSet
 from deepgen.io import atomic_write_text
 from deepgen.report import Gallery, write_html
-from deepgen.run import CONFIG, warnings_of
+from deepgen.run import CONFIG, METRICS, read_jsonl
+from deepgen.training.health import describe, episodes, verdict
+from deepgen.viz.grids import class_grid, save_png
 
 if TYPE_CHECKING:
     from deepgen.augmentation.config import AugmentConfig
+
+USED_PER_CLASS = 8  # generated images shown per class, kept and rejected, for each recipe
 
 
 def write_results(cfg: AugmentConfig, rows: list[dict]) -> None:
@@ -39,7 +47,7 @@ def write_outputs(
     paths = {"results": cfg.out / "results.csv", "summary": cfg.out / "summary.md"}
     generators = sorted({row["generator"] for row in rows if row.get("generator")})
     used = "".join(f"\n- {g}" for g in generators)
-    health = health_lines({run: warnings_of(Path(run)) for run in last_grids(cfg)})
+    health = health_lines({run: episodes(read_jsonl(Path(run) / METRICS)) for run in last_grids(cfg)})
     notes = recipe_lines(cfg, rows) + [line for c in cfg.classifiers for line in worth_lines(rows, c)]
     atomic_write_text(
         paths["summary"],
@@ -66,7 +74,7 @@ def write_outputs(
             save_curve(panels, path, f"{cfg.data.data}, {classifier}: mean ± 95% CI over {cfg.seeds} seeds")
         paths["curve"] = next(iter(plots.values()))
     paths["provenance"] = cfg.out / "provenance"
-    paths["report"] = write_report(cfg, rows, matrices | plots, health, [f"Data check: {c}" for c in checks] + notes)
+    paths["report"] = write_report(cfg, rows, matrices | plots, [f"Data check: {c}" for c in checks] + notes)
     return paths
 
 
@@ -106,25 +114,47 @@ def recipe_lines(cfg: AugmentConfig, rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(
-    cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path], health: list[str], notes: list[str]
-) -> Path:
-    """report.html: the results table with the conclusions, the curve, confusion matrices, the generators' samples."""
+def write_report(cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path], notes: list[str]) -> Path:
+    """report.html: the results table with the conclusions, the curve, confusion matrices, each generator's last
+    grid (a row per class) beside its training health, and a few generated images each recipe kept and rejected."""
     ratios = ", ".join(f"{r:g}" for r in cfg.ratios)
-    limits = ", ".join(map(str, cfg.limits)) if cfg.limits else cfg.data.limit_per_class or "all"
+    limits = ", ".join(map(str, cfg.limits)) if cfg.limits else cfg.data.limit_per_class
+    per_class = f"at most {limits} training images per class" if limits else "all training images per class"
     intro = [
-        f"{cfg.data.data}, at most {limits} training images per class, {cfg.seeds} "
-        f"seed(s), synthetic-to-real ratios {ratios}; synthetic images are added to the training split only.",
+        f"{cfg.data.data}, {per_class}, {cfg.seeds} seed(s), synthetic-to-real ratios {ratios}; synthetic images "
+        "are added to the training split only.",
         "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
         *sorted({f"Synthetic images from {row['generator']}." for row in rows if row.get("generator")}),
-        *[f"Generator health warning: {line}" for line in health],
         *notes,
     ]
-    galleries = [
-        Gallery("Scores and confusion matrices (summed over seeds)", figures),
-        Gallery("Generated samples (each generator's last grid)", last_grids(cfg)),
-    ]
+    galleries = [Gallery("Scores and confusion matrices (summed over seeds)", figures)]
+    for run, path in last_grids(cfg).items():
+        found = episodes(read_jsonl(Path(run) / METRICS))
+        health = f"Training health: {verdict(found)}." + "".join(f" {line}" for line in describe(found))
+        galleries.append(Gallery(f"Generator {run}", {"last samples (a row per class)": path}, health))
+    stems = sorted({p.with_name(p.name.rsplit("_", 1)[0]) for p in (cfg.out / "samples").glob("**/seed0/*.png")})
+    for stem in stems:
+        used = {kind: stem.with_name(f"{stem.name}_{kind}.png") for kind in ("kept", "rejected")}
+        where = stem.parent.relative_to(cfg.out / "samples")
+        caption = f"A row per class, at most {USED_PER_CLASS} each (the first classifier's judge)."
+        galleries.append(Gallery(f"Generated images of recipe {stem.name}, {where}: kept and rejected", used, caption))
     return write_html(cfg.out / "report.html", "deepgen augment", intro, results_table(rows, cfg.seeds), galleries)
+
+
+def save_used(stem: Path, synthetic: ImageSet, plan: Plan) -> None:
+    """A few (at most USED_PER_CLASS per class) of the generated images a recipe's plan trains on (STEM_kept.png)
+    and of those it left out (STEM_rejected.png), a row per class."""
+    first = plan.stages[0][1]
+    kept = first.data.subset(torch.nonzero(first.generated).flatten()) if first.generated is not None else None
+    chosen = set(image_hashes(kept.images)) if kept is not None else set()
+    left = torch.tensor([h not in chosen for h in image_hashes(synthetic.images)], dtype=torch.bool)
+    for name, images in (("kept", kept), ("rejected", synthetic.subset(torch.nonzero(left).flatten()))):
+        if images is not None and len(images):
+            few = torch.cat(
+                [torch.nonzero(images.labels == c).flatten()[:USED_PER_CLASS] for c in range(len(images.classes))]
+            )
+            image = class_grid(images.images[few], images.labels[few], len(images.classes))
+            save_png(image, stem.with_name(f"{stem.name}_{name}.png"))
 
 
 def last_grids(cfg: AugmentConfig) -> dict[str, Path]:

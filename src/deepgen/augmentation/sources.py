@@ -5,6 +5,7 @@ seed's training split, or variations of the seed's own training images (--vary):
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from deepgen.config import RunConfig
+from deepgen.config import RunConfig, key_value
 from deepgen.data import Splits
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
-from deepgen.run import checkpoints, latest_checkpoint, open_run, step_of
+from deepgen.run import CONFIG, checkpoints, latest_checkpoint, open_run, step_of
 from deepgen.sampling import generate, vary_images
 from deepgen.training.trainer import train
 
@@ -26,6 +27,86 @@ if TYPE_CHECKING:
     from deepgen.augmentation.config import AugmentConfig
 
 Source = Callable[[list[int], int], ImageSet]  # (images wanted per class, seed) -> labelled synthetic images
+
+
+# Options of a trained generator that the experiment sets itself, and the flag of augment that sets each.
+OWNED = {
+    "steps": "--generator-steps", "epochs": "--generator-steps", "seed": "--seeds", "out": "--out",
+    "device": "--device", "conditional": "--per-class-generators",
+}  # fmt: skip
+BOOKKEEPING = (
+    "out",
+    "seed",
+    "device",
+    "tensorboard",
+    "sample_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+)
+
+
+def generator_config(cfg: AugmentConfig) -> RunConfig:
+    """The options of the generators this experiment trains, but those it sets per seed (data, seed, steps, output
+    folder, device; see train_generator): the model's defaults, then --generator-config FILE, then
+    --generator-set KEY=VALUE ... (a ConfigError names a bad one, or one the experiment sets, and its flag)."""
+    if cfg.generator_config is not None:
+        run = RunConfig.load(cfg.generator_config)
+        if run.model != cfg.train_generator:
+            raise ConfigError(
+                f"--generator-config {cfg.generator_config} configures a {run.model}, not the "
+                f"--train-generator {cfg.train_generator}"
+            )
+    else:
+        run = RunConfig.default(cfg.train_generator)
+        run.train.tensorboard = False
+    fields = run.fields()
+    for pair in cfg.generator_set:
+        key = key_value(pair, "--generator-set")[0].rpartition(".")[2]
+        if key in OWNED or (key in fields and fields[key][0] == "data"):
+            where = OWNED.get(key, "the experiment's data options (--data, --image-size, ...)")
+            raise ConfigError(f"--generator-set {pair}: the experiment sets {key} of its generators; use {where}")
+    for pair in cfg.generator_set:
+        key, value = key_value(pair, "--generator-set")
+        try:
+            run.set(key, value)
+        except ConfigError as e:
+            raise ConfigError(f"--generator-set {pair}: {e}") from None
+    return run
+
+
+def given_options(cfg: AugmentConfig) -> dict[str, object]:
+    """The generator options this experiment was given (--generator-config FILE, then --generator-set), as
+    augment.json records them: a changed file or setting makes another experiment."""
+    if cfg.train_generator is None:
+        return {}
+    run, default = generator_config(cfg), RunConfig.default(cfg.train_generator)
+    values = run.to_dict()
+    return {
+        name: values[section][name]
+        for name, (section, _) in run.fields().items()
+        if section != "data"
+        and (name == "steps" or name not in OWNED)  # steps of --generator-config FILE count (--generator-steps: auto)
+        and values[section][name] != default.to_dict()[section][name]
+    }
+
+
+def settings_of(run: Path) -> dict[str, object]:
+    """What a trained generator ran with (its config.yaml, auto values as sized): every option but the data
+    section and bookkeeping, as results.csv and the provenance record them."""
+    recorded = open_run(run).config.to_dict()
+    return {
+        name: value
+        for section in ("train", "model_config")
+        for name, value in recorded[section].items()
+        if name not in BOOKKEEPING
+    }
+
+
+def generator_runs(cfg: AugmentConfig, seed: int) -> list[Path]:
+    """The generator runs this experiment trained for `seed` (one, or one per class)."""
+    folder = cfg.out / "generators" / cfg.part(seed)
+    return sorted(p.parent for p in folder.glob(f"**/{CONFIG}"))
 
 
 def describe_generator(cfg: AugmentConfig, seed: int) -> str:
@@ -38,11 +119,21 @@ def describe_generator(cfg: AugmentConfig, seed: int) -> str:
         kind = "one per class" if cfg.per_class_generators else "conditional"
         limit = f" of {cfg.data.limit_per_class} images per class" if cfg.limits else ""
         pool = f" and up to {cfg.unlabeled} pseudo-labelled unlabelled images" if cfg.unlabeled else ""
+        steps = sorted({settings_of(run)["steps"] for run in generator_runs(cfg, seed)})
         return (
-            f"{cfg.train_generator} ({kind}) trained {cfg.generator_steps} steps on seed {seed}'s training split"
-            f"{limit}{pool} in {cfg.out / 'generators' / cfg.part(seed)}"
+            f"{cfg.train_generator} ({kind}) trained {'/'.join(map(str, steps))} steps on seed {seed}'s training "
+            f"split{limit}{pool} in {cfg.out / 'generators' / cfg.part(seed)}"
         )
     return ""
+
+
+def generator_settings(cfg: AugmentConfig, seed: int) -> str:
+    """The settings of the seed's trained generator(s) as JSON (a column of results.csv; one per class: a mapping)."""
+    runs = generator_runs(cfg, seed) if cfg.train_generator is not None else []
+    found = {str(run.relative_to(cfg.out)): settings_of(run) for run in runs}
+    if len({json.dumps(v, sort_keys=True) for v in found.values()}) == 1:
+        return json.dumps(next(iter(found.values())))
+    return json.dumps(found) if found else ""
 
 
 def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
@@ -117,29 +208,38 @@ def variation_source(model: GenerativeModel, train_set: ImageSet, strength: floa
 
 def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, conditional: bool) -> Path:
     """Train (or finish training, or reuse) the generator of one seed (and class) in `out`; an earlier run of this
-    experiment (same settings, see claim_out) may have started or finished it."""
-    run = RunConfig.default(cfg.train_generator)
+    experiment (same settings, see claim_out) may have started or finished it. Its health warnings name the flags
+    of deepgen augment (--generator-set ...)."""
+    run = generator_config(cfg)
     run.data = dataclasses.replace(cfg.data, split_seed=seed)  # recorded in its config.yaml: what it was trained on
-    settings = {
-        "steps": cfg.generator_steps, "batch_size": min(64, len(data.train)), "seed": seed, "device": cfg.device,
-        "out": str(out), "sample_every": cfg.generator_steps, "checkpoint_every": cfg.generator_steps,
-        "tensorboard": False,
-    }  # fmt: skip
+    settings = {"seed": seed, "device": cfg.device, "out": str(out), "epochs": None}
+    if cfg.generator_steps is not None:
+        settings["steps"] = cfg.generator_steps
+    if run.train.batch_size is None:
+        settings["batch_size"] = min(64, len(data.train))  # what the scarce-data measurements used
     if get_model(run.model).can_condition:  # autoencoders have no such option
         settings["conditional"] = conditional
     for key, value in settings.items():
         run.set(key, value)
     done = checkpoints(out)
-    if done and step_of(done[-1]) >= cfg.generator_steps:
+    if done and step_of(done[-1]) >= open_run(out).config.train.steps:
         return out
     if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
         shutil.rmtree(out)
-    result = train(run, resume=bool(done), splits=data)
+    result = train(run, resume=bool(done), splits=data, advice=generator_flags)
     if result.interrupted:
         raise Interrupted(
             f"interrupted while training the generator {out} at step {result.step}; the same command continues it"
         )
     return result.run
+
+
+def generator_flags(options: dict[str, str]) -> str:
+    """How deepgen augment passes options to the generators it trains (the health monitor's remedies):
+    --generator-set augment=fixed augment_ops=translation,color, or --generator-steps N."""
+    owned = [f"{OWNED[k]} {v}" for k, v in options.items() if k in OWNED]
+    given = [f"{k}={v}" for k, v in options.items() if k not in OWNED]
+    return " ".join(([f"--generator-set {' '.join(given)}"] if given else []) + owned)
 
 
 def load_generator(run: Path, data: ImageSet, device: torch.device, conditional: bool | None) -> GenerativeModel:

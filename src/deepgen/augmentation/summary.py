@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.report import Table
+from deepgen.training.health import Episode, describe, verdict
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
 TESTS = ["Δ accuracy vs real", "p (paired t)", "p (Holm)"]
@@ -92,9 +93,18 @@ def conclusions(rows: list[dict], seeds: int) -> list[str]:
     return lines
 
 
-def health_lines(warnings_by_run: dict[str, list[str]]) -> list[str]:
-    """The generators' training-health warnings, one line each as 'RUN: message'."""
-    return [f"{run}: {message}" for run, messages in warnings_by_run.items() for message in messages]
+def health_lines(episodes_by_run: dict[str, list[Episode]]) -> list[str]:
+    """The generators' training health: the runs that stayed broken (a symptom still there at the end), then those
+    that recovered (every symptom warned of cleared), each with its warnings; then how many were healthy."""
+    lines = []
+    for state, words in (("broken", "stayed broken"), ("recovered", "recovered")):
+        for run, found in episodes_by_run.items():
+            if verdict(found) == state:
+                lines.append(f"{run} {words}: " + " ".join(describe(found)))
+    healthy = sum(not found for found in episodes_by_run.values())
+    if lines and healthy:
+        lines.append(f"{healthy} other generator(s) trained without a warning.")
+    return lines
 
 
 def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
@@ -116,7 +126,7 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
         lines += ["", over_classic(vs_classic, seeds)] if vs_classic is not None and seeds > 1 else []
         lines.append("")
     if health:
-        lines += ["## Generator training health", "", *[f"- warning: {line}" for line in health], ""]
+        lines += ["## Generator training health", "", *[f"- {line}" for line in health], ""]
     return "\n".join(lines)
 
 

@@ -16,7 +16,10 @@ USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
 ]
 DATA = ("data", "data_root", "image_size", "fit", "channels", "test_fraction", "dedupe")
-SOURCE = ("generator", "generators", "train_generator", "per_class_generators", "generator_steps", "vary", "unlabeled")
+SOURCE = (
+    "generator", "generators", "train_generator", "per_class_generators", "generator_steps", "generator_set",
+    "generator_config", "vary", "unlabeled",
+)  # fmt: skip
 IN_DATA = ("limits", "val_fraction")
 EXPERIMENT = tuple(f.name for f in dataclasses.fields(AugmentConfig) if f.name not in (*SOURCE, *IN_DATA))
 

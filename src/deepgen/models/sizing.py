@@ -16,6 +16,7 @@ from typing import Any
 
 from deepgen.nn.layers import halvings
 
+DEFAULT_STEPS = 2000  # training steps of every model, unless its rule says otherwise
 EMA_HALF_LIFE = 10_000  # real images over which a generator's moving average halves an old weight's share
 
 
@@ -27,6 +28,7 @@ class Sizing:
     channels: int
     n_images: int | None = None  # training images; None: not known (a model built outside training)
     device: str = "cpu"  # the device type: cpu, cuda or mps
+    n_classes: int | None = None  # classes present in the training images; None: not known (taken as one)
 
     @property
     def gpu(self) -> bool:
@@ -36,9 +38,15 @@ class Sizing:
     def pixels(self) -> int:
         return self.channels * self.image_size**2
 
+    @property
+    def per_class(self) -> float | None:
+        """Training images per class (all of them when the classes are not known); None when not known."""
+        return None if self.n_images is None else self.n_images / max(1, self.n_classes or 1)
+
     def __str__(self) -> str:
         images = f"{self.n_images} images" if self.n_images is not None else "images unknown"
-        return f"{self.image_size} px, {self.channels} ch, {images}, {self.device}"
+        classes = f" in {self.n_classes} classes" if self.n_classes is not None and self.n_images is not None else ""
+        return f"{self.image_size} px, {self.channels} ch, {images}{classes}, {self.device}"
 
 
 class AutoSized:
@@ -46,7 +54,7 @@ class AutoSized:
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
         """Values for this config's `auto` options and for `batch_size` (`batch_size`: the one given, or None)."""
-        return {"batch_size": default_batch(s)}
+        return {"batch_size": default_batch(s), "steps": DEFAULT_STEPS}
 
 
 def default_batch(s: Sizing) -> int:

@@ -17,12 +17,13 @@ from deepgen.run import METRICS, RESULTS, read_jsonl
 from deepgen.training.health import HealthMonitor
 from deepgen.training.metrics_log import MetricsLog
 from deepgen.viz.curves import plot_losses
-from deepgen.viz.grids import grid, reconstruction_grid, save_png
+from deepgen.viz.grids import class_grid, grid, reconstruction_grid, save_png
 
 if TYPE_CHECKING:
     from deepgen.training.trainer import TrainResult
 
-GRID_SIZE = 64
+GRID_SIZE = 64  # samples in a grid (a conditional one: a row of at most ROW per class, within GRID_SIZE)
+ROW = 16
 
 
 @dataclass
@@ -37,17 +38,18 @@ class RunOutputs:
     result: TrainResult
 
     def grids(self, model: GenerativeModel, step: int, name: str = "") -> None:
-        """Fixed-noise samples (a column per class when conditional) and reconstructions of the fixed test
+        """Fixed-noise samples (a row per class when conditional) and reconstructions of the fixed test
         batch, named after the step or `name`; the health monitor checks the samples. Touches no global RNG."""
         outputs, stem = self.result.outputs, name or f"step_{step:06d}"
         model.eval()
         with torch.no_grad():
             if model.can_sample:
                 k = len(model.classes) if model.conditional else 0
-                n = GRID_SIZE // k * k if k else GRID_SIZE
-                labels = torch.arange(n) % k if k else None
+                per_class = min(GRID_SIZE // k, ROW) if k else 0
+                labels = torch.arange(per_class * k) // per_class if k else None
+                n = GRID_SIZE if labels is None else len(labels)
                 samples = model.sample(n, generator=torch.Generator().manual_seed(self.seed), labels=labels)
-                image = grid(to_uint8(samples), nrow=k or None)
+                image = grid(to_uint8(samples)) if labels is None else class_grid(to_uint8(samples), labels)
                 outputs["samples"] = self.run / "samples" / f"{stem}.png"
                 save_png(image, outputs["samples"])
                 self.log.add_image("samples", image, step)
@@ -64,6 +66,7 @@ class RunOutputs:
         the training steps (logging, grids, checkpoints, stop checks), loss curves."""
         result = self.result
         self.grids(model, step)
+        self.health.finish(step)
         model.eval()
         metrics = model.evaluate(test)
         held_out = {"split": "test", "n_images": len(test), **metrics} if metrics else {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,10 +80,14 @@ def others(run: Path) -> list[Path]:
     return [p for p in run.iterdir() if p.name != LOCK]
 
 
-def claim(folder: Path, record: str, settings: dict[str, Any], what: str) -> None:
+FAILED = "failed"  # a key of a claim's record: that run ended with an error (a corrected command may take over)
+
+
+def claim(folder: Path, record: str, settings: dict[str, Any], what: str, leftovers: tuple[str, ...] = ()) -> None:
     """Record the JSON-able `settings` of `what` (e.g. "an experiment") in folder/`record`, or check them against the
-    record there: an earlier run into `folder` is continued only with the same settings, and a folder that holds
-    something else is refused (call with the lock of `folder` held, see `locked`)."""
+    record there: an earlier run into `folder` is continued only with the same settings, unless it failed (see
+    `mark_failed`): then other settings take the folder over and what it left (`leftovers`, names in `folder`) is
+    removed. A folder that holds something else is refused (call with the lock of `folder` held, see `locked`)."""
     path = folder / record
     settings = json.loads(json.dumps(settings, default=str))
     if path.is_file():
@@ -91,14 +96,25 @@ def claim(folder: Path, record: str, settings: dict[str, Any], what: str) -> Non
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot read {path}: {e}") from None
         changed = [f"{k}: {before.get(k)!r} -> {v!r}" for k, v in settings.items() if before.get(k) != v]
-        if changed:
+        if changed and not before.get(FAILED):
             raise ConfigError(
                 f"{flag('out')} {folder} holds {what} with other settings ({'; '.join(changed)}); its runs and "
                 f"results would be mixed with these: choose another {flag('out')}"
             )
+        if changed:  # what a failed run with other settings left is of no use to this one
+            for name in leftovers:
+                part = folder / name
+                shutil.rmtree(part) if part.is_dir() else part.unlink(missing_ok=True)
+        if not before.get(FAILED):
+            return
     elif others(folder):
         raise ConfigError(
             f"{flag('out')} {folder} is not empty and holds no {record}; choose a new or empty folder"
         )
-    else:
-        atomic_write_text(path, json.dumps(settings, indent=2))
+    atomic_write_text(path, json.dumps(settings, indent=2))
+
+
+def mark_failed(folder: Path, record: str) -> None:
+    """Record in folder/`record` that the run failed: a corrected command may then take the folder over."""
+    path = folder / record
+    atomic_write_text(path, json.dumps(json.loads(path.read_text()) | {FAILED: True}, indent=2))

@@ -46,7 +46,7 @@ from deepgen.training.distributed import (
     shard_batch_size,
     share,
 )
-from deepgen.training.health import HealthMonitor
+from deepgen.training.health import Advice, HealthMonitor, train_flags
 from deepgen.training.metrics_log import MetricsLog
 from deepgen.training.outputs import RunOutputs
 from deepgen.training.runlock import check_new, own_run
@@ -66,11 +66,14 @@ class TrainResult:
     images_seen: int = 0  # real training images drawn, over every phase and session
 
 
-def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) -> TrainResult:
+def train(
+    cfg: RunConfig, resume: bool = False, splits: Splits | None = None, advice: Advice = train_flags
+) -> TrainResult:
     """Train `cfg.model` as configured; with `resume`, continue the run in `cfg.train.out` from its last
     checkpoint. `splits` replaces the configured data (the augmentation experiment trains generators on
-    each seed's training split). Under torchrun each process trains on its slice of every batch; rank 0
-    writes the files, holding the run directory's lock throughout."""
+    each seed's training split); `advice` writes options as the command being run takes them (the health
+    monitor's remedies). Under torchrun each process trains on its slice of every batch; rank 0 writes the
+    files, holding the run directory's lock throughout."""
     cfg.validate()
     world, device = join(resolve_device(cfg.train.device))
     finished = False
@@ -79,7 +82,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
         with own_run(run, new=not resume) if world.main else nullcontext(run):
             if world.main and remove_partial(run):
                 warnings.warn(f"removed unfinished checkpoint writes in {run / 'checkpoints'}", stacklevel=2)
-            result = train_in(run, cfg, world, device, resume, splits)
+            result = train_in(run, cfg, world, device, resume, splits, advice)
         finished = True
         return result
     finally:
@@ -87,7 +90,7 @@ def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) ->
 
 
 def train_in(
-    run: Path, cfg: RunConfig, world: World, device: torch.device, resume: bool, splits: Splits | None
+    run: Path, cfg: RunConfig, world: World, device: torch.device, resume: bool, splits: Splits | None, advice: Advice
 ) -> TrainResult:
     """`train` in the run directory `run`, once it is owned."""
     t = cfg.train
@@ -116,7 +119,8 @@ def train_in(
     result = TrainResult(run, step, checkpoint=resumed)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
-    health = HealthMonitor(log, splits.train, t.collapse_ratio)
+    options = {name: getattr(getattr(cfg, section), name) for name, (section, _) in cfg.fields().items()}
+    health = HealthMonitor(log, splits.train, t.collapse_ratio, options, advice, total)
     outputs = RunOutputs(run, log, health, to_float(splits.test.images[:32]).to(device), t.seed, result)
 
     def checkpoint() -> None:
@@ -221,7 +225,8 @@ def size_options(cfg: RunConfig, splits: Splits, device: torch.device, world: Wo
     """Give the options left at auto their values for this data and device (printed once; config.yaml and each
     checkpoint record them, so --config and --resume repeat them)."""
     c, size, _ = splits.train.shape
-    sizing = Sizing(size, c, len(splits.train), device.type)
+    present = sum(1 for n in splits.train.class_counts() if n)  # a one-class split of many classes has one
+    sizing = Sizing(size, c, len(splits.train), device.type, present)
     sized = cfg.size_to(sizing)
     if sized and world.main:
         print(f"auto-sized for {sizing}: " + ", ".join(f"{k}={v}" for k, v in sized.items()))

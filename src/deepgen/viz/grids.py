@@ -24,6 +24,18 @@ def grid(images: Tensor, nrow: int | None = None) -> Tensor:
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # by suffix (any case); PNG for the others
 
 
+def class_grid(images: Tensor, labels: Tensor, classes: int | None = None) -> Tensor:
+    """uint8 images of classes `labels` -> a grid with a row per class (0 .. `classes` - 1, default the largest
+    label), as wide as the largest class; shorter rows end in blank (white) cells."""
+    k = classes or int(labels.max()) + 1
+    width = max(1, int(torch.bincount(labels, minlength=k).max()))
+    blank = torch.full_like(images[:1], 255)
+    rows = [
+        torch.cat([images[labels == c], blank.expand(width - int((labels == c).sum()), -1, -1, -1)]) for c in range(k)
+    ]
+    return grid(torch.cat(rows), width)
+
+
 def save_png(image: Tensor, path: Path) -> None:
     """Save a uint8 (C, H, W) image atomically, as PNG (JPEG, quality 95, when `path` ends in .jpg or .jpeg)."""
     buffer = BytesIO()
