@@ -32,9 +32,13 @@ def synthetic(run: str | os.PathLike, per_class: int, seed: int = 0, device: str
 
 
 def pool_counts(counts: list[int], size: int) -> list[int]:
-    """`size` images shared among the classes in proportion to the real images per class `counts`."""
-    total = sum(counts)
-    return [round(size * c / total) for c in counts]
+    """`size` images shared among the classes in proportion to the real images per class `counts` (largest
+    remainders get the rounding, so that they add up to `size`)."""
+    shares = [size * c / sum(counts) for c in counts]
+    out = [int(s) for s in shares]
+    for c in sorted(range(len(counts)), key=lambda c: out[c] - shares[c])[: size - sum(out)]:
+        out[c] += 1
+    return out
 
 
 def cached_pool(path: Path, source: Source, counts: list[int], seed: int, generator: str) -> ImageSet:
