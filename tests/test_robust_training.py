@@ -55,7 +55,8 @@ def test_every_objective_trains_a_step_and_pgd_restarts_only_help(digits: tuple)
     train_set, _, test = digits
     for mode in ("pgd", "trades"):
         model = build_classifier("small-cnn", train_set.shape, 10)
-        fit(model, train_set, FitConfig(max_steps=2, adversarial=mode, attack=AdversarialConfig(steps=2)), "cpu", 0)
+        cfg = FitConfig(max_steps=2, adversarial=mode, attack=AdversarialConfig(steps=2), mix="cutmix")
+        fit(model, train_set, cfg, "cpu", 0, augment=classic_augmentation("randaugment"))
     x, y = to_float(test.images[:64]), test.labels[:64]
     torch.manual_seed(1)
     once = pgd(model, x, y, 0.1, steps=3)
