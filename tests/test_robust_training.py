@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
+import deepgen
 from conftest import tiny_config
 from deepgen.augmentation.recipes import RecipeConfig, get_recipe
 from deepgen.augmentation.robustness import Attack, robust_accuracy
@@ -197,6 +198,9 @@ def test_mcnemar_on_pooled_answers() -> None:
 
 def test_augment_with_a_pool_pseudo_labels_and_fast_adversarial_training(tmp_path: Path) -> None:
     generator = train(tiny_config("dcgan", tmp_path / "gen", conditional=True)).run
+    fake = deepgen.synthetic(generator, per_class=3, device="cpu")  # the public Dataset of a conditional run
+    x, y = next(iter(DataLoader(fake, batch_size=30)))
+    assert len(fake) == 30 and x.shape == (30, 1, 8, 8) and y.tolist() == sorted(list(range(10)) * 3)
     out = tmp_path / "augment"
     args = ["augment", "--data", "digits", "--limit-per-class", "6", "--generator", str(generator), "--seeds", "1"]
     args += ["--synthetic-fraction", "0.5", "--pool", "100", "--recipes", "pseudo", "--adversarial", "none", "fgsm"]

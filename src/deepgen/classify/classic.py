@@ -17,6 +17,7 @@ from torch import Tensor
 from torchvision.transforms import v2
 
 from deepgen.data.imageset import to_float, to_uint8
+from deepgen.errors import ConfigError
 from deepgen.registry import lookup
 
 Augment = Callable[[Tensor], Tensor]  # float images (B, C, H, W) in [-1, 1] -> changed images, same shape
@@ -76,6 +77,8 @@ def rand_augment(flip: bool) -> Augment:
 def mix(kind: str, x: Tensor, targets: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
     """mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) of a batch with itself rolled by one: a share lam ~
     Beta(alpha, alpha) of each image (CutMix: all but a box) and of its soft labels `targets` (B, K)."""
+    if kind not in ("mixup", "cutmix"):
+        raise ConfigError(f"--mix: expected none, mixup or cutmix, got {kind!r}")
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
     other, other_targets = x.roll(1, 0), targets.roll(1, 0)
     if kind == "mixup":
