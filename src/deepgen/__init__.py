@@ -9,10 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["augment", "compare", "evaluate", "load", "train"]
+__all__ = ["augment", "compare", "evaluate", "load", "train", "synthetic", "ImageDataset", "MixedBatchSampler"]
+DATA = {"synthetic": "deepgen.augmentation.synthetic", "ImageDataset": "deepgen.data.mixing"}
+DATA["MixedBatchSampler"] = "deepgen.data.mixing"  # generated images in users' own training loops
 
 
 def __getattr__(name: str) -> Any:
+    if name in DATA:
+        import importlib
+
+        return getattr(importlib.import_module(DATA[name]), name)
     if name in __all__:
         from deepgen import api
 

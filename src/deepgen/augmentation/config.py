@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from deepgen.augmentation.recipes import RecipeConfig
 from deepgen.classify.fit import FitConfig
@@ -57,7 +58,27 @@ class AugmentConfig:
         ge=0,
     )
     classic: bool = opt(True, "also the classic-augmentation (affine) variants")
+    classic_kind: Literal["affine", "trivialaugment", "randaugment"] = opt(
+        "affine", "the classic augmentation: small affine changes, or torchvision's TrivialAugment or RandAugment"
+    )
     classic_only: bool = opt(False, "generated images only on top of classic augmentation")
+    adversarial: list[str] = opt(
+        ["none"],
+        "how every variant is trained: none, fgsm (fast AT: FGSM from a random start), pgd (PGD-k), trades; "
+        "several: each variant once per mode (budget and steps: --adv-eps, --adv-steps)",
+        choices=("none", "fgsm", "pgd", "trades"),
+        metavar="MODE",
+    )
+    synthetic_fraction: float = opt(
+        0.0,
+        "share of every training batch drawn from a pool of generated images (0: generated images are added once, "
+        "per --ratios)",
+        ge=0,
+        lt=1,
+    )
+    pool: int = opt(
+        0, "with --synthetic-fraction: generated images in the pool, made once per seed (0: 10 x the real ones)", ge=0
+    )
     flip: bool = opt(False, "classic augmentation also flips images horizontally")
     limits: list[int] = opt(
         [],
@@ -70,6 +91,9 @@ class AugmentConfig:
     eps: list[float] = opt([0.05, 0.1], "FGSM/PGD budgets in [0, 1] pixel units", nargs="*", ge=0, le=1)
     noise: list[float] = opt([0.2], "Gaussian noise std levels", nargs="*", ge=0)
     blur: list[float] = opt([1.0], "Gaussian blur sigmas (pixels)", nargs="*", ge=0)
+    attack_steps: int = opt(20, "PGD steps of the evaluation attack (more than adversarial training's)", ge=1)
+    attack_restarts: int = opt(2, "random restarts of the evaluation's PGD", ge=1)
+    attack_loss: Literal["ce", "margin"] = opt("ce", "the evaluation PGD's loss: cross-entropy or the CW margin")
     robust_images: int = opt(
         1000, "test images attacked and corrupted (the first of the test split)", flag="--robust-n", ge=1
     )

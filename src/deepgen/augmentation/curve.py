@@ -33,13 +33,16 @@ def real_equivalent(reference: Curve, score: float) -> float | None:
 
 
 def worth_lines(rows: list[dict], classifier: str) -> list[str]:
-    """For each variant with generated images, at each limit n where it beats its reference (real-only, or classic
-    augmentation for '+classic' variants): 'worth about k real images per class at n' from the reference curve."""
+    """For each variant with generated images, at each limit n where it beats its reference (its recorded baseline:
+    the same training without generated images): 'worth about k real images per class at n' from its curve."""
     by_variant = curves(rows, classifier)
+    recorded = {r["variant"]: r.get("baseline") for r in rows if r["classifier"] == classifier}
+    mine = [r for r in rows if r["classifier"] == classifier]
+    generated = {r["variant"] for r in mine if r.get("synthetic", r["variant"] not in ("real", "classic"))}
     lines = []
     for variant, points in by_variant.items():
-        reference = "classic" if variant.endswith("+classic") else "real"
-        if variant in ("real", "classic") or reference not in by_variant:
+        reference = recorded.get(variant) or ("classic" if variant.endswith("+classic") else "real")
+        if variant not in generated or reference not in by_variant:
             continue
         base = dict((n, m) for n, m, _ in by_variant[reference])
         for n, mean, _ in points:

@@ -5,6 +5,9 @@
     soft       generated images carry soft labels: the judge's probabilities, or label smoothing
     weight     generated images count `synthetic_weight` times a real image in the loss
     two-stage  pretrain on real + generated images, then fine-tune on the real images only
+    pseudo     generated images labelled by the judge (pseudo-labels): its most probable class (hard) or its
+               probabilities (soft), keeping only images it is at least `pseudo_tau` sure of; any source, even
+               unconditional generators
 
 The judge is the seed's classifier trained on its real training split only (see experiment.py), given as a
 function from uint8 images to class probabilities. A recipe returns a Plan: the training stages in order, each a
@@ -32,13 +35,15 @@ Judge = Callable[[Tensor], Tensor]  # uint8 images (N, C, H, W) -> class probabi
 @dataclass
 class RecipeConfig:
     names: list[str] = opt(
-        ["plain"], "how generated images are used: plain, filter, soft, weight, two-stage", flag="--recipes",
+        ["plain"], "how generated images are used: plain, filter, soft, weight, two-stage, pseudo", flag="--recipes",
         metavar="NAME",
     )  # fmt: skip
     tau: float = opt(0.9, "filter: the judge's least confidence in the asked class", ge=0, le=1)
     soft: Literal["judge", "smooth"] = opt("judge", "soft: the judge's probabilities, or label smoothing")
     smoothing: float = opt(0.1, "soft=smooth: the probability mass spread evenly over all classes", ge=0, le=1)
     synthetic_weight: float = opt(0.5, "weight: a generated image's loss weight (a real one's is 1)", ge=0)
+    pseudo: Literal["hard", "soft"] = opt("hard", "pseudo: the judge's most probable class, or its probabilities")
+    pseudo_tau: float = opt(0.0, "pseudo: keep generated images whose top class the judge gives >= T", ge=0, le=1)
 
 
 @dataclass
@@ -116,6 +121,22 @@ def weighted(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfi
 @recipe("two-stage", "pretrain on real + generated images, then fine-tune on real images only")
 def two_stage(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
     return Plan([("pretrain", TrainingSet(real) + generated(synthetic)), ("fine-tune", TrainingSet(real))])
+
+
+def pseudo_settings(cfg: RecipeConfig) -> str:
+    return f"{cfg.pseudo},tau={cfg.pseudo_tau:g}"
+
+
+@recipe("pseudo", "generated images labelled by the judge (hard or soft), the unsure ones left out", pseudo_settings)
+def pseudo(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
+    probabilities = judge(synthetic.images).float()
+    confidence, labels = probabilities.max(1)
+    keep = torch.nonzero(confidence >= cfg.pseudo_tau).flatten()
+    relabelled = ImageSet(synthetic.images[keep], labels[keep], synthetic.classes)
+    targets = probabilities[keep] if cfg.pseudo == "soft" else None
+    agree = (labels == synthetic.labels).float().mean().item() if len(synthetic) else float("nan")
+    info = {"kept_share": round(len(keep) / max(1, len(synthetic)), 4), "pseudo_agrees_with_asked": round(agree, 4)}
+    return Plan([("train", TrainingSet(real) + generated(relabelled, targets=targets))], info)
 
 
 def generated(images: ImageSet, targets: Tensor | None = None, weights: Tensor | None = None) -> TrainingSet:

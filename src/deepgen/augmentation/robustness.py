@@ -1,4 +1,5 @@
-"""Accuracy under adversarial attacks (FGSM, PGD) and common corruptions (Gaussian noise, blur).
+"""Accuracy under adversarial attacks (FGSM, PGD: the attacks of classify/adversarial.py, which adversarial training
+uses too) and common corruptions (Gaussian noise, blur).
 
 Budgets are in [0, 1] pixel units (eps = 8/255 moves each pixel by at most 8 grey levels); images stay
 in range.
@@ -6,33 +7,28 @@ in range.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
+from deepgen.classify.adversarial import fgsm, pgd
 from deepgen.data.imageset import to_float
 
 
-def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2015) on images in [-1, 1]."""
-    return pgd(model, x, y, eps, steps=1, step_size=eps, random_start=False)
+@dataclass(frozen=True)
+class Attack:
+    """The evaluation's PGD: `steps` steps of eps/4 from a random start, `restarts` tries (each image keeps the first
+    that fools the model), on the cross-entropy or the Carlini-Wagner `loss` (margin)."""
 
+    steps: int = 10
+    restarts: int = 1
+    loss: str = "ce"
 
-def pgd(
-    model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int = 10, step_size: float | None = None,
-    random_start: bool = True,
-) -> Tensor:  # fmt: skip
-    """Projected gradient descent in the L-inf ball of radius eps (Madry et al. 2018)."""
-    radius, step = 2 * eps, 2 * (step_size if step_size is not None else eps / 4)  # [0, 1] units -> [-1, 1]
-    adv = x.clone()
-    if random_start:
-        adv = (adv + torch.empty_like(x).uniform_(-radius, radius)).clamp(-1, 1)
-    for _ in range(steps):
-        adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-        adv = torch.min(torch.max(adv.detach() + step * grad.sign(), x - radius), x + radius).clamp(-1, 1)
-    return adv.detach()
+    def __str__(self) -> str:
+        tries = f", {self.restarts} restarts" if self.restarts > 1 else ""
+        return f"L-inf PGD-{self.steps} ({self.loss} loss, step eps/4, random start{tries}); FGSM one step of eps"
 
 
 def corrupt(x: Tensor, kind: str, level: float, generator: torch.Generator) -> Tensor:
@@ -45,9 +41,10 @@ def corrupt(x: Tensor, kind: str, level: float, generator: torch.Generator) -> T
 
 def robust_accuracy(
     model: nn.Module, images: Tensor, labels: Tensor, device: torch.device, eps: list[float],
-    noise: list[float], blur: list[float], batch_size: int = 500,
+    noise: list[float], blur: list[float], batch_size: int = 500, attack: Attack = Attack(),
 ) -> dict[str, float]:  # fmt: skip
-    """Accuracy on uint8 `images` under each attack budget and corruption level, keyed like "pgd@0.1"."""
+    """Accuracy on uint8 `images` under each attack budget (PGD: `attack`) and corruption level, keyed like
+    "pgd@0.1"."""
     model.eval()
     g = torch.Generator().manual_seed(0)
     settings = [("fgsm", e) for e in eps] + [("pgd", e) for e in eps]
@@ -56,15 +53,17 @@ def robust_accuracy(
     for chunk, y in zip(images.split(batch_size), labels.split(batch_size)):
         x, y = to_float(chunk.to(device)), y.to(device)
         for kind, level in settings:
-            changed = perturb(model, x, y, kind, level, g)
+            changed = perturb(model, x, y, kind, level, g, attack)
             with torch.no_grad():
                 correct[f"{kind}@{level:g}"] += (model(changed).argmax(1) == y).sum().item()
     return {name: hits / len(images) for name, hits in correct.items()}
 
 
-def perturb(model: nn.Module, x: Tensor, y: Tensor, kind: str, level: float, generator: torch.Generator) -> Tensor:
+def perturb(
+    model: nn.Module, x: Tensor, y: Tensor, kind: str, level: float, generator: torch.Generator, attack: Attack
+) -> Tensor:
     if kind == "fgsm":
         return fgsm(model, x, y, level)
     if kind == "pgd":
-        return pgd(model, x, y, level)
+        return pgd(model, x, y, level, attack.steps, restarts=attack.restarts, loss=attack.loss)
     return corrupt(x, kind, level, generator)

@@ -1,8 +1,9 @@
 """The one training loop for every classifier, and the one predict.
 
 `fit` trains with Adam (optionally with cosine decay), stops early on a validation split keeping the best weights,
-and can add classic augmentation, outlier exposure, class-balanced loss weights, soft labels and per-image loss
-weights (the last two come with a `TrainingSet`)."""
+and can add classic augmentation, mixup/CutMix, adversarial training (fgsm, pgd, trades: classify/adversarial.py),
+outlier exposure, class-balanced loss weights, soft labels and per-image loss weights (the last two come with a
+`TrainingSet`, as does a fixed share of generated images in every batch)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from deepgen.classify.adversarial import AdversarialConfig, get_objective
 from deepgen.classify.base import Classifier
+from deepgen.classify.classic import Augment, mix
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
+from deepgen.data.mixing import MixedBatchSampler
 
 
 @dataclass
@@ -33,17 +36,23 @@ class FitConfig:
     cosine: bool = False  # decay the learning rate to 0 over max_steps (cosine)
     outlier_weight: float = 0.0  # outlier exposure (see `outliers`); 0 is off
     balance: bool = False  # weight each image's loss by the inverse frequency of its class
+    mix: str = "none"  # mixup or cutmix of every batch (none: off)
+    mix_alpha: float = 1.0  # mixup/CutMix share ~ Beta(alpha, alpha)
+    adversarial: str = "none"  # training objective: none, fgsm (fast AT), pgd, trades (see classify/adversarial.py)
+    attack: AdversarialConfig = field(default_factory=AdversarialConfig)  # eps, step size, steps, TRADES' beta
 
 
 @dataclass
 class TrainingSet:
     """Labelled images with, optionally, soft labels `targets` (N, K; rows sum to 1) used in place of the labels,
-    a loss weight per image `weights` (N,), and which images are `generated` (N, bool; provenance only)."""
+    a loss weight per image `weights` (N,), and which images are `generated` (N, bool). With `fraction`, every batch
+    holds that share of generated images (see mixing.MixedBatchSampler), else batches draw from all images alike."""
 
     data: ImageSet
     targets: Tensor | None = None
     weights: Tensor | None = None
     generated: Tensor | None = None
+    fraction: float | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -68,6 +77,7 @@ class TrainingSet:
             join(self.targets, other.targets, lambda t: F.one_hot(t.data.labels, len(t.data.classes)).float()),
             join(self.weights, other.weights, lambda t: torch.ones(len(t))),
             join(self.generated, other.generated, lambda t: torch.zeros(len(t), dtype=torch.bool)),
+            self.fraction if self.fraction is not None else other.fraction,
         )
 
 
@@ -105,12 +115,6 @@ class EarlyStopping:
         model.load_state_dict(self.state)
 
 
-def classic_augmentation(flip: bool) -> v2.Transform:
-    """Small random affine changes (rotation, shift, scale), and horizontal flips when `flip`."""
-    affine = v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), fill=-1.0)
-    return v2.Compose([v2.RandomHorizontalFlip(), affine]) if flip else affine
-
-
 def class_weights(labels: Tensor, num_classes: int) -> Tensor:
     """Inverse class frequencies, scaled so that the weights of all images average 1 (absent classes get 0)."""
     counts = torch.bincount(labels, minlength=num_classes).float()
@@ -125,11 +129,12 @@ def fit(
     device: torch.device | str,
     seed: int,
     early: EarlyStopping | None = None,
-    augment: v2.Transform | None = None,
+    augment: Augment | None = None,
     progress: str | None = None,
 ) -> dict[str, float]:
     """Train `model` in place (the caller seeds torch before building it, for a reproducible start) and return it in
-    eval mode; with `early`, stop when its validation accuracy stops improving and keep the best weights.
+    eval mode; with `early`, stop when its validation accuracy stops improving and keep the best weights. `augment`
+    changes each batch (see classify/classic.py) before mixup/CutMix and the attack of adversarial training.
     `progress` names a progress bar (on stderr). Returns the steps run (and the validation figures)."""
     train = train if isinstance(train, TrainingSet) else TrainingSet(train)
     device = torch.device(device)
@@ -138,9 +143,10 @@ def fit(
         model.pretrain(to_float(train.data.images).to(device), steps=cfg.pretrain_steps, seed=seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.max_steps) if cfg.cosine else None
-    order = ImageSet(train.data.images, torch.arange(len(train)), train.data.classes)  # batches of indices
-    batches = Batches(order, min(cfg.batch_size, len(train)), device, seed)
-    labels, targets, weights = loss_terms(train, cfg.balance, device)
+    draw = batch_indices(train, min(cfg.batch_size, len(train)), device, seed)
+    images = train.data.images.to(device)
+    labels, targets, weights = loss_terms(train, cfg.balance, cfg.mix != "none", device)
+    train_on = get_objective(cfg.adversarial)
     bar = tqdm(
         total=cfg.max_steps,
         desc=progress,
@@ -151,16 +157,25 @@ def fit(
     )
     model.train()
     for step in range(1, cfg.max_steps + 1):
-        x, index = batches.next()
+        index = draw()
+        x = to_float(images[index])
         if augment is not None:
-            x = torch.stack([augment(image) for image in x])
+            x = augment(x)
         soft, weight = (None if t is None else t[index] for t in (targets, weights))
-        if cfg.outlier_weight > 0:
-            logits = model(torch.cat([x, outliers(x)]))
-            loss = supervised_loss(logits[: len(x)], labels[index], soft, weight)
-            loss = loss - cfg.outlier_weight * logits[len(x) :].log_softmax(1).mean()
-        else:
-            loss = supervised_loss(model(x), labels[index], soft, weight)
+        if cfg.mix != "none":
+            x, soft = mix(cfg.mix, x, soft, cfg.mix_alpha)
+
+        def supervised(
+            x: Tensor, y: Tensor = labels[index], soft: Tensor | None = soft, w: Tensor | None = weight
+        ) -> tuple[Tensor, Tensor]:
+            if cfg.outlier_weight > 0:
+                logits = model(torch.cat([x, outliers(x)]))
+                loss = supervised_loss(logits[: len(x)], y, soft, w)
+                return loss - cfg.outlier_weight * logits[len(x) :].log_softmax(1).mean(), logits[: len(x)]
+            logits = model(x)
+            return supervised_loss(logits, y, soft, w), logits
+
+        loss = train_on(model, x, labels[index] if soft is None else soft, supervised, cfg.attack)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -181,13 +196,30 @@ def fit(
     return {"val_accuracy": early.best, "best_step": early.best_step, "steps": early.steps}
 
 
-def loss_terms(train: TrainingSet, balance: bool, device: torch.device) -> tuple[Tensor, Tensor | None, Tensor | None]:
-    """Labels, soft labels (or None) and per-image loss weights (or None: all 1) on `device`."""
+def batch_indices(train: TrainingSet, batch_size: int, device: torch.device, seed: int) -> Callable[[], Tensor]:
+    """The indices of each next batch (on `device`): shuffled epochs over all images, or, when the set asks for a
+    `fraction`, that share of generated images in every batch (one sampler for fit and for users' DataLoaders)."""
+    if train.fraction is not None and train.generated is not None and 0 < train.n_generated < len(train):
+        sampler = MixedBatchSampler.of(train.generated, batch_size, train.fraction, seed)
+        return lambda: torch.as_tensor(sampler.next(), device=device)
+    order = ImageSet(train.data.images, torch.arange(len(train)), train.data.classes)
+    batches = Batches(order, batch_size, device, seed)
+    return lambda: batches.next()[1]
+
+
+def loss_terms(
+    train: TrainingSet, balance: bool, soft: bool, device: torch.device
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Labels, soft labels (or None; always when `soft`) and per-image loss weights (or None: all 1) on `device`;
+    `balance`: weighted by the inverse frequency of each image's class."""
+    targets = train.targets
+    if soft and targets is None:
+        targets = F.one_hot(train.data.labels, len(train.data.classes)).float()
     weights = train.weights
     if balance:
         per_class = class_weights(train.data.labels, len(train.data.classes))[train.data.labels]
         weights = per_class if weights is None else weights * per_class
-    targets, weights = (None if t is None else t.to(device) for t in (train.targets, weights))
+    targets, weights = (None if t is None else t.to(device) for t in (targets, weights))
     return train.data.labels.to(device), targets, weights
 
 

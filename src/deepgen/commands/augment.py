@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.augmentation.config import AugmentConfig
 from deepgen.augmentation.experiment import run_experiment
 from deepgen.augmentation.recipes import RecipeConfig
+from deepgen.classify.adversarial import AdversarialConfig
 from deepgen.classify.fit import FitConfig
 from deepgen.config import opt
 
@@ -30,6 +32,12 @@ class FitOptions:
 
     max_steps: int = opt(FitConfig.max_steps, "classifier steps (early stopping on val)", ge=1)
     balance: bool = opt(False, "weight each image's loss by the inverse frequency of its class")
+    mix: Literal["none", "mixup", "cutmix"] = opt("none", "mix pairs of training images and their labels")
+    mix_alpha: float = opt(1.0, "mixup/CutMix: the share mixed in ~ Beta(alpha, alpha)", gt=0)
+    adv_eps: float = opt(0.1, "adversarial training's L-inf budget in [0, 1] pixel units", ge=0, le=1)
+    adv_steps: int = opt(7, "adversarial training's attack steps (pgd, trades)", ge=1)
+    adv_step_size: float | None = opt(None, "its step size (default: 1.25 eps for fgsm, 2.5 eps / steps)", gt=0)
+    trades_beta: float = opt(6.0, "TRADES: the weight of the robustness (KL) term", ge=0)
 
 
 def run(argv: list[str]) -> int:
@@ -46,7 +54,9 @@ def run(argv: list[str]) -> int:
     add_options(parser.add_argument_group("recipes: how generated images are used (settings fixed, not tuned)"),
                 RecipeConfig, "recipe")  # fmt: skip
     args = parser.parse_args(argv)
-    fit = FitConfig(**dataclasses.asdict(options(FitOptions, args, "fit")))
+    given = dataclasses.asdict(options(FitOptions, args, "fit"))
+    attack = AdversarialConfig(*(given.pop(k) for k in ("adv_eps", "adv_step_size", "adv_steps", "trades_beta")))
+    fit = FitConfig(**given, attack=attack)
     recipe = options(RecipeConfig, args, "recipe")
     cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit, recipe=recipe)
     # one --limit-per-class N is the data's limit; several make the scarce-data curve, an experiment per N
