@@ -98,9 +98,10 @@ def train_in(
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
     total = t.steps
     if t.epochs is not None:
-        total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
+        total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat / p.every for p in phases))
     resumed = latest_checkpoint(run) if resume else None
     step, elapsed = restore(resumed, cfg, model, phases, scalers, batches, world) if resumed else (0, 0.0)
+    stepper.step = step
     if world.rank and not resumed:
         torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
     broadcast_module(model, world)
