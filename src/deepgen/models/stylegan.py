@@ -50,9 +50,14 @@ class StyleConfig(AdversarialConfig):
         0.05, "the moving average's half-life is at most this share of the images seen so far (0 = none)", ge=0
     )
     mbstd_group: int = opt(4, "minibatch-std group size (0: the whole batch)", ge=0)
-    truncation: float = opt(1.0, "sampling: truncation psi, w -> mean w + psi (w - mean w) (1 = none)", ge=0)
+    truncation: float = opt(
+        1.0, "sampling: truncation psi, w -> mean w + psi (w - mean w) (1 = none)", resumable=True, ge=0
+    )
     mix_crossover: int = opt(
-        0, "sampling: style-mixing grids take the first N style layers from the rows' noise (0: half)", ge=0
+        0,
+        "sampling: style-mixing grids take the first N style layers from the rows' noise (0: half)",
+        resumable=True,
+        ge=0,
     )
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
