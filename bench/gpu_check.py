@@ -200,7 +200,7 @@ def train_briefly(cfg: RunConfig, splits: Splits, device: torch.device, steps: i
             history.append(stepper()[0])
             if stepper.model.stage() != stages[-1]:
                 stages.append(stepper.model.stage())
-        names = list(history[0])
+        names = [k for k in history[0] if all(k in h for h in history)]  # lazy phases log only on their steps
         values = torch.stack([torch.stack([h[k].detach().float() for k in names]) for h in history]).cpu()
         weights = torch.cat([p.detach().float().flatten() for p in stepper.model.parameters()]).cpu()
     except Exception as e:  # noqa: BLE001  (reported, and the check fails)

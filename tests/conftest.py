@@ -26,6 +26,7 @@ TINY_MODEL = {
     "vae-gan": {"width": 8, "d_width": 8, "latent_dim": 4},
     "gaia": {"width": 8, "d_width": 8, "latent_dim": 4, "d_latent_dim": 4},
     "diffusion": {"widths": [8, 8], "timesteps": 50, "sample_steps": 3},
+    "stylegan": {"channel_base": 32, "channel_max": 8, "noise_dim": 8, "mapping_layers": 1},
 }
 
 

@@ -21,6 +21,8 @@ RGB64 = Sizing(64, 3, 50_000, "cpu")
 RATES = {"lr_g": 2e-4, "lr_d": 2e-4}  # on a CPU, for Adam and RMSprop alike
 OFF = {"augment": "off", "augment_ops": ["color", "translation", "cutout"]}  # adversarial, many images per class
 PLENTY = {**OFF, **RATES}
+STYLEGAN = {"batch_size": 32, "critic_steps": 1, "lr_g": 0.0025, "lr_d": 0.0025, "ema_decay": 0.99778,
+            "mapping_layers": 2}  # fmt: skip
 
 # The README's table "Defaults sized to the data" (the batch size is the same for every model).
 DOCUMENTED = {
@@ -43,6 +45,7 @@ DOCUMENTED = {
             "ema_decay": 0.97265,
             **OFF,
         },
+        "stylegan": {**STYLEGAN, "noise_dim": 64, "channel_base": 448, "channel_max": 64, "r1_gamma": 0.0049},
     },
     RGB64: {
         "batch_size": 64,
@@ -63,6 +66,7 @@ DOCUMENTED = {
             "ema_decay": 0.99557,
             **OFF,
         },
+        "stylegan": {**STYLEGAN, "noise_dim": 32, "channel_base": 512, "channel_max": 32, "r1_gamma": 0.0256},
     },
 }
 

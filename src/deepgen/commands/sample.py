@@ -19,6 +19,7 @@ USAGE = [
     ("sample RUN --n K --out DIR|FILE.png|FILE.npz", "generate images (--per-class K for conditional models)"),
     ("sample RUN --interpolate K --out DIR|FILE.png|FILE.npz", "K interpolation strips between images or noise"),
     ("sample RUN --from-images DIR --strength S --out ...", "variations of real images (SDEdit, or via the code)"),
+    ("sample RUN --style-mix K --out FILE.png", "a style-mixing grid: coarse styles of K seeds with fine ones of K"),
 ]
 STRIP_STEPS = 10
 
@@ -48,6 +49,13 @@ class SampleArgs:
         metavar="DIR",
     )
     strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
+    style_mix: int | None = opt(
+        None,
+        "write a style-mixing grid FILE.png instead (stylegan): K images of --seed down the left, K of --seed + 1 "
+        "along the top, and inside the coarse styles of each row's with the fine styles of each column's",
+        metavar="K",
+        ge=1,
+    )
     seed: int = opt(0, "noise seed", ge=0, le=MAX_SEED)
     device: str = opt("auto", "auto, cpu, cuda, mps")
 
@@ -75,6 +83,8 @@ def run(argv: list[str]) -> int:
     opened = open_run(args.run).load(resolve_device(args.device))
     model = opened.model
     set_sampling_options(model, rest)
+    if args.style_mix is not None:
+        return style_mix(model, args.style_mix, args.out, args.seed, f"{opened.checkpoint} (step {opened.step})")
     if args.from_images is not None:
         source = f"{opened.checkpoint} (step {opened.step})"
         return variations(model, args.from_images, args.strength, args.out, args.seed, source)
@@ -99,6 +109,22 @@ def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
     add_options(parser, type(model.config), "model_config", model.sampling_options)
     for name, value in given(parser.parse_args(argv), "model_config").items():
         setattr(model.config, name, value)
+
+
+def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str) -> int:
+    from deepgen.data.imageset import to_uint8
+    from deepgen.viz.grids import grid, save_png
+
+    if not model.can_mix_styles:
+        raise DeepgenError(f"a {model.name} has no styles to mix; --style-mix needs a stylegan run")
+    if out.suffix != ".png":
+        raise ConfigError(f"--style-mix writes one grid: give --out FILE.png, not {out}")
+    model.eval()
+    rows, cols = (model.prior(k, torch.Generator().manual_seed(s)) for s in (seed, seed + 1))
+    labels = (torch.arange(k) % len(model.classes),) * 2 if model.conditional else None
+    save_png(grid(to_uint8(model.style_mix(rows, cols, labels)).cpu(), nrow=k + 1), out)
+    print(f"wrote a {k} x {k} style-mixing grid (seeds {seed} and {seed + 1}) from {source} to {out}")
+    return 0
 
 
 def variations(model: GenerativeModel, folder: Path, strength: float, out: Path, seed: int, source: str) -> int:

@@ -14,6 +14,7 @@ its scores on the other kind of image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,6 +58,12 @@ class AdversarialConfig(AutoSized):
     gp_lambda: float = opt(10.0, "weight of the gradient penalty", ge=0)
     clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)", gt=0)
     r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)", ge=0)
+    r1_interval: int = opt(
+        1,
+        "lazy R1: the penalty gets a critic step of its own every N steps, weighted by N, and the critic's Adam "
+        "lr and betas are scaled by N / (N + 1) (StyleGAN2); 1: R1 is part of every critic step",
+        ge=1,
+    )
     drift: float = opt(
         0.0, "weight of the drift penalty E[D(x)^2] that keeps critic scores near 0 (ProGAN: 0.001)", ge=0
     )
@@ -132,9 +139,7 @@ class AdversarialModel(GenerativeModel):
             )
         self.ema = None
         if config.ema_decay > 0:
-            self.ema = AveragedModel(
-                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
-            )
+            self.ema = AveragedModel(self.generator, multi_avg_fn=self.ema_average(), use_buffers=True)
             self.ema.requires_grad_(False)
         if config.augment == "adaptive":
             for name in ("ada_p", "ada_signs", "ada_count", "ada_steps"):  # signs and counts since the last update
@@ -150,6 +155,10 @@ class AdversarialModel(GenerativeModel):
         for name in ("ada_p", "ada_signs", "ada_count", "ada_steps", "lecam_real", "lecam_fake"):
             if hasattr(self, name) and prefix + name not in state:
                 state[prefix + name] = torch.zeros(())
+
+    def ema_average(self) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
+        """How the moving average of the generator takes in its current weights: a fixed decay `ema_decay`."""
+        return get_ema_multi_avg_fn(self.config.ema_decay)
 
     def generator_body(self, in_dim: int) -> nn.Module:
         """Maps (noise [+ one-hot class]) of size `in_dim` to images in [-1, 1]."""
@@ -168,17 +177,29 @@ class AdversarialModel(GenerativeModel):
         """The critic's score layer on its feature vector."""
         return nn.Linear(feature_dim, 1)
 
+    @property
+    def lazy_r1(self) -> bool:
+        """R1 has a critic phase of its own, every `r1_interval` steps."""
+        return self.config.r1_gamma > 0 and self.config.r1_interval > 1
+
     def phases(self) -> list[Phase]:
+        """The critic's phase (and its lazy R1 phase, with the same optimizer), then the generator's."""
         c = self.config
+        critic = self.optimizer(self.discriminator, c.lr_d, c.betas_d, c.r1_interval if self.lazy_r1 else 1)
+        lazy = [Phase("Dreg", critic, every=c.r1_interval)] if self.lazy_r1 else []
         return [
-            Phase("D", self.optimizer(self.discriminator, c.lr_d, c.betas_d), repeat=c.critic_steps),
+            Phase("D", critic, repeat=c.critic_steps),
+            *lazy,
             Phase("G", self.optimizer(self.generator, c.lr_g, c.betas_g)),
         ]
 
-    def optimizer(self, net: nn.Module, lr: float, betas: list[float]) -> torch.optim.Optimizer:
+    def optimizer(self, net: nn.Module, lr: float, betas: list[float], interval: int = 1) -> torch.optim.Optimizer:
+        """The network's optimizer; with a lazy regulariser every `interval` steps, Adam's lr and betas are raised
+        to the power r = interval / (interval + 1) (lr times r), as StyleGAN2 does to keep their effective scale."""
+        r = interval / (interval + 1)
         if self.config.optimizer == "rmsprop":
-            return torch.optim.RMSprop(net.parameters(), lr=lr)
-        return adam(net.parameters(), lr, betas)
+            return torch.optim.RMSprop(net.parameters(), lr=lr * r)
+        return adam(net.parameters(), lr * r, [b**r for b in betas])
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Noise of the configured distribution; on the model's device, or drawn on the CPU from `generator`."""
@@ -202,19 +223,24 @@ class AdversarialModel(GenerativeModel):
     def loss(self, phase: str, batch: Batch) -> StepLoss:
         c = self.config
         labels = batch.y if self.conditional else None
+        if phase == "Dreg":
+            real = batch.x.detach().requires_grad_(True)
+            scores = self.discriminator(self.augment(real), labels)
+            return StepLoss({"r1": c.r1_gamma / 2 * c.r1_interval * r1_penalty(scores, real)})
         z = self.prior(len(batch.x))
         if phase == "G":
             scores = self.discriminator(self.augment(self.generator(z, labels)), labels)
             return StepLoss({"adv": generator_term(c.loss, scores)})
         with torch.no_grad():
             fake = self.augment(self.generator(z, labels))
-        real = batch.x.requires_grad_(c.r1_gamma > 0)
+        eager_r1 = c.r1_gamma > 0 and not self.lazy_r1
+        real = batch.x.requires_grad_(eager_r1)
         seen = self.augment(real)
         real_scores, fake_scores = self.discriminator(seen, labels), self.discriminator(fake, labels)
         terms = critic_terms(c.loss, real_scores, fake_scores)
         if c.regularizer == "gp":
             terms["gp"] = c.gp_lambda * gradient_penalty(lambda x: self.discriminator(x, labels), seen, fake)
-        if c.r1_gamma > 0:
+        if eager_r1:
             terms["r1"] = c.r1_gamma / 2 * r1_penalty(real_scores, real)
         if c.drift > 0:
             terms["drift"] = c.drift * real_scores.square().mean()

@@ -19,11 +19,13 @@ from deepgen.models.sizing import filled
 
 @dataclass
 class Phase:
-    """One optimisation phase of a training step, e.g. the critic repeated 5 times, then the generator."""
+    """One optimisation phase of a training step, e.g. the critic repeated 5 times, then the generator; a phase
+    with `every` k > 1 runs only in every k-th step (lazy regularisation: StyleGAN2's R1 every 16 steps)."""
 
     name: str
     optimizer: torch.optim.Optimizer
     repeat: int = 1
+    every: int = 1
 
 
 @dataclass
@@ -38,8 +40,8 @@ class GenerativeModel(nn.Module):
     Subclasses set `Config` (a dataclass of their options) and are registered with
     `deepgen.registry.register`; they read their options from `self.config`, whose `auto` options are filled.
     Images enter and leave as float tensors in [-1, 1]. What a model can do is declared here (can_sample,
-    can_encode, can_vary, can_condition, conditional, has_likelihood, sampling_options); callers ask these,
-    never probe for methods or config fields.
+    can_encode, can_vary, can_condition, can_mix_styles, conditional, has_likelihood, sampling_options); callers
+    ask these, never probe for methods or config fields.
     """
 
     name: ClassVar[str]
@@ -48,6 +50,7 @@ class GenerativeModel(nn.Module):
     can_sample: ClassVar[bool] = True  # has a prior: sample() works
     can_encode: ClassVar[bool] = False  # has an encoder: encode() and reconstruct() work
     can_condition: ClassVar[bool] = False  # Config has a `conditional` option (generate a requested class)
+    can_mix_styles: ClassVar[bool] = False  # style_mix() works: grids of coarse and fine styles of two noises
     sampling_options: ClassVar[tuple[str, ...]] = ()  # Config fields `deepgen sample` may change (e.g. guidance)
     conditional: bool  # this model generates images of a requested class (see is_conditional)
 
@@ -105,6 +108,11 @@ class GenerativeModel(nn.Module):
         if self.conditional and labels is None:
             labels = torch.arange(n) % len(self.classes)
         return self.decode(self.prior(n, generator), None if labels is None else labels.to(self.device))
+
+    def style_mix(self, rows: Tensor, cols: Tensor, labels: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """A grid (as images, row by row, (R + 1) x (C + 1)) mixing the coarse styles of the codes `rows` with the
+        fine styles of the codes `cols`; the first row and column show the codes' own images (where can_mix_styles)."""
+        raise NotImplementedError(f"{self.name} has no styles to mix")
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Images in [-1, 1] -> their reconstructions in [-1, 1]."""

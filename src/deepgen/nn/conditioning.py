@@ -15,9 +15,13 @@ class Generator(nn.Module):
         self.body, self.num_classes = body, num_classes
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.body(self.inputs(z, labels))
+
+    def inputs(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """What the body receives: the noise, with the one-hot class appended when conditional."""
         if self.num_classes:
             z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
-        return self.body(z)
+        return z
 
 
 class Critic(nn.Module):

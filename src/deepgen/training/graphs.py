@@ -10,9 +10,10 @@ eager steps would.
 A graph replays kernels with the Python values they were captured with, so capture needs a step that
 does the same thing every time. The step falls back to eager training, with a warning naming the
 reason, when it runs on a CPU or MPS, with fp16 (its loss scaler synchronises with the host), under
-torchrun, when the last warm-up step makes the host wait for the GPU (e.g. an EMA's `if n == 0` check),
-when a Python attribute of the model or optimizers changes between warm-up steps (ProGAN's growing
-schedule), when batch shapes change, or when capture fails. Randomness must come from torch on the
+torchrun, when a phase runs only every few steps (lazy regularisation), when the last warm-up step makes
+the host wait for the GPU (e.g. an EMA's `if n == 0` check), when a Python attribute of the model or
+optimizers changes between warm-up steps (ProGAN's growing schedule), when batch shapes change, or when
+capture fails. Randomness must come from torch on the
 device: a value drawn with Python's `random` inside the step would be frozen at capture.
 """
 
@@ -43,6 +44,9 @@ def unavailable(stepper: Stepper) -> str | None:
         return "fp16 loss scaling synchronises with the host every step"
     if stepper.world.distributed:
         return "gradients are averaged across processes between the phases"
+    lazy = next((p for p in stepper.phases if p.every > 1), None)
+    if lazy is not None:
+        return f"phase {lazy.name} runs only every {lazy.every} steps, so steps differ"
     return None
 
 

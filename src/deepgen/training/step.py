@@ -34,6 +34,7 @@ class Stepper:
     layout: torch.memory_format = torch.contiguous_format
     world: World = SINGLE
     cuda_graphs: bool = False
+    step: int = 0  # steps run so far (set on resume): phases with `every` > 1 run when it is a multiple
     switch: TrainableSwitch = field(init=False)
     graph: StepGraph | None = field(init=False, default=None)
 
@@ -55,6 +56,8 @@ class Stepper:
         """One step, each phase step on a batch from `draw`."""
         terms, stats = {}, {}
         for phase in self.phases:
+            if self.step % phase.every:
+                continue
             self.switch.enable(phase)
             outs = [
                 optimize(
@@ -70,6 +73,7 @@ class Stepper:
             ]
             terms.update(prefixed(phase.name, [o.terms for o in outs], total_term=True))
             stats.update(prefixed(phase.name, [o.stats for o in outs]))
+        self.step += 1
         return terms, stats
 
 

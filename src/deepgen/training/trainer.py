@@ -103,7 +103,7 @@ def train_in(
     model, phases, batches, scalers = stepper.model, stepper.phases, stepper.batches, stepper.scalers
     total = t.steps
     if t.epochs is not None:
-        total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat for p in phases))
+        total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat / p.every for p in phases))
     step, elapsed = restore(stored, model, phases, scalers, batches, world) if stored else (0, 0.0)
     if step > total:
         asked = flag("steps", t.steps) if t.epochs is None else f"{flag('epochs', t.epochs)} ({total} steps)"
@@ -111,6 +111,7 @@ def train_in(
             f"{run} is at step {step} already, beyond {asked}; {flag('resume')} continues a run up to that many "
             f"steps in total: give {flag('steps')} above {step}"
         )
+    stepper.step = step
     if world.rank and not resumed:
         torch.manual_seed(t.seed + 7919 * world.rank)  # each process draws its own noise
     broadcast_module(model, world)
