@@ -45,7 +45,7 @@ DOCUMENTED = {
             "ema_decay": 0.97265,
             **OFF,
         },
-        "stylegan": {**STYLEGAN, "noise_dim": 64, "channel_base": 448, "channel_max": 64, "r1_gamma": 0.0049},
+        "stylegan": {**STYLEGAN, **OFF, "noise_dim": 64, "channel_base": 448, "channel_max": 64, "r1_gamma": 0.0049},
     },
     RGB64: {
         "batch_size": 64,
@@ -66,7 +66,7 @@ DOCUMENTED = {
             "ema_decay": 0.99557,
             **OFF,
         },
-        "stylegan": {**STYLEGAN, "noise_dim": 32, "channel_base": 512, "channel_max": 32, "r1_gamma": 0.0256},
+        "stylegan": {**STYLEGAN, **OFF, "noise_dim": 32, "channel_base": 512, "channel_max": 32, "r1_gamma": 0.0256},
     },
 }
 
