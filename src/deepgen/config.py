@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from deepgen.models.sizing import Sizing
 
 SECTIONS = ("data", "train", "model_config")
+MAX_AUTO_SIZE = 128  # the largest image size a folder is read at without --image-size
 
 
 @dataclass(frozen=True)

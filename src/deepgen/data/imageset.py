@@ -6,9 +6,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from deepgen.errors import DataError
 
@@ -67,6 +65,8 @@ def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data
             f"parts of {len(data) - n_test} and {n_test} with at least {need} image(s) each (one per class); "
             "add images or change the held-out fraction"
         )
+    from sklearn.model_selection import train_test_split  # imported here: slow to import, needed only here
+
     train, test = train_test_split(index.numpy(), test_size=test_fraction, random_state=seed, stratify=stratify)
     return data.subset(torch.from_numpy(train)), data.subset(torch.from_numpy(test))
 
@@ -83,6 +83,8 @@ def resize(images: Tensor, size: int, fit: str = "crop") -> Tensor:
     centre-crop; pad: shrink the longer side to `size` if larger, then centre them on black."""
     if images.shape[-2:] == (size, size):
         return images
+    from torchvision.transforms.v2 import functional as TF  # imported here: slow to import
+
     h, w = images.shape[-2:]
     if fit == "pad":
         scale = min(1.0, size / max(h, w))
@@ -102,6 +104,8 @@ def set_channels(images: Tensor, channels: int) -> Tensor:
     if channels == 3 and have == 1:
         return images.expand(-1, 3, -1, -1).contiguous()
     if channels == 1 and have == 3:
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.rgb_to_grayscale(images)
     raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
 
