@@ -30,8 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", nargs="+", default=["src"], help="source trees to time (PYTHONPATH)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--commands", nargs="+", help="only these, e.g. 'deepgen models' 'deepgen train vae --help'")
     args = parser.parse_args()
-    for argv in COMMANDS:
+    for argv in [c.split()[1:] for c in args.commands] if args.commands else COMMANDS:
         row = {"command": "deepgen " + " ".join(argv)}
         row |= {src: round(best_time(src, argv, args.repeat), 2) for src in args.src}
         print(json.dumps(row), flush=True)
