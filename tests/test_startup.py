@@ -60,3 +60,12 @@ def test_get_model_imports_only_the_module_it_needs() -> None:
     loaded = json.loads(done.stdout.splitlines()[-1])
     assert "deepgen.models.vae" in loaded and "deepgen.models.progan" not in loaded
     assert get_model("vae").name == "vae"
+
+
+def test_a_model_registered_outside_deepgen_is_listed_and_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deepgen import registry
+
+    plugin = type("Plugin", (), {"description": "a plugin's model", "__module__": "someone.models"})
+    monkeypatch.setitem(registry._MODELS, "plugin", plugin)
+    assert catalog()["plugin"] == registry.ModelEntry("someone.models", "a plugin's model")
+    assert get_model("plugin") is plugin

@@ -43,11 +43,17 @@ class ModelEntry(NamedTuple):
     description: str
 
 
-@cache
 def catalog() -> dict[str, ModelEntry]:
-    """Every model's module and description, by name, read from the `@register(...)` decorators in the source of
-    deepgen/models/*.py (parsed, not imported: cheap). A decorator whose arguments are not string literals makes
-    its module imported to find them."""
+    """Every model's module and description, by name: those of deepgen/models/*.py, read from their `@register(...)`
+    decorators without importing them, and any registered from elsewhere (a plugin's own module, imported)."""
+    found = {n: ModelEntry(cls.__module__, cls.description) for n, cls in _MODELS.items()}
+    return dict(sorted((found | scanned()).items()))
+
+
+@cache
+def scanned() -> dict[str, ModelEntry]:
+    """The models of deepgen/models/*.py, read from the `@register(...)` decorators in their source (parsed, not
+    imported: cheap). A decorator whose arguments are not string literals makes its module imported to find them."""
     found: dict[str, ModelEntry] = {}
     folder = Path(__file__).parent / "models"
     for info in pkgutil.iter_modules([str(folder)]):
@@ -57,7 +63,7 @@ def catalog() -> dict[str, ModelEntry]:
                 for d in node.decorator_list:
                     if isinstance(d, ast.Call) and getattr(d.func, "id", None) == "register":
                         found.update(registered(module, d))
-    return dict(sorted(found.items()))
+    return found
 
 
 def registered(module: str, call: ast.Call) -> dict[str, ModelEntry]:
@@ -87,7 +93,8 @@ def lookup(kind: str, name: str, known: dict[str, T], shown: list[str] | None = 
 
 def get_model(name: str) -> type[GenerativeModel]:
     """The class of model `name`, importing only its module."""
-    importlib.import_module(lookup("model", name, catalog()).module)
+    if name not in _MODELS:
+        importlib.import_module(lookup("model", name, catalog()).module)
     return _MODELS[name]
 
 
