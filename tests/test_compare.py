@@ -67,6 +67,12 @@ def test_compare_trains_evaluates_and_reports(tmp_path: Path) -> None:
     mode_kl = r"\| mode_kl\[classifier:digits\] ↓ \(evaluator test accuracy 0\.9\d\d\) \| [0-9.]+ \| – \| "
     assert re.search(mode_kl + r".* \(collapsed, seed", table)  # each score beside its evaluator's accuracy
     assert "- fid[classifier:digits] (lower is better) on classifier:digits: " in table  # how it was computed
+    # where the wall time went: evaluation per run in the csv, and the whole adds up in results.md
+    assert all(float(r["eval_s"]) > 0 for r in rows[1:]) and "| eval wall s |  |" in table
+    parts = r"Wall time (\d+) s: training (\d+) s, evaluation (\d+) s, evaluator and real-data floor (\d+) s"
+    spent = re.search(parts, table)
+    assert spent and abs(int(spent[1]) - sum(int(x) for x in spent.groups()[1:])) <= 2
+    assert int(spent[3]) == pytest.approx(sum(float(r["eval_s"]) for r in rows[1:]), abs=2)
     page = result.outputs["html"].read_text()
     assert page.count("data:image/png;base64,") >= 6 * 2 and "<table id='results'>" in page
 

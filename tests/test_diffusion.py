@@ -17,7 +17,9 @@ from deepgen.config import DataConfig, RunConfig, build
 from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar
+from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar, cpu_unet, min_snr
+from deepgen.models.sizing import Sizing
+from deepgen.nn.unet import UNet
 from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.sampling import write_samples
 from deepgen.training.trainer import train
@@ -156,3 +158,68 @@ def test_a_per_class_grid_has_a_row_per_class(tmp_path: Path) -> None:
     grid = np.array(Image.open(tmp_path / "g.png"))
     assert grid.shape[:2] == (2 + 3 * 6, 2 + 2 * 6)  # 3 rows (classes) of 2 images, 4 px with 2 px padding
     assert [grid[2 + 6 * r, 2 + 6 * c].max() for r in range(3) for c in range(2)] == [0, 3, 1, 4, 2, 5]
+
+
+def oracle(model: Diffusion, target: torch.Tensor) -> None:
+    """Make `model` predict the exact noise of data that is the one image `target`: (x - sqrt(a) x*) / sqrt(1 - a)."""
+
+    def eps(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None, guidance: float) -> torch.Tensor:
+        a = model.alpha_bar[t].view(-1, 1, 1, 1)
+        return (x - a.sqrt() * target) / (1 - a).sqrt()
+
+    model.guided_eps = eps  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpm++"])
+def test_deterministic_samplers_reach_the_data_with_an_exact_denoiser(sampler: str) -> None:
+    model = tiny(sampler=sampler, sample_steps=5, timesteps=1000).eval()
+    target = torch.rand(1, 1, 8, 8) * 1.6 - 0.8
+    oracle(model, target)
+    with torch.no_grad():
+        out = model.sample(3, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, target.expand(3, -1, -1, -1), atol=1e-4)
+
+
+def test_dpm_solver_second_order_step_differs_from_ddim_but_its_first_step_equals_it() -> None:
+    model = tiny(timesteps=1000).eval()
+    with torch.no_grad():
+        for p in model.ema.module.parameters():  # a network that predicts something else than zero
+            p.add_(0.1 * torch.randn_like(p))
+        x = torch.randn(2, 1, 8, 8)
+        labels = torch.arange(2)
+        runs = {}
+        for sampler in ("ddim", "dpm++"):
+            model.config.sampler = sampler
+            runs[sampler] = [model.denoise(x, 999, steps, labels, None) for steps in (1, 2, 4)]
+    assert torch.equal(runs["ddim"][0], runs["dpm++"][0])  # one step: x_0 alone
+    assert not torch.allclose(runs["ddim"][2], runs["dpm++"][2])
+
+
+def test_min_snr_weighting_caps_the_weight_of_low_noise_timesteps() -> None:
+    a = torch.tensor([0.5, 5 / 6, 0.99])  # SNR 1, 5, 99
+    assert torch.allclose(min_snr(a), torch.tensor([1.0, 1.0, 5 / 99]))
+    model = tiny(loss_weighting="min-snr")
+    assert model.loss("diffusion", digits(8)).terms["mse"].item() > 0
+
+
+def test_patches_fold_pixels_into_channels_and_back() -> None:
+    net = UNet((1, 28, 28), [8, 8], 1, 7, 10, patch=2)
+    assert net.stem.in_channels == 4 and net.head[-1].out_channels == 4
+    x = torch.randn(2, 1, 28, 28)
+    assert net(x, torch.tensor([1, 2]), torch.tensor([3, 4])).shape == x.shape
+    with pytest.raises(ConfigError, match="divisible by 8"):
+        UNet((1, 28, 28), [8, 8, 8], 1, 7, patch=2)
+
+
+@pytest.mark.parametrize(
+    "device,given,expected",
+    [
+        ("cpu", {}, {"widths": [32, 32], "patch": 2, "attention_size": 7}),
+        ("cuda", {}, {"widths": [16, 32, 32], "patch": 1, "attention_size": 16}),
+        ("cpu", {"widths": [16, 32, 32]}, {"widths": [16, 32, 32], "patch": 1, "attention_size": 7}),
+    ],
+)
+def test_unet_is_sized_for_the_device(device: str, given: dict, expected: dict) -> None:
+    sized = DiffusionConfig(**given).sized(Sizing(28, 1, 8000, device), None)
+    assert {k: sized[k] for k in expected} == expected
+    assert cpu_unet(32) == ([32, 32, 32], 2) and cpu_unet(8) == ([16, 32, 32], 1)

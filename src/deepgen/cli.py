@@ -1,11 +1,16 @@
-"""The `deepgen` command: finds the commands in deepgen.commands and runs one, printing user errors plainly."""
+"""The `deepgen` command: finds the commands in deepgen.commands and runs one, printing user errors plainly.
+
+The command list (`deepgen --help`) reads each command module's USAGE literal from its source, without importing
+it, and a command imports its heavy libraries (torch, ...) only when it runs: listing and --help start at once."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import sys
 import warnings
+from pathlib import Path
 
 import deepgen.commands
 from deepgen.errors import DeepgenError, Note
@@ -32,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
 def usage(names: list[str]) -> str:
     lines = [f"usage: deepgen {{{','.join(names)}}} ...", ""]
     for name in names:
-        for line, description in importlib.import_module(f"deepgen.commands.{name}").USAGE:
+        for line, description in usage_of(name):
             lines.append(f"  {line:<58} {description}")
     return "\n".join(lines)
+
+
+def usage_of(name: str) -> list[tuple[str, str]]:
+    """The USAGE list of command `name`, read from its module's source (a literal), not imported."""
+    source = Path(deepgen.commands.__path__[0], f"{name}.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "USAGE" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise ValueError(f"deepgen/commands/{name}.py has no USAGE list")

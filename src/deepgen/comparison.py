@@ -83,6 +83,7 @@ class Entry:
     warnings: list[str] = field(default_factory=list)  # of the training-health monitor
     seen: int = 0  # real training images drawn
     outside_step: float | None = None  # share of the training wall time outside the training steps
+    eval_s: float = 0.0  # wall time of its evaluation (sampling, metrics, CAS)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Comparison:
     entries: list[Entry]
     floor: list[Metric]
     outputs: dict[str, Path]
+    setup_s: float = 0.0  # wall time before the first model: the evaluator (trained or loaded) and the floor
 
 
 def compare(
@@ -124,8 +126,15 @@ def compare_in(
     configs: list[RunConfig], out: Path, settings: Settings, budget: Budget, log: Callable[[str], None]
 ) -> Comparison:
     """`compare` once `out` is owned."""
+    started = time.perf_counter()
     judge = Judge(configs[0].data, settings, log)
     floor = judge.real_metrics(cas=any(get_model(c.model).is_conditional(c.model_config) for c in configs))
+    setup = time.perf_counter() - started
+    log(
+        f"the budget ({budget}) is each run's training; evaluation comes on top of it: {judge.n} samples per model "
+        f"and their metrics (plus a CAS classifier of {settings.cas_steps} steps for conditional models). Setting up "
+        f"the evaluation took {setup:.0f} s; each model's evaluation time is printed after it and in the table"
+    )
     entries = []
     for cfg in configs:
         started = time.perf_counter()
@@ -142,30 +151,32 @@ def compare_in(
         trained = open_run(result.checkpoint).load(judge.device)
         model, step = trained.model, trained.step
         metrics = judge.model_metrics(model, figures=result.run)
+        evaluated = time.perf_counter() - started - wall
         write_metrics(result.run / RESULTS, {"model": cfg.model, "step": step, **judge.about()}, metrics)
         images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
         images |= {"closest to training": result.run / "memorisation.png"} if model.can_sample else {}
         entries.append(
             Entry(
                 cfg.model, cfg.train.seed, result.run, step, wall, model.num_parameters(), metrics, images,
-                trained.warnings(), result.images_seen, result.outside_step,
+                trained.warnings(), result.images_seen, result.outside_step, evaluated,
             )
         )
         log(
             f"{cfg.model} (seed {cfg.train.seed}): {step} steps, {result.images_seen:,} images seen in "
-            f"{wall:.0f} s; evaluated"
+            f"{wall:.0f} s; evaluated in {evaluated:.0f} s"
         )
-    return write_outputs(Comparison(out, entries, floor, {}), judge, budget)
+    return write_outputs(Comparison(out, entries, floor, {}, setup), judge, budget)
 
 
 def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Comparison:
     out, entries = comparison.out, comparison.entries
     keys = list(dict.fromkeys([m.key for m in comparison.floor] + [m.key for e in entries for m in e.metrics]))
     keys.sort(key=lambda k: k == SPEED)  # sample quality, then reconstruction and likelihood, then speed
-    fixed = ["model", "seed", "steps", "images_seen", "wall_s", "outside_step", "parameters"]
+    fixed = ["model", "seed", "steps", "images_seen", "wall_s", "outside_step", "eval_s", "parameters"]
     rows: list[list[object]] = [[REAL, *[None] * (len(fixed) - 1)] + cells(comparison.floor, keys)]
     rows += [
-        [e.model, e.seed, e.steps, e.seen, round(e.wall_s, 1), e.outside_step, e.parameters] + cells(e.metrics, keys)
+        [e.model, e.seed, e.steps, e.seen, round(e.wall_s, 1), e.outside_step, round(e.eval_s, 1), e.parameters]
+        + cells(e.metrics, keys)
         for e in entries
     ]
     paths = {"csv": out / "results.csv", "markdown": out / "results.md", "html": out / "report.html"}
@@ -174,6 +185,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
     intro = [
         f"{len({e.model for e in entries})} models on {judge.splits.name}, budget {budget} each, "
         f"seeds {sorted({e.seed for e in entries})}; evaluated on {judge.about()['device']}.",
+        wall_time(comparison),
         f"Features: {judge.features.description}.",
         *([f"Classifier: {judge.classifier.description}."] if judge.classifier is not judge.features else []),
         *[f"Warning: {w}." for w in map(weak_warning, dict.fromkeys([judge.features, judge.classifier])) if w],
@@ -197,6 +209,16 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
     return comparison
 
 
+def wall_time(c: Comparison) -> str:
+    """Where the whole wall time went: training, evaluation, and the evaluator and real-data floor before them."""
+    trained, evaluated = sum(e.wall_s for e in c.entries), sum(e.eval_s for e in c.entries)
+    total = trained + evaluated + c.setup_s
+    return (
+        f"Wall time {total:.0f} s: training {trained:.0f} s, evaluation {evaluated:.0f} s, evaluator and real-data "
+        f"floor {c.setup_s:.0f} s ({1 - trained / total:.0%} outside training)."
+    )
+
+
 def cells(metrics: list[Metric], keys: list[str]) -> list[float | None]:
     """The value of each metric key (None where a model has no such metric)."""
     found = {m.key: m.value for m in metrics}
@@ -218,6 +240,7 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
         ["images seen", ""] + [fmt([r.seen for r in model], 0) for model in runs],
         ["train wall s", ""] + [fmt([r.wall_s for r in model], 0) for model in runs],
         ["share outside steps", ""] + [fmt([r.outside_step for r in model], 2) for model in runs],
+        ["eval wall s", ""] + [fmt([r.eval_s for r in model], 0) for model in runs],
         ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
     ]
     for key in keys:

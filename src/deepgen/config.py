@@ -36,6 +36,7 @@ MAX_IMAGE_SIZE = 1024  # the largest image side an option or a checkpoint may as
 MAX_SEED = 2**32 - 1  # what every seeded library (numpy, scikit-learn, torch) accepts
 MAX_INT = 2**63 - 1  # the largest whole number a tensor holds
 API: ContextVar[bool] = ContextVar("deepgen_api", default=False)  # inside a Python API call (see `flag`)
+MAX_AUTO_SIZE = 128  # the largest image size a folder is read at without --image-size
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,19 @@
 """Registries by decorator: `@register("name", "description")` on a model class and `@register_classifier(...)`
-on a classifier builder; look up by name, with a "did you mean" hint for a misspelt one."""
+on a classifier builder; look up by name, with a "did you mean" hint for a misspelt one.
+
+Adding a model is one file in deepgen/models/ with `@register("name", "description")` (both plain string literals)
+on its class: `catalog` reads those lines without importing anything, so listing the models needs no torch, and
+`get_model` imports the one module that defines the model asked for."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import pkgutil
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from deepgen.errors import ConfigError, did_you_mean
 
@@ -29,10 +38,48 @@ def register(name: str, description: str) -> Callable[[type[GenerativeModel]], t
     return add
 
 
-def models() -> dict[str, type[GenerativeModel]]:
-    """All registered models, by name."""
-    import deepgen.models  # noqa: F401  (importing registers them)
+class ModelEntry(NamedTuple):
+    module: str  # the module whose import registers the model
+    description: str
 
+
+def catalog() -> dict[str, ModelEntry]:
+    """Every model's module and description, by name: those of deepgen/models/*.py, read from their `@register(...)`
+    decorators without importing them, and any registered from elsewhere (a plugin's own module, imported)."""
+    found = {n: ModelEntry(cls.__module__, cls.description) for n, cls in _MODELS.items()}
+    return dict(sorted((found | scanned()).items()))
+
+
+@cache
+def scanned() -> dict[str, ModelEntry]:
+    """The models of deepgen/models/*.py, read from the `@register(...)` decorators in their source (parsed, not
+    imported: cheap). A decorator whose arguments are not string literals makes its module imported to find them."""
+    found: dict[str, ModelEntry] = {}
+    folder = Path(__file__).parent / "models"
+    for info in pkgutil.iter_modules([str(folder)]):
+        module = f"deepgen.models.{info.name}"
+        for node in ast.walk(ast.parse((folder / f"{info.name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                for d in node.decorator_list:
+                    if isinstance(d, ast.Call) and getattr(d.func, "id", None) == "register":
+                        found.update(registered(module, d))
+    return found
+
+
+def registered(module: str, call: ast.Call) -> dict[str, ModelEntry]:
+    """The entry of one `@register(name, description)` call in `module`."""
+    try:
+        name, description = (ast.literal_eval(a) for a in call.args)
+    except ValueError:  # not literals: import the module and read what it registered
+        importlib.import_module(module)
+        return {n: ModelEntry(module, cls.description) for n, cls in _MODELS.items() if cls.__module__ == module}
+    return {name: ModelEntry(module, description)}
+
+
+def models() -> dict[str, type[GenerativeModel]]:
+    """All registered models (their classes), by name; imports every model module."""
+    for entry in catalog().values():
+        importlib.import_module(entry.module)
     return dict(sorted(_MODELS.items()))
 
 
@@ -47,7 +94,10 @@ def lookup(kind: str, name: str, known: dict[str, T], shown: list[str] | None = 
 
 
 def get_model(name: str) -> type[GenerativeModel]:
-    return lookup("model", name, models())
+    """The class of model `name`, importing only its module."""
+    if name not in _MODELS:
+        importlib.import_module(lookup("model", name, catalog()).module)
+    return _MODELS[name]
 
 
 def register_classifier(

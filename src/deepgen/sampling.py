@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
@@ -19,14 +20,24 @@ from deepgen.viz.grids import FORMATS, class_grid, grid, save_png
 
 
 @torch.no_grad()
-def generate(model: GenerativeModel, n: int, seed: int, labels: Tensor | None = None, batch_size: int = 500) -> Tensor:
-    """`n` samples (of the classes `labels`, for conditional models) as uint8 (N, C, H, W); seeded."""
+def generate(
+    model: GenerativeModel,
+    n: int,
+    seed: int,
+    labels: Tensor | None = None,
+    batch_size: int = 500,
+    progress: str | None = None,
+) -> Tensor:
+    """`n` samples (of the classes `labels`, for conditional models) as uint8 (N, C, H, W); seeded. `progress`
+    names a progress bar (on stderr)."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
     chunks = []
-    for i in range(0, n, batch_size):
-        part = None if labels is None else labels[i : i + batch_size]
-        chunks.append(to_uint8(model.sample(min(batch_size, n - i), generator=g, labels=part)).cpu())
+    with tqdm(total=n, desc=progress, unit="img", dynamic_ncols=True, disable=progress is None) as bar:
+        for i in range(0, n, batch_size):
+            part = None if labels is None else labels[i : i + batch_size]
+            chunks.append(to_uint8(model.sample(min(batch_size, n - i), generator=g, labels=part)).cpu())
+            bar.update(len(chunks[-1]))
     return torch.cat(chunks)
 
 

@@ -9,8 +9,8 @@ USAGE = [("models", "list the models")]
 
 def run(argv: list[str]) -> int:
     Parser(prog="deepgen models", description="List the models.").parse_args(argv)
-    from deepgen.registry import models
+    from deepgen.registry import catalog
 
-    for name, cls in models().items():
-        print(f"{name:<10} {cls.description}")
+    for name, entry in catalog().items():
+        print(f"{name:<10} {entry.description}")
     return 0

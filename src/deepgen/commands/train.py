@@ -25,15 +25,15 @@ class TrainArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.registry import models
-    from deepgen.training.resume import check_resumable, resume_config
-    from deepgen.training.trainer import train
+    from deepgen.registry import catalog
 
     pre = Parser(add_help=False)
     add_options(pre, TrainArgs, "run", names=("config", "resume"))
     known = options(TrainArgs, pre.parse_known_args(argv)[0], "run")
     model = argv[0] if argv and not argv[0].startswith("-") else None
     if known.resume:
+        from deepgen.training.resume import resume_config
+
         cfg = resume_config(known.resume)
     elif known.config:
         cfg = RunConfig.load(known.config)
@@ -47,7 +47,7 @@ def run(argv: list[str]) -> int:
     parser = Parser(
         prog=f"deepgen train {cfg.model if cfg else 'MODEL'}",
         description="Train a model. Every option can also be given as --set KEY=VALUE.",
-        epilog=None if cfg else "models: " + ", ".join(models()) + "  (deepgen train MODEL --help lists its options)",
+        epilog=None if cfg else "models: " + ", ".join(catalog()) + "  (deepgen train MODEL --help lists its options)",
     )
     add_options(parser, TrainArgs, "run")
     if cfg:
@@ -58,12 +58,16 @@ def run(argv: list[str]) -> int:
     overrides = options(TrainArgs, args, "run").set
     flags = {f"{section}.{name}": value for section in SECTIONS for name, value in given(args, section).items()}
     if known.resume:
+        from deepgen.training.resume import check_resumable
+
         check_resumable(cfg, [*flags, *(key_value(p, "--set")[0] for p in overrides)], known.resume)
     for key, value in flags.items():
         cfg.set(key, value)
     cfg.apply_overrides(overrides)
     if known.resume:
         cfg.train.out = known.resume
+    from deepgen.training.trainer import train
+
     result = train(cfg, resume=bool(known.resume))
     print(f"run directory: {result.run}")
     if result.interrupted:

@@ -1,20 +1,31 @@
-"""Datasets as uint8 images (N, C, H, W), int64 labels and class names, split into train/test."""
+"""Datasets as uint8 images (N, C, H, W), int64 labels and class names, split into train/test.
+
+Naming and sizing a dataset needs no torch; ImageSet, Splits, to_float and to_uint8 (deepgen.data.imageset) are
+imported on first use."""
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Callable
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from deepgen.config import DataConfig, validate
-from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split, to_float, to_uint8
-from deepgen.data.quality.onload import DataWarning, check_on_load
 from deepgen.data.sources import SOURCES
 from deepgen.errors import ConfigError, did_you_mean
 
+if TYPE_CHECKING:
+    from deepgen.data.imageset import ImageSet, Splits, to_float, to_uint8
+
 __all__ = ["ImageSet", "Splits", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
+LAZY = ("ImageSet", "Splits", "to_float", "to_uint8")
+
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY:
+        from deepgen.data import imageset
+
+        return getattr(imageset, name)
+    raise AttributeError(f"module 'deepgen.data' has no attribute {name!r}")
 
 
 def source_name(spec: str) -> str:
@@ -43,6 +54,13 @@ def resolve_size(cfg: DataConfig, log: Callable[[str], None] = print) -> DataCon
 def load_data(cfg: DataConfig) -> Splits:
     """Load, convert, resize and split the dataset `cfg.data` as configured; warn of what the cheap data checks find
     (Splits.checks), and with `cfg.dedupe` leave out of the test split the images with a copy in the training split."""
+    import warnings
+
+    import torch
+
+    from deepgen.data.imageset import ImageSet, Splits, limit_per_class, resize, set_channels, split
+    from deepgen.data.quality.onload import DataWarning, check_on_load
+
     name = source_name(cfg.data)
     validate(cfg)
     source = SOURCES[name]

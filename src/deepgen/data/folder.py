@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
+from deepgen.config import MAX_AUTO_SIZE
 from deepgen.data.imageset import ImageSet, resize
 from deepgen.errors import DataError
 
@@ -22,9 +23,6 @@ GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 def image_files(directory: Path) -> list[Path]:
     """Image files directly in `directory` (any case of a known suffix), sorted by name."""
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-MAX_AUTO_SIZE = 128  # the largest image size chosen without --image-size
 
 
 def read_class_folder(root: str | Path, size: int, channels: int | None, fit: str = "crop") -> ImageSet:

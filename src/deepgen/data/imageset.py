@@ -6,9 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from deepgen.errors import DataError
 
@@ -82,6 +80,8 @@ def split_index(data: ImageSet, test_fraction: float, seed: int, name: str = "th
             f"{len(rest)} image(s) cannot give training and held-out parts of {len(rest) - n_test} and {n_test} "
             f"with at least {max(need, 1)} image(s) each (one per class); add images or change the held-out fraction"
         )
+    from sklearn.model_selection import train_test_split  # imported here: slow to import, needed only here
+
     train, test = train_test_split(
         rest.numpy(), test_size=n_test, random_state=seed, stratify=data.labels[rest].numpy()
     )
@@ -101,6 +101,8 @@ def resize(images: Tensor, size: int, fit: str = "crop") -> Tensor:
     centre-crop; pad: shrink the longer side to `size` if larger, then centre them on black."""
     if images.shape[-2:] == (size, size):
         return images
+    from torchvision.transforms.v2 import functional as TF  # imported here: slow to import
+
     h, w = images.shape[-2:]
     if fit == "pad":
         scale = min(1.0, size / max(h, w))
@@ -120,6 +122,8 @@ def set_channels(images: Tensor, channels: int) -> Tensor:
     if channels == 3 and have == 1:
         return images.expand(-1, 3, -1, -1).contiguous()
     if channels == 1 and have == 3:
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.rgb_to_grayscale(images)
     raise ValueError(f"cannot convert {have}-channel images to {channels} channels")
 

@@ -1,4 +1,5 @@
-"""Dataset sources, read offline from their standard on-disk formats (torchvision's layout)."""
+"""Dataset sources, read offline from their standard on-disk formats (torchvision's layout). The table imports no
+torch (its readers do, when called), so that `deepgen datasets` starts at once."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from deepgen.config import DataConfig
-from deepgen.data.folder import MAX_AUTO_SIZE, class_folder_size, read_class_folder, read_flat_folder
-from deepgen.data.imageset import ImageSet
+from deepgen.config import MAX_AUTO_SIZE, DataConfig
 from deepgen.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+    from deepgen.data.imageset import ImageSet
 
 
 @dataclass(frozen=True)
@@ -67,11 +71,17 @@ def idx_pair(folder: Path, prefix: str, classes: list[str]) -> ImageSet:
     labels = read_idx(labels_file, 1, "labels (N,)")
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} {prefix} images but {len(labels)} labels")
+    import torch
+
     return labelled(torch.from_numpy(images.copy()).unsqueeze(1), labels, classes, labels_file)
 
 
 def labelled(images: torch.Tensor, labels: np.ndarray, classes: list[str], where: Path) -> ImageSet:
     """An ImageSet, once the labels (read from `where`) are known to index `classes`."""
+    import torch
+
+    from deepgen.data.imageset import ImageSet
+
     if labels.size and not 0 <= labels.min() <= labels.max() < len(classes):
         raise DataError(f"{where} has labels {labels.min()} ... {labels.max()}; expected 0 ... {len(classes) - 1}")
     return ImageSet(images, torch.from_numpy(labels.astype(np.int64)), classes)
@@ -131,7 +141,10 @@ def read_mnist10k(cfg: DataConfig) -> tuple[ImageSet, None]:
 
 
 def read_digits(cfg: DataConfig) -> tuple[ImageSet, None]:
+    import torch
     from sklearn.datasets import load_digits
+
+    from deepgen.data.imageset import ImageSet
 
     bunch = load_digits()
     images = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
@@ -187,6 +200,8 @@ def cifar_images(path: Path, classes: list[str]) -> ImageSet:
             f"{path}: expected 'data' as uint8 (N, 3072) and N 'labels', got {data.dtype} {data.shape} and "
             f"{labels.shape}"
         )
+    import torch
+
     return labelled(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), labels, classes, path)
 
 
@@ -198,6 +213,10 @@ def read_cifar10(cfg: DataConfig) -> tuple[ImageSet, ImageSet]:
     if not all((folder / n).is_file() for n in names):
         raise missing("cifar10", folder, ", ".join(names))
     classes = cifar_classes(folder / "batches.meta")
+
+    import torch
+
+    from deepgen.data.imageset import ImageSet
 
     def load(batch_names: list[str]) -> ImageSet:
         parts = [cifar_images(folder / n, classes) for n in batch_names]
@@ -212,6 +231,8 @@ def read_celeba(cfg: DataConfig) -> tuple[ImageSet, None]:
         download("CelebA", root_of(cfg), split="all")
     if not folder.is_dir():
         raise missing("celeba", folder, "the aligned JPEGs 000001.jpg ... of img_align_celeba")
+    from deepgen.data.folder import read_flat_folder
+
     return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba", cfg.fit), None
 
 
@@ -220,10 +241,14 @@ def folder_path(cfg: DataConfig) -> str:
 
 
 def read_folder(cfg: DataConfig) -> tuple[ImageSet, None]:
+    from deepgen.data.folder import read_class_folder
+
     return read_class_folder(folder_path(cfg), cfg.image_size or MAX_AUTO_SIZE, cfg.channels, cfg.fit), None
 
 
 def measure_folder(cfg: DataConfig) -> tuple[int, str]:
+    from deepgen.data.folder import class_folder_size
+
     return class_folder_size(folder_path(cfg), cfg.fit)
 
 

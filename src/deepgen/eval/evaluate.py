@@ -235,7 +235,7 @@ class Judge:
             k = len(model.classes)
             labels = balanced_labels(k, max(self.n // k, 1)) if model.conditional else None
             n = len(labels) if labels is not None else self.n
-            images, per_second = timed_generate(model, n, s.seed, labels)
+            images, per_second = timed_generate(model, n, s.seed, labels, progress=f"sampling ({model.name})")
             metrics.append(
                 Metric(
                     "sample_img_per_s",
@@ -253,15 +253,21 @@ class Judge:
         return metrics
 
 
-def timed_generate(model: GenerativeModel, n: int, seed: int, labels: Tensor | None) -> tuple[Tensor, float]:
+def timed_generate(
+    model: GenerativeModel, n: int, seed: int, labels: Tensor | None, progress: str | None = None
+) -> tuple[Tensor, float]:
     generate(model, min(n, 64), seed, None if labels is None else labels[:64])
     started = time.perf_counter()
-    images = generate(model, n, seed, labels)
+    images = generate(model, n, seed, labels, progress=progress)
     return images, n / (time.perf_counter() - started)
 
 
 def classifier_accuracy(train: ImageSet, test: ImageSet, steps: int, seed: int) -> float:
-    cnn = train_classifier(train, steps=steps, batch_size=min(128, len(train)), seed=seed, outlier_weight=0.0)
+    """Test accuracy of a SmallCNN trained on `train` for `steps`, as wide as the evaluator of its image size."""
+    width = Recipe().sized(len(train), train.shape[1]).width
+    cnn = train_classifier(
+        train, steps, min(128, len(train)), seed=seed, outlier_weight=0.0, width=width, progress="CAS classifier"
+    )
     return (predict(cnn, test.images).argmax(1) == test.labels).float().mean().item()
 
 

@@ -1,7 +1,2 @@
-"""Model families, one module each; importing this package imports (and so registers) every one."""
-
-import importlib
-import pkgutil
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+"""Model families, one module each, registered by `@register` when imported; `deepgen.registry.catalog` finds
+them (every module here) without importing them."""

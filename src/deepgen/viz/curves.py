@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
-
 from deepgen.viz.figures import save_figure
 
 NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
@@ -21,6 +19,8 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     for k in keys:
         panels.setdefault(OWN_PANELS.get(k.rsplit("/", 1)[-1], k.split("/")[0]), []).append(k)
     alarms = [(r["step"], r["health"]) for r in rows if "health" in r]
+    from matplotlib.figure import Figure  # imported here: slow to import, and training starts without it
+
     fig = Figure(figsize=(5 * max(len(panels), 1), 3.6))
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, (phase, names) in zip(axes[0], panels.items()):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from io import BytesIO
 from pathlib import Path
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from deepgen.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 110) -> None:
