@@ -11,7 +11,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +48,10 @@ from deepgen.training.distributed import (
 from deepgen.training.health import HealthMonitor
 from deepgen.training.metrics_log import MetricsLog
 from deepgen.training.outputs import RunOutputs
+from deepgen.training.result import TrainResult
 from deepgen.training.runlock import check_new, own_run
 from deepgen.training.step import prepare
 from deepgen.weights import load_state, load_weights, read_weights
-
-
-@dataclass
-class TrainResult:
-    run: Path
-    step: int
-    checkpoint: Path | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False
-    outside_step: float | None = None  # the share of this session's wall time spent outside the training steps
-    images_seen: int = 0  # real training images drawn, over every phase and session
 
 
 def train(cfg: RunConfig, resume: bool = False, splits: Splits | None = None) -> TrainResult:
