@@ -13,8 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).parents[1] / "src"
 
 
@@ -128,8 +126,8 @@ sys.exit(1 if bad else 0)
 
 def test_every_module_imports_on_its_own() -> None:
     """`import deepgen.augmentation.sources` and the like, each module in a process that has imported nothing of
-    deepgen before (forked from one that has loaded the third-party packages), so that no module works only because another
-    one happened to be imported first."""
+    deepgen before (forked from one that has loaded the third-party packages), so that no module works only
+    because another one happened to be imported first."""
     names = [n for n in module_names() if n != "deepgen.__main__"]
     assert "deepgen.augmentation.sources" in names and "deepgen.training.trainer" in names
     done = subprocess.run([sys.executable, "-c", IMPORT_EACH, *names], capture_output=True, text=True, timeout=300)

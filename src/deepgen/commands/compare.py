@@ -5,11 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import MISSING, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.commands.eval import add_eval_options, settings
 from deepgen.config import opt
 from deepgen.errors import ConfigError
+from deepgen.results import CompareResults, metric_row
+
+if TYPE_CHECKING:
+    from deepgen.comparison import Comparison
 
 USAGE = [
     ("compare MODEL... --data NAME --budget STEPS|TIME", "train each under one budget, evaluate, report.html"),
@@ -29,6 +34,12 @@ class CompareArgs:
 
 
 def run(argv: list[str]) -> int:
+    print(execute(argv))
+    return 0
+
+
+def execute(argv: list[str]) -> CompareResults:
+    """Parse `argv` as `deepgen compare` does, compare, and return the result that the command prints."""
     from deepgen.comparison import apply_budget, compare, parse_budget
     from deepgen.config import RunConfig
     from deepgen.run import data_slug, new_run_name
@@ -68,10 +79,20 @@ def run(argv: list[str]) -> int:
     if unused:
         raise ConfigError(f"no model among {', '.join(args.models)} has the option of --set {', '.join(unused)}")
 
-    result = compare(configs, out, settings(parsed), budget)
-    print(result.outputs["markdown"].read_text())
-    print(f"compared {len(configs)} run(s) in {out}")
-    for name, path in result.outputs.items():
-        print(f"  {name + ':':<10}{path}")
-    print(f"  {'runs:':<10}{out / 'runs'}")
-    return 0
+    result = results(compare(configs, out, settings(parsed), budget))
+    lines = [f"compared {len(configs)} run(s) in {out}"]
+    lines += [f"  {name + ':':<10}{path}" for name, path in result.outputs.items()] + [f"  {'runs:':<10}{out / 'runs'}"]
+    result.text = "\n".join([result.outputs["markdown"].read_text(), *lines])
+    return result
+
+
+def results(comparison: Comparison) -> CompareResults:
+    """The comparison as rows: the real-data floor, then each model and seed."""
+    from deepgen.comparison import REAL
+
+    columns = ("seed", "steps", "images_seen", "wall_s", "parameters", "run")
+    rows = [metric_row({"model": REAL} | dict.fromkeys(columns), comparison.floor)]
+    for e in comparison.entries:
+        values = (e.seed, e.steps, e.seen, round(e.wall_s, 1), e.parameters, e.run)
+        rows.append(metric_row({"model": e.model} | dict(zip(columns, values)), e.metrics))
+    return CompareResults(rows, rows[-1].features, dict(comparison.outputs))
