@@ -94,7 +94,7 @@ def train_in(
     broadcast_module(model, world)
     if world.main:
         atomic_write_text(run / CONFIG, cfg.to_yaml())
-    result = TrainResult(run, step, checkpoint=resumed)
+    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     health = HealthMonitor(log, splits.train, t.collapse_ratio)
