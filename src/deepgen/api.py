@@ -122,4 +122,4 @@ def command(name: str, positional: list[str], options: dict[str, Any]) -> Any:
             argv += [part for v in values for part in (flag(key), v)]
         else:
             argv += [flag(key), *values]
-    return importlib.import_module(f"deepgen.commands.{name}").execute(argv)
+    return importlib.import_module(f"deepgen.commands.{name}").run(argv)

@@ -30,13 +30,8 @@ class FitOptions:
     balance: bool = opt(False, "weight each image's loss by the inverse frequency of its class")
 
 
-def run(argv: list[str]) -> int:
-    print(execute(argv))
-    return 0
-
-
-def execute(argv: list[str]) -> AugmentResults:
-    """Parse `argv` as `deepgen augment` does, run the experiment, and return the result that the command prints."""
+def run(argv: list[str]) -> AugmentResults:
+    """Parse `argv` as `deepgen augment` does, run the experiment, and return the result (which the command prints)."""
     parser = Parser(
         prog="deepgen augment",
         description="Train classifiers on real data and on real + generated data (added to the training split "

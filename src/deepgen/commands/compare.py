@@ -33,13 +33,8 @@ class CompareArgs:
     )
 
 
-def run(argv: list[str]) -> int:
-    print(execute(argv))
-    return 0
-
-
-def execute(argv: list[str]) -> CompareResults:
-    """Parse `argv` as `deepgen compare` does, compare, and return the result that the command prints."""
+def run(argv: list[str]) -> CompareResults:
+    """Parse `argv` as `deepgen compare` does, compare, and return the result (which the command prints)."""
     from deepgen.comparison import apply_budget, compare, parse_budget
     from deepgen.config import RunConfig
     from deepgen.run import data_slug, new_run_name
@@ -62,7 +57,7 @@ def execute(argv: list[str]) -> CompareResults:
     if len(set(args.models)) != len(args.models):
         raise ConfigError(f"each MODEL once, please; got {' '.join(args.models)}")
 
-    configs, used = [], set()
+    configs, used, skipped = [], set(), {}
     for model in args.models:
         for seed in args.seeds:
             cfg = RunConfig.default(model)
@@ -73,11 +68,18 @@ def execute(argv: list[str]) -> CompareResults:
                 args.device,
                 str(out / "runs" / f"{model}-seed{seed}"),
             )
-            used.update(cfg.apply_overrides(args.set, skip_unknown=True))
+            applied = cfg.apply_overrides(args.set, skip_unknown=True)
+            used.update(applied)
+            for pair in args.set:
+                if pair not in applied and model not in skipped.setdefault(pair, []):
+                    skipped[pair].append(model)
             configs.append(cfg)
     unused = [p for p in args.set if p not in used]
     if unused:
         raise ConfigError(f"no model among {', '.join(args.models)} has the option of --set {', '.join(unused)}")
+    for pair, names in skipped.items():
+        if names:
+            print(f"--set {pair}: no such option in {', '.join(names)} (trained without it)")
 
     result = results(compare(configs, out, settings(parsed), budget))
     lines = [f"compared {len(configs)} run(s) in {out}"]

@@ -53,13 +53,8 @@ def settings(args: argparse.Namespace) -> Settings:
     return options(Settings, args, "eval", recipe=Recipe(steps=steps))
 
 
-def run(argv: list[str]) -> int:
-    print(execute(argv))
-    return 0
-
-
-def execute(argv: list[str]) -> EvalResults:
-    """Parse `argv` as `deepgen eval` does, evaluate, and return the result that the command prints."""
+def run(argv: list[str]) -> EvalResults:
+    """Parse `argv` as `deepgen eval` does, evaluate, and return the result (which the command prints)."""
     from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
     from deepgen.results import EvalResults, metric_row
     from deepgen.run import open_run
