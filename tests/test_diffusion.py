@@ -159,7 +159,8 @@ def test_sample_command_takes_sampling_options_and_varies_real_images(
     assert sorted(np.load(tmp_path / "v2.npz")["labels"]) == sorted(list(range(10)) * 2)
     (renamed / "class_00").rename(renamed / "other")
     (renamed / "extra").mkdir()
-    (renamed / "class_01" / "000000.png").rename(renamed / "extra" / "000000.png")
+    moved = next((renamed / "class_01").iterdir())
+    moved.rename(renamed / "extra" / moved.name)
     assert main([*args[:3], str(renamed), *args[4:], "--out", str(tmp_path / "v3.npz")]) == 2
     assert "or give one sub-folder per class (10)" in capsys.readouterr().err
     # dcgan, ae, ... have no --guidance; diffusion no --latent-dim: one error line, exit code 2
