@@ -18,6 +18,7 @@ from deepgen.registry import models
 ALL = None
 EVALUATION = [(Settings, ALL), (eval.EvaluatorOptions, ALL)]
 REQUIRED = {"augment": {"data"}, "compare": {"data"}, "evaluator": {"data"}}  # have a default, yet must be given
+NAMED_MODEL = ("config", "resume", "set")  # with the model named, its usage does not offer [MODEL] again
 HELPS = [
     (["augment"], [(augment.FitOptions, ALL), (AugmentConfig, ALL), (DataConfig, augment.DATA)]),
     (["compare"], [(compare.CompareArgs, ALL), (DataConfig, EVALUATED_DATA), *EVALUATION]),
@@ -26,7 +27,7 @@ HELPS = [
     (["latent"], [(latent.LatentArgs, ALL), (Options, ALL)]),
     (["sample"], [(sample.SampleArgs, ALL)]),
     *[
-        (["train", name], [(train.TrainArgs, ALL), (DataConfig, ALL), (TrainConfig, ALL), (cls.Config, ALL)])
+        (["train", name], [(train.TrainArgs, NAMED_MODEL), (DataConfig, ALL), (TrainConfig, ALL), (cls.Config, ALL)])
         for name, cls in models().items()
     ],
 ]
@@ -74,3 +75,14 @@ def test_help_lists_every_option_with_its_default(
                 assert f"(default: {shown(default)})" in help[key], (argv, help[key])
             checked += 1
     assert checked >= 3
+
+
+def test_train_model_usage_names_the_model_once_and_sample_help_lists_sampling_options(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    for argv in (["train", "dcgan", "--help"], ["sample", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    text = capsys.readouterr().out
+    assert text.startswith("usage: deepgen train dcgan [-h]") and "[MODEL]" not in text
+    assert "sampling options of diffusion runs" in text and "--guidance X" in text and "--sample-steps N" in text

@@ -120,8 +120,10 @@ def test_ctrl_c_stops_the_whole_comparison(tmp_path: Path, monkeypatch: pytest.M
 def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "cmp"
     common = ["--data", "digits", "--device", "cpu", "--set", "batch_size=16", "--set", "tensorboard=false"]
-    assert main(["compare", "vae", "gan", *common, "--budget", "3", "--out", str(out), *EVAL_FLAGS]) == 0
+    beta = ["--set", "beta=1"]  # the VAE's default; the GAN has no beta
+    assert main(["compare", "vae", "gan", *common, *beta, "--budget", "3", "--out", str(out), *EVAL_FLAGS]) == 0
     text = capsys.readouterr().out
+    assert "--set beta=1: no such option in gan (trained without it)" in text
     assert "|  | real data | vae | gan |" in text and "| steps |  | 3 | 3 |" in text
     assert f"html:     {out / 'report.html'}" in text
     assert (out / "runs" / "gan-seed0" / "metrics.json").is_file()

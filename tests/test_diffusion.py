@@ -137,7 +137,9 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_sample_command_takes_sampling_options_and_varies_real_images(tmp_path: Path) -> None:
+def test_sample_command_takes_sampling_options_and_varies_real_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = train(tiny_config("diffusion", tmp_path / "run", steps=2, sample_every=100)).run
     by_class = tmp_path / "by_class"
     assert main(["sample", str(run), "--per-class", "2", "--out", str(by_class), "--guidance", "0"]) == 0
@@ -148,6 +150,21 @@ def test_sample_command_takes_sampling_options_and_varies_real_images(tmp_path: 
     saved = np.load(out)
     assert saved["images"].shape == (20, 1, 8, 8) and sorted(saved["labels"]) == sorted(list(range(10)) * 2)
     assert main([*args[:-2], "--strength", "1.5", "--out", str(out)]) == 2
+    # as many sub-folders as classes, named otherwise: taken in sorted order, and said so
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for k, folder in enumerate(sorted(by_class.iterdir())):
+        folder.rename(renamed / f"class_{k:02d}")
+    assert main([*args[:3], str(renamed), *args[4:], "--out", str(tmp_path / "v2.npz")]) == 0
+    printed = capsys.readouterr()
+    assert "class_00 -> 0, class_01 -> 1" in printed.out and "classes of the model: 0, 1, 2" in printed.out
+    assert sorted(np.load(tmp_path / "v2.npz")["labels"]) == sorted(list(range(10)) * 2)
+    (renamed / "class_00").rename(renamed / "other")
+    (renamed / "extra").mkdir()
+    moved = next((renamed / "class_01").iterdir())
+    moved.rename(renamed / "extra" / moved.name)
+    assert main([*args[:3], str(renamed), *args[4:], "--out", str(tmp_path / "v3.npz")]) == 2
+    assert "or give one sub-folder per class (10)" in capsys.readouterr().err
     # dcgan, ae, ... have no --guidance; diffusion no --latent-dim: one error line, exit code 2
     assert main(["sample", str(run), "--n", "2", "--out", str(out), "--latent-dim", "3"]) == 2
 

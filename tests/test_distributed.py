@@ -39,6 +39,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("run directory:") == 1 and "checkpoint:      None" not in done.stdout  # rank 0 reports
 
     one, two = latest_checkpoint(tmp_path / "one"), latest_checkpoint(tmp_path / "two")
     assert one.name == two.name == "step_000006"

@@ -25,3 +25,18 @@ def test_plots_leave_the_matplotlib_backend_alone(tmp_path: Path) -> None:
     )
     assert done.stdout.strip() == "svg"
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "panels.png").stat().st_size > 0
+
+
+def test_loss_curves_mark_single_points_and_say_what_each_term_is(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from deepgen.viz import curves
+
+    drawn = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path, dpi: drawn.append(fig))
+    rows = [{"step": 2, "D/real": 0.6, "D/fake": 0.7, "D/d_real": 0.5}, {"step": 4, "D/real": 0.5, "samples/x": 1.0}]
+    curves.plot_losses(rows, tmp_path / "curves.png", "t")
+    d, samples = drawn[0].axes
+    labels = [line.get_label() for line in d.get_lines()]
+    assert labels == ["d_real: D(x): mean score of real images", "fake: loss on generated images",
+                      "real: loss on real images"]  # fmt: skip
+    assert [line.get_marker() for line in samples.get_lines()] == ["o"]  # one point: a marker, not an empty panel
+    assert d.get_lines()[2].get_marker() in (None, "None", "")

@@ -4,7 +4,7 @@
     run = deepgen.train("vae", resume=run, steps=10)   # continue it
     model = deepgen.load(run)
     images = model.sample(4)          # (4, C, H, W) in [-1, 1]
-    rows = deepgen.compare(["ae", "vae"], data="digits", budget="200", out="cmp")
+    table = deepgen.compare(["ae", "vae"], data="digits", budget="200", out="cmp")   # table.rows[1].fid
 
 Keyword names are the command-line options' names with underscores (`--latent-dim` -> `latent_dim`); a bad name
 or value gives the same ConfigError as the command line. Each function runs its command's own code.
@@ -12,10 +12,8 @@ or value gives the same ConfigError as the command line. Each function runs its 
 
 from __future__ import annotations
 
-import csv
 import functools
 import importlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,9 +24,9 @@ from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
     from deepgen.models.base import GenerativeModel
-    from deepgen.training.trainer import TrainResult
+    from deepgen.results import AugmentResults, CompareResults, EvalResults
+    from deepgen.training.result import TrainResult
 
-Row = dict[str, Any]
 T = TypeVar("T")
 REPEATED = {"set"}  # flags given once per value (`--set A=1 --set B=2`)
 
@@ -54,8 +52,8 @@ def train(
 ) -> TrainResult:
     """Train `model` (like `deepgen train MODEL`), starting from the run config file `config` if given, with any
     training, data or model option as a keyword (`set=["key=value", ...]` like --set); returns the result (`.run` is
-    the run directory). `resume` continues that run (like `--resume RUN`: up to `steps` in total; only options that
-    keep it exact may change)."""
+    the run directory). An `out` that is taken becomes `out-2`, `out-3`, ... (printed). `resume` continues that run
+    (like `--resume RUN`: up to `steps` in total; only options that keep it exact may change)."""
     from deepgen.training.resume import resume_config
     from deepgen.training.trainer import train as train_run
 
@@ -74,7 +72,24 @@ def train(
         for key, value in options.items():
             cfg.set(key, value)
         cfg.apply_overrides(overrides)
+        if cfg.train.out:
+            cfg.train.out = str(free_folder(Path(cfg.train.out)))
     return train_run(cfg, resume=resume is not None)
+
+
+def free_folder(out: Path) -> Path:
+    """`out`, or out-2, out-3, ... when `out` already holds something: re-running a notebook or script starts a new
+    run beside the earlier one and overwrites nothing (the command line refuses a taken --out instead)."""
+    from deepgen.run import numbered
+    from deepgen.training.runlock import check_new
+
+    try:
+        check_new(out)
+        return out
+    except ConfigError:
+        free = numbered(out)
+        print(f"{out} is taken; this run goes to {free}")
+        return free
 
 
 @keywords
@@ -89,29 +104,24 @@ def load(run: TrainResult | str | os.PathLike, device: str = "auto") -> Generati
 
 
 @keywords
-def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> list[Row]:
-    """Score a run like `deepgen eval RUN` (merged into RUN/metrics.json); one row per metric."""
-    from deepgen.run import RESULTS
-
-    path = run_path(run)
-    command("eval", [str(path)], options)
-    metrics = json.loads((path / RESULTS).read_text())["eval"]["metrics"]
-    return [{"metric": key, **values} for key, values in metrics.items()]
+def evaluate(run: TrainResult | str | os.PathLike, **options: Any) -> EvalResults:
+    """Score a run like `deepgen eval RUN` (merged into RUN/metrics.json): `result.rows[0].fid`, ... (plain metric
+    names), `result.features` the feature extractor, `result.metrics[run]` every metric with its counts and method."""
+    return command("eval", [str(run_path(run))], options)
 
 
 @keywords
-def compare(models: Sequence[str], *, out: str | Path, **options: Any) -> list[Row]:
-    """Train and evaluate `models` alike, like `deepgen compare` (`budget` and `data` are required); the rows of
-    OUT/results.csv."""
-    command("compare", [*models], {"out": out, **options})
-    return read_rows(Path(out) / "results.csv")
+def compare(models: Sequence[str], *, out: str | Path, **options: Any) -> CompareResults:
+    """Train and evaluate `models` alike, like `deepgen compare` (`budget` and `data` are required): one row per
+    model and seed after the real-data floor (`row.model`, `row.fid`, ...), `outputs` (csv, markdown, html)."""
+    return command("compare", [*models], {"out": out, **options})
 
 
 @keywords
-def augment(*, out: str | Path, **options: Any) -> list[Row]:
-    """Real vs real + synthetic classifier training, like `deepgen augment`; the rows of OUT/results.csv."""
-    command("augment", [], {"out": out, **options})
-    return read_rows(Path(out) / "results.csv")
+def augment(*, out: str | Path, **options: Any) -> AugmentResults:
+    """Real vs real + synthetic classifier training, like `deepgen augment`: one row per classifier, variant and
+    seed (`row.accuracy`, ...), `outputs` (results.csv, summary.md, report.html, ...)."""
+    return command("augment", [], {"out": out, **options})
 
 
 def run_path(run: TrainResult | str | os.PathLike) -> Path:
@@ -119,9 +129,9 @@ def run_path(run: TrainResult | str | os.PathLike) -> Path:
     return Path(run) if isinstance(run, (str, os.PathLike)) else run.run
 
 
-def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
-    """Run `deepgen NAME` with `options` as flags (True: the bare flag, False: --no-FLAG, None: left out, lists:
-    the flag's values), so that its parser checks and converts them as on the command line."""
+def command(name: str, positional: list[str], options: dict[str, Any]) -> Any:
+    """`deepgen NAME`'s result, with `options` as flags (True: the bare flag, False: --no-FLAG, None: left out,
+    lists: the flag's values), so that its parser checks and converts them as on the command line."""
     argv = list(positional)
     for key, value in options.items():
         if value is None:
@@ -133,21 +143,4 @@ def command(name: str, positional: list[str], options: dict[str, Any]) -> None:
             argv += [part for v in values for part in (cli_flag(key), v)]
         else:
             argv += [cli_flag(key), *values]
-    importlib.import_module(f"deepgen.commands.{name}").run(argv)
-
-
-def read_rows(path: Path) -> list[Row]:
-    """A results CSV as dicts, numbers as int/float and empty cells as None."""
-    with path.open(newline="") as f:
-        return [{k: cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def cell(text: str) -> Any:
-    if text == "":
-        return None
-    for tp in (int, float):
-        try:
-            return tp(text)
-        except ValueError:
-            pass
-    return text
+    return importlib.import_module(f"deepgen.commands.{name}").run(argv)

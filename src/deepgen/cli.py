@@ -28,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if asked_for_help else 2
     command = importlib.import_module(f"deepgen.commands.{argv[0]}")
     try:
-        return command.run(argv[1:])
+        result = command.run(argv[1:])  # an exit status, or a result object (eval, compare, augment) to print
     except DeepgenError as e:
         print(f"deepgen: error: {e}", file=sys.stderr)
         return e.exit_code
+    if isinstance(result, int):
+        return result
+    print(result)
+    return 0
 
 
 def usage(names: list[str]) -> str:

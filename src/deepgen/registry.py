@@ -118,7 +118,7 @@ def register_classifier(
 
 def classifiers() -> dict[str, ClassifierEntry]:
     """All registered classifiers, by name (families as NAME:VARIANT)."""
-    import deepgen.classify.zoo  # noqa: F401  (importing registers them)
+    from deepgen.classify import backbones, small_cnn, stacked_ae  # noqa: F401  (importing registers them)
 
     return dict(sorted(_CLASSIFIERS.items()))
 

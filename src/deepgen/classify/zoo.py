@@ -1,10 +1,9 @@
-"""Build any registered classifier by name (importing this module registers them all)."""
+"""Build any registered classifier by name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from deepgen.classify import backbones, small_cnn, stacked_ae  # noqa: F401  (importing registers them)
 from deepgen.classify.base import Classifier, Spec
 from deepgen.errors import ConfigError
 from deepgen.registry import classifiers, get_classifier

@@ -13,6 +13,7 @@ from deepgen.augmentation.recipes import RecipeConfig
 from deepgen.classify.adversarial import AdversarialConfig
 from deepgen.classify.fit import FitConfig
 from deepgen.config import opt
+from deepgen.results import AugmentResults, read_csv_rows
 
 USAGE = [
     ("augment --data D --train-generator MODEL --ratios 0 1 2 --seeds 5", "real vs real + synthetic, with tests"),
@@ -40,7 +41,8 @@ class FitOptions:
     trades_beta: float = opt(6.0, "TRADES: the weight of the robustness (KL) term", ge=0)
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str]) -> AugmentResults:
+    """Parse `argv` as `deepgen augment` does, run the experiment, and return the result (which the command prints)."""
     parser = Parser(
         prog="deepgen augment",
         description="Train classifiers on real data and on real + generated data (added to the training split "
@@ -63,7 +65,7 @@ def run(argv: list[str]) -> int:
     cfg.data = dataclasses.replace(cfg.data, limit_per_class=(cfg.limits or [None])[0])
     cfg.limits = cfg.limits if len(cfg.limits) > 1 else []
     paths = run_experiment(cfg)
-    print((cfg.out / "summary.md").read_text())
-    for name, path in paths.items():
-        print(f"  {name + ':':<20}{path}")
-    return 0
+    # results.csv holds every seed of this --out, those of an earlier session it continued included
+    rows = read_csv_rows(cfg.out / "results.csv")
+    text = "\n".join([(cfg.out / "summary.md").read_text(), *[f"  {k + ':':<20}{p}" for k, p in paths.items()]])
+    return AugmentResults(rows, "", dict(paths), text)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import MISSING, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.commands.eval import add_eval_options, settings
 from deepgen.config import MAX_SEED, opt
 from deepgen.errors import ConfigError
+from deepgen.results import CompareResults, metric_row
+
+if TYPE_CHECKING:
+    from deepgen.comparison import Comparison
 
 USAGE = [
     ("compare MODEL... --data NAME --budget STEPS|TIME", "train each under one budget, evaluate, report.html"),
@@ -28,7 +33,8 @@ class CompareArgs:
     )
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str]) -> CompareResults:
+    """Parse `argv` as `deepgen compare` does, compare, and return the result (which the command prints)."""
     from deepgen.comparison import apply_budget, compare, parse_budget
     from deepgen.config import RunConfig
     from deepgen.run import data_slug, new_run_name
@@ -49,7 +55,7 @@ def run(argv: list[str]) -> int:
     if len(set(args.models)) != len(args.models):
         raise ConfigError(f"each MODEL once, please; got {' '.join(args.models)}")
 
-    configs, used = [], set()
+    configs, used, skipped = [], set(), {}
     for model in args.models:
         for seed in args.seeds:
             cfg = RunConfig.default(model)
@@ -60,16 +66,33 @@ def run(argv: list[str]) -> int:
                 args.device,
                 str(out / "runs" / f"{model}-seed{seed}"),
             )
-            used.update(cfg.apply_overrides(args.set, skip_unknown=True))
+            applied = cfg.apply_overrides(args.set, skip_unknown=True)
+            used.update(applied)
+            for pair in args.set:
+                if pair not in applied and model not in skipped.setdefault(pair, []):
+                    skipped[pair].append(model)
             configs.append(cfg)
     unused = [p for p in args.set if p not in used]
     if unused:
         raise ConfigError(f"no model among {', '.join(args.models)} has the option of --set {', '.join(unused)}")
+    for pair, names in skipped.items():
+        if names:
+            print(f"--set {pair}: no such option in {', '.join(names)} (trained without it)")
 
-    result = compare(configs, out, settings(parsed), budget)
-    print(result.outputs["markdown"].read_text())
-    print(f"compared {len(configs)} run(s) in {out}")
-    for name, path in result.outputs.items():
-        print(f"  {name + ':':<10}{path}")
-    print(f"  {'runs:':<10}{out / 'runs'}")
-    return 0
+    result = results(compare(configs, out, settings(parsed), budget))
+    lines = [f"compared {len(configs)} run(s) in {out}"]
+    lines += [f"  {name + ':':<10}{path}" for name, path in result.outputs.items()] + [f"  {'runs:':<10}{out / 'runs'}"]
+    result.text = "\n".join([result.outputs["markdown"].read_text(), *lines])
+    return result
+
+
+def results(comparison: Comparison) -> CompareResults:
+    """The comparison as rows: the real-data floor, then each model and seed."""
+    from deepgen.comparison import REAL
+
+    columns = ("seed", "steps", "images_seen", "wall_s", "parameters", "run")
+    rows = [metric_row({"model": REAL} | dict.fromkeys(columns), comparison.floor)]
+    for e in comparison.entries:
+        values = (e.seed, e.steps, e.seen, round(e.wall_s, 1), e.parameters, e.run)
+        rows.append(metric_row({"model": e.model} | dict(zip(columns, values)), e.metrics))
+    return CompareResults(rows, rows[-1].features, dict(comparison.outputs))

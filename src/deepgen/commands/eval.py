@@ -6,12 +6,16 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, given, options
 from deepgen.config import opt
 from deepgen.errors import ConfigError
 from deepgen.eval.evaluate import Settings
 from deepgen.eval.evaluator import Recipe
+
+if TYPE_CHECKING:
+    from deepgen.results import EvalResults
 
 USAGE = [
     ("eval RUN... [--features classifier|inception] [--n N]", "evaluate runs; merged into RUN/metrics.json"),
@@ -49,8 +53,10 @@ def settings(args: argparse.Namespace) -> Settings:
     return options(Settings, args, "eval", recipe=Recipe(steps=steps))
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str]) -> EvalResults:
+    """Parse `argv` as `deepgen eval` does, evaluate, and return the result (which the command prints)."""
     from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
+    from deepgen.results import EvalResults, metric_row
     from deepgen.run import open_run
 
     parser = Parser(
@@ -70,29 +76,37 @@ def run(argv: list[str]) -> int:
     if not args.runs and not given_data:
         parser.error("name one or more RUN directories, or --data for the real-data floor")
     s = settings(parsed)
-
     if not args.runs:
         judge = Judge(data_options(parsed), s)
         metrics = judge.real_metrics()
-        print(f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images")
-        print(format_table(metrics))
+        lines = [f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images"]
+        lines.append(format_table(metrics))
+        outputs = {}
         if args.out:
             write_metrics(args.out, {**judge.about(), "generated": "real training split"}, metrics)
-            print(f"wrote {args.out}")
+            lines.append(f"wrote {args.out}")
+            outputs = {"metrics": args.out}
         else:
-            print("(printed only; add --out FILE.json to save)")
-        return 0
-
+            lines.append("(printed only; add --out FILE.json to save)")
+        row = metric_row({"run": None, "model": "real data", "step": None}, metrics)
+        return EvalResults([row], row.features, outputs, "\n".join(lines), {Path("real data"): metrics})
     judges: dict[str, Judge] = {}
+    result = EvalResults([])
+    lines = []
     for run_dir in args.runs:
         data = open_run(run_dir).config.data
         key = json.dumps(data.__dict__, sort_keys=True)
         if key not in judges:
             judges[key] = Judge(data, s)
-        result = evaluate_run(run_dir, judges[key])
-        print(f"{run_dir}: {result.about['model']} at step {result.step} ({result.checkpoint})")
-        print(format_table(result.metrics))
-        print(f"wrote {result.path}")
+        done = evaluate_run(run_dir, judges[key])
+        row = metric_row({"run": run_dir, "model": done.about["model"], "step": done.step}, done.metrics)
+        result.rows.append(row)
+        result.metrics[run_dir] = done.metrics
+        result.outputs[str(run_dir)] = done.path
+        result.features = result.features or row.features
+        lines.append(f"{run_dir}: {done.about['model']} at step {done.step} ({done.checkpoint})")
+        lines += [format_table(done.metrics), f"wrote {done.path}"]
         if (run_dir / "memorisation.png").is_file():
-            print(f"wrote {run_dir / 'memorisation.png'} (samples closest to a training image, above it)")
-    return 0
+            lines.append(f"wrote {run_dir / 'memorisation.png'} (samples closest to a training image, above it)")
+    result.text = "\n".join(lines)
+    return result

@@ -68,10 +68,10 @@ def run(argv: list[str]) -> int:
     parser = Parser(
         prog="deepgen sample",
         description="Generate images from a trained run.",
-        epilog="Models with sampling options take them here too, e.g. diffusion: --guidance W, --sample-steps N, "
-        "--sampler ddim|ancestral (see deepgen train MODEL --help).",
     )
     add_options(parser, SampleArgs, "sample")
+    if "-h" in argv or "--help" in argv:
+        add_sampling_help(parser)
     parsed, rest = parser.parse_known_args(argv)
     args = options(SampleArgs, parsed, "sample")
     if args.interpolate is not None:
@@ -101,6 +101,20 @@ def run(argv: list[str]) -> int:
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {opened.checkpoint} (step {opened.step}) to {out}")
     return 0
+
+
+def add_sampling_help(parser: Parser) -> None:
+    """For --help: a group per model with sampling options (--guidance, ...), which runs of that model take."""
+    from deepgen.config import RunConfig
+    from deepgen.registry import models
+
+    shown: set[str] = set()
+    for name, cls in models().items():
+        new = [o for o in cls.sampling_options if o not in shown]
+        if new:
+            group = parser.add_argument_group(f"sampling options of {name} runs (not given: as the run was trained)")
+            add_options(group, type(RunConfig.default(name).model_config), "model_config", new)
+            shown.update(new)
 
 
 def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
@@ -136,6 +150,8 @@ def variations(model: GenerativeModel, folder: Path, strength: float, out: Path,
     output_files(out, len(images), labels, model.classes)  # refuse a bad --out before generating
     written = write_samples(vary_images(model, images, strength, seed, labels), out, labels, model.classes)
     print(f"wrote {len(images)} variations (strength {strength:g}) of the images in {folder} from {source}: {written}")
+    if labels is not None:
+        print(f"  classes of the model: {', '.join(model.classes)}")
     return 0
 
 
@@ -152,8 +168,15 @@ def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor
     real = read_class_folder(folder, size, c)
     known = class_folders(model.classes)
     unknown = [name for name in real.classes if name not in known]
-    if unknown:
-        raise DataError(f"{folder} has sub-folders {unknown} that are not classes of the model ({', '.join(known)})")
+    if unknown and len(real.classes) != len(known):
+        raise DataError(
+            f"{folder} has sub-folders {unknown} that are not classes of the model; name each sub-folder after a "
+            f"class ({', '.join(known)}), or give one sub-folder per class ({len(known)}), taken in sorted order"
+        )
+    if unknown:  # as many sub-folders as classes: the i-th (sorted) is class i
+        pairs = ", ".join(f"{name} -> {cls}" for name, cls in zip(real.classes, known))
+        print(f"{folder}: sub-folders taken as the model's classes in sorted order ({pairs})")
+        return real.images, real.labels
     index = torch.tensor([known.index(name) for name in real.classes])
     return real.images, index[real.labels]
 

@@ -45,14 +45,15 @@ def run(argv: list[str]) -> int:
         raise ConfigError(f"model {model!r} does not match {cfg.model!r} in {known.resume or known.config}")
 
     parser = Parser(
-        prog=f"deepgen train {cfg.model if cfg else 'MODEL'}",
+        prog=f"deepgen train {cfg.model}" if cfg else "deepgen train",
         description="Train a model. Every option can also be given as --set KEY=VALUE.",
         epilog=None if cfg else "models: " + ", ".join(catalog()) + "  (deepgen train MODEL --help lists its options)",
     )
-    add_options(parser, TrainArgs, "run")
+    # with the model named, it is part of `prog`; the usage line does not offer it again as [MODEL]
+    add_options(parser, TrainArgs, "run", names=("config", "resume", "set") if model else None)
     if cfg:
         add_config_flags(parser, cfg)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv[1:] if model else argv)
     if cfg is None:
         parser.error("name a MODEL, or give --config FILE or --resume RUN")
     overrides = options(TrainArgs, args, "run").set
@@ -69,6 +70,8 @@ def run(argv: list[str]) -> int:
     from deepgen.training.trainer import train
 
     result = train(cfg, resume=bool(known.resume))
+    if result.rank:  # under torchrun rank 0 reports for every process
+        return 130 if result.interrupted else 0
     print(f"run directory: {result.run}")
     if result.interrupted:
         print(f"interrupted at step {result.step}; checkpoint {result.checkpoint}")

@@ -22,18 +22,31 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from deepgen.data.loader import Batch
-
-if TYPE_CHECKING:
-    from deepgen.training.step import Stepper
+from deepgen.models.base import GenerativeModel, Phase
+from deepgen.training.distributed import World
 
 WARMUP_STEPS = 3
 Output = tuple[dict[str, Tensor], dict[str, Tensor]]
+
+
+class Stepper(Protocol):
+    """What a graph needs of the eager step it captures (step.Stepper is one)."""
+
+    model: GenerativeModel
+    phases: list[Phase]
+    device: torch.device
+    precision: str
+    world: World
+
+    def draw(self) -> Batch: ...
+
+    def run(self, draw: Callable[[], Batch]) -> Output: ...
 
 
 def unavailable(stepper: Stepper) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -16,11 +15,9 @@ from deepgen.models.base import GenerativeModel
 from deepgen.run import METRICS, RESULTS, read_jsonl
 from deepgen.training.health import HealthMonitor
 from deepgen.training.metrics_log import MetricsLog
+from deepgen.training.result import TrainResult
 from deepgen.viz.curves import plot_losses
 from deepgen.viz.grids import class_grid, grid, reconstruction_grid, save_png
-
-if TYPE_CHECKING:
-    from deepgen.training.trainer import TrainResult
 
 GRID_SIZE = 64  # samples in a grid (a conditional one: a row of at most ROW per class, within GRID_SIZE)
 ROW = 16

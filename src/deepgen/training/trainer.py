@@ -11,7 +11,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +49,10 @@ from deepgen.training.distributed import (
 from deepgen.training.health import Advice, HealthMonitor, train_flags
 from deepgen.training.metrics_log import MetricsLog
 from deepgen.training.outputs import RunOutputs
+from deepgen.training.result import TrainResult
 from deepgen.training.runlock import check_new, own_run
 from deepgen.training.step import prepare
 from deepgen.weights import load_state, load_weights, read_weights
-
-
-@dataclass
-class TrainResult:
-    run: Path
-    step: int
-    checkpoint: Path | None = None
-    outputs: dict[str, Path] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False
-    outside_step: float | None = None  # the share of this session's wall time spent outside the training steps
-    images_seen: int = 0  # real training images drawn, over every phase and session
 
 
 def train(
@@ -117,7 +106,7 @@ def train_in(
     broadcast_module(model, world)
     if world.main:
         atomic_write_text(run / CONFIG, cfg.to_yaml())
-    result = TrainResult(run, step, checkpoint=resumed)
+    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     options = {name: getattr(getattr(cfg, section), name) for name, (section, _) in cfg.fields().items()}

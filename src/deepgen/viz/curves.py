@@ -9,6 +9,16 @@ from deepgen.viz.figures import save_figure
 
 NOT_CURVES = {"step", "elapsed_s", "img_per_s"}
 OWN_PANELS = {"grad_norm": "gradient norms"} | dict.fromkeys(("ada_p", "r_sign", "saturation"), "critic overfitting")
+MEANING = {  # what a logged term is, in the legend
+    "real": "loss on real images",
+    "fake": "loss on generated images",
+    "d_real": "D(x): mean score of real images",
+    "d_fake": "D(G(z)): mean score of generated",
+    "loss": "sum of the phase's loss terms",
+    "adv": "generator's adversarial loss",
+    "gp": "gradient penalty",
+    "w_estimate": "Wasserstein estimate D(x) - D(G(z))",
+}
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -26,10 +36,13 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     for ax, (phase, names) in zip(axes[0], panels.items()):
         for name in names:
             points = [(r["step"], r[name]) for r in rows if name in r]
+            term = name.split("/", 1)[-1]
+            label = name if phase in OWN_PANELS.values() else term
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
-                label=name if phase in OWN_PANELS.values() else name.split("/", 1)[-1],
+                marker="o" if len(points) == 1 else None,  # a single point draws no line
+                label=f"{label}: {MEANING[term]}" if term in MEANING else label,
             )
         for step, symptom in alarms:
             ax.axvline(step, color="red", linestyle="--", linewidth=0.8, label=f"warning: {symptom}")
