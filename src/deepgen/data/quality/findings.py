@@ -174,23 +174,18 @@ def odd_files(data: Collection) -> list[Finding]:
         return []
     ratio = statistics.median(data.sizes[i][0] / data.sizes[i][1] for i in sized)
     area = statistics.median(data.sizes[i][0] * data.sizes[i][1] for i in sized)
-    aspect = [i for i in sized if abs(math.log(data.sizes[i][0] / data.sizes[i][1] / ratio)) > math.log(ODD_ASPECT)]
-    size = [i for i in sized if abs(math.log(data.sizes[i][0] * data.sizes[i][1] / area)) > math.log(ODD_AREA)]
+    odd = [  # (check, each file against the typical one, over how many times, what it says, the remedy)
+        ("odd aspect ratio", lambda w, h: w / h / ratio, ODD_ASPECT, f"are over {ODD_ASPECT:g}x wider or taller "
+         f"than the typical width/height {ratio:.2f}", "crop them, or read with --fit pad (else the centre crop drops "
+         "most of them)"),
+        ("odd size", lambda w, h: w * h / area, ODD_AREA, f"have over {ODD_AREA:g}x more or fewer pixels than the "
+         f"typical {area:,.0f}", "check them: they are scaled to the common size (blurred or pixelated)"),
+    ]  # fmt: skip
     found = []
-    if aspect:
-        found.append(Finding(
-            "odd aspect ratio",
-            f"{len(aspect)} file(s) are over {ODD_ASPECT:g}x wider or taller than the typical width/height {ratio:.2f}",
-            "crop them, or read with --fit pad (else the centre crop drops most of them)",
-            [(i,) for i in aspect],
-        ))  # fmt: skip
-    if size:
-        found.append(Finding(
-            "odd size",
-            f"{len(size)} file(s) have over {ODD_AREA:g}x more or fewer pixels than the typical {area:,.0f}",
-            "check them: they are scaled to the common size (blurred or pixelated)",
-            [(i,) for i in size],
-        ))  # fmt: skip
+    for check, relative, limit, what, remedy in odd:
+        files = [i for i in sized if abs(math.log(relative(*data.sizes[i]))) > math.log(limit)]
+        if files:
+            found.append(Finding(check, f"{len(files)} file(s) {what}", remedy, [(i,) for i in files]))
     return found
 
 
