@@ -175,7 +175,7 @@ def write_outputs(comparison: Comparison, judge: Judge, budget: Budget) -> Compa
     fixed = ["model", "seed", "steps", "images_seen", "wall_s", "outside_step", "eval_s", "parameters"]
     rows: list[list[object]] = [[REAL, *[None] * (len(fixed) - 1)] + cells(comparison.floor, keys)]
     rows += [
-        [e.model, e.seed, e.steps, e.seen, round(e.wall_s, 1), e.outside_step, round(e.eval_s, 1), e.parameters]
+        [e.model, e.seed, e.steps, e.seen, round(e.wall_s, 1), e.outside_step, round(e.eval_s, 3), e.parameters]
         + cells(e.metrics, keys)
         for e in entries
     ]

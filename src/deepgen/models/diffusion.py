@@ -78,7 +78,7 @@ class DiffusionConfig(AutoSized):
             widths, patch = self.widths, 1
         patch = self.patch or patch
         lowest = s.image_size // patch // 2 ** (len(widths) - 1)
-        return {
+        return super().sized(s, batch_size) | {
             "batch_size": batch_size or default_batch(s),
             "widths": widths,
             "patch": patch,
