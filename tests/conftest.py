@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepgen.config import RunConfig
+from deepgen.config import DataConfig, RunConfig
+from deepgen.data import load_data
+from deepgen.data.imageset import split
 
 TINY_CONV_GAN = {"g_width": 8, "d_width": 8, "noise_dim": 8}
 TINY_MODEL = {
@@ -90,3 +92,11 @@ def class_folder(tmp_path: Path) -> Path:
             write_image(root / label / name, size, mode, seed=i)
     (root / "yes" / "notes.txt").write_text("not an image")
     return root
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple:
+    """scikit-learn's digits: (training, validation, test) at the default split, validation a fifth of training."""
+    splits = load_data(DataConfig(data="digits"))
+    train_set, val = split(splits.train, 0.2, 0)
+    return train_set, val, splits.test

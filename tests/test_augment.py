@@ -16,18 +16,8 @@ from deepgen.augmentation.summary import holm, summarise
 from deepgen.classify.fit import EarlyStopping, FitConfig, fit, predict
 from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
-from deepgen.config import DataConfig
-from deepgen.data import load_data
-from deepgen.data.imageset import split
 from deepgen.errors import ConfigError
 from deepgen.training.trainer import train
-
-
-@pytest.fixture(scope="module")
-def digits() -> tuple:
-    splits = load_data(DataConfig(data="digits"))
-    train_set, val = split(splits.train, 0.2, 0)
-    return train_set, val, splits.test
 
 
 def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> None:

@@ -25,18 +25,9 @@ from deepgen.classify.classic import classic_augmentation, mix
 from deepgen.classify.fit import FitConfig, TrainingSet, batch_indices, fit
 from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
-from deepgen.config import DataConfig
-from deepgen.data import load_data
-from deepgen.data.imageset import ImageSet, split, to_float
+from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.mixing import ImageDataset, MixedBatchSampler
 from deepgen.training.trainer import train
-
-
-@pytest.fixture(scope="module")
-def digits() -> tuple:
-    splits = load_data(DataConfig(data="digits"))
-    train_set, val = split(splits.train, 0.2, 0)
-    return train_set, val, splits.test
 
 
 def test_fast_adversarial_training_raises_robust_accuracy(digits: tuple) -> None:
