@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=[], help="training speed of these")
     parser.add_argument("--sampling-variants", nargs="*", default=[], help="sampling speed of fresh models of these")
     parser.add_argument("--run", help="a trained diffusion run: FID of its samples under each of --samplers")
-    parser.add_argument("--samplers", nargs="*", default=["ddim:20"], help="SAMPLER:STEPS")
+    parser.add_argument("--samplers", nargs="*", default=["ddim:20"], help="SAMPLER:STEPS[:GUIDANCE]")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10, help="timed training steps (after as many warm-up steps)")
     parser.add_argument("--n", type=int, default=500, help="images to sample")
@@ -70,8 +70,11 @@ def build(cfg: RunConfig, splits, device: torch.device):  # noqa: ANN001, ANN201
 
 
 def set_sampler(model, spec: str) -> None:  # noqa: ANN001
-    sampler, _, steps = spec.partition(":")
+    """SAMPLER:STEPS[:GUIDANCE] (guidance: the run's own when not given)."""
+    sampler, steps, *guidance = spec.split(":")
     model.config.sampler, model.config.sample_steps = sampler, int(steps)
+    if guidance:
+        model.config.guidance = float(guidance[0])
 
 
 def sampling_speed(model, spec: str, n: int) -> float:  # noqa: ANN001
