@@ -86,7 +86,8 @@ def sampling_speed(model, spec: str, n: int) -> float:  # noqa: ANN001
 
 
 def fid_per_sampler(run: str, samplers: list[str], n: int, device: torch.device) -> None:
-    from deepgen.eval.evaluate import Judge, Settings, timed_generate
+    from deepgen.eval.evaluate import Judge, timed_generate
+    from deepgen.eval.settings import Settings
     from deepgen.run import open_run
     from deepgen.sampling import balanced_labels
 

@@ -21,7 +21,8 @@ import torch
 from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
 from deepgen.device import resolve_device
-from deepgen.eval.evaluate import Judge, Settings
+from deepgen.eval.evaluate import Judge
+from deepgen.eval.settings import Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
 from deepgen.training.trainer import train

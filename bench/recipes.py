@@ -24,14 +24,13 @@ from pathlib import Path
 
 import torch
 
-from deepgen.augmentation.config import AugmentConfig
+from deepgen.augmentation.config import AugmentConfig, RecipeConfig
 from deepgen.augmentation.curve import curves, worth_lines
 from deepgen.augmentation.experiment import run_experiment
 from deepgen.augmentation.plots import save_curve
-from deepgen.augmentation.recipes import RecipeConfig
 from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.augmentation.summary import IDENTICAL, fmt, holm
-from deepgen.classify.fit import FitConfig
+from deepgen.classify.config import FitConfig
 from deepgen.config import DataConfig
 
 SCORES = ("accuracy", "balanced_accuracy")

@@ -36,8 +36,7 @@ from deepgen.augmentation.config import AugmentConfig
 from deepgen.augmentation.experiment import run_experiment
 from deepgen.augmentation.stats import mcnemar, mean_ci, paired_difference, unpack, untestable
 from deepgen.augmentation.summary import holm
-from deepgen.classify.adversarial import AdversarialConfig
-from deepgen.classify.fit import FitConfig
+from deepgen.classify.config import AdversarialConfig, FitConfig
 from deepgen.config import DataConfig
 
 NUMBERS = ("accuracy", "val_accuracy")

@@ -31,8 +31,9 @@ from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
 from deepgen.data import load_data
-from deepgen.eval.evaluate import Judge, Settings
+from deepgen.eval.evaluate import Judge
 from deepgen.eval.memorisation import audit
+from deepgen.eval.settings import Settings
 from deepgen.run import open_run
 from deepgen.sampling import balanced_labels, generate
 from deepgen.training.trainer import train

@@ -13,7 +13,21 @@ import subprocess
 import sys
 import time
 
-COMMANDS = [["--help"], ["models"], ["datasets"], ["train", "--help"], ["train", "vae", "--help"], ["eval", "--help"]]
+COMMANDS = [
+    ["--help"],
+    ["models"],
+    ["datasets"],
+    ["train", "--help"],
+    ["train", "vae", "--help"],
+    ["train", "stylegan", "--help"],
+    ["eval", "--help"],
+    ["compare", "--help"],
+    ["sample", "--help"],
+    ["augment", "--help"],
+    ["latent", "--help"],
+    ["inspect", "--help"],
+    ["evaluator", "train", "--help"],
+]
 
 
 def best_time(src: str, argv: list[str], repeat: int) -> float:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from deepgen.eval.evaluate import Judge, Settings
+from deepgen.eval.evaluate import Judge
+from deepgen.eval.settings import Settings
 from deepgen.run import open_run
 from deepgen.sampling import generate
 from deepgen.viz.grids import grid, save_png

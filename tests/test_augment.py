@@ -13,7 +13,8 @@ from conftest import tiny_config
 from deepgen.augmentation.robustness import robust_accuracy
 from deepgen.augmentation.stats import mean_ci, paired_difference
 from deepgen.augmentation.summary import holm, summarise
-from deepgen.classify.fit import EarlyStopping, FitConfig, fit, predict
+from deepgen.classify.config import FitConfig
+from deepgen.classify.fit import EarlyStopping, fit, predict
 from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
 from deepgen.errors import ConfigError

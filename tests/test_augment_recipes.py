@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from deepgen.augmentation import pool as pool_module
+from deepgen.augmentation.config import RecipeConfig
 from deepgen.augmentation.curve import real_equivalent, worth_lines
 from deepgen.augmentation.pool import image_hashes, unlabelled_pool
-from deepgen.augmentation.recipes import RecipeConfig, get_recipe, soft_labels
+from deepgen.augmentation.recipes import get_recipe, soft_labels
 from deepgen.cli import main
 from deepgen.config import DataConfig
 from deepgen.data import Splits

@@ -10,7 +10,8 @@ import torch
 import torchvision
 
 from deepgen.classify.backbones import Backbone
-from deepgen.classify.fit import FitConfig, TrainingSet, class_weights, fit, supervised_loss
+from deepgen.classify.config import FitConfig
+from deepgen.classify.fit import TrainingSet, class_weights, fit, supervised_loss
 from deepgen.classify.zoo import build_classifier
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError, DeepgenError

@@ -11,8 +11,8 @@ from deepgen.augmentation.config import AugmentConfig
 from deepgen.cli import main
 from deepgen.commands import augment, compare, eval, evaluator, latent, sample, train
 from deepgen.config import DataConfig, TrainConfig
-from deepgen.eval.evaluate import Settings
-from deepgen.latent.analyse import Options
+from deepgen.eval.settings import Settings
+from deepgen.latent.options import Options
 from deepgen.registry import models
 
 ALL = None

@@ -14,8 +14,7 @@ from conftest import ctrl_c_at_call, tiny_config
 from deepgen.cli import main
 from deepgen.comparison import Budget, apply_budget, compare, parse_budget
 from deepgen.errors import ConfigError, Interrupted
-from deepgen.eval.evaluate import Settings
-from deepgen.eval.evaluator import Recipe
+from deepgen.eval.settings import Recipe, Settings
 from deepgen.models.vae import VAE
 
 RECIPE = Recipe(steps=150, batch_size=64)  # as in test_metrics: trained once per session

@@ -14,7 +14,8 @@ from deepgen.config import RunConfig
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import lecam, realness_sign, saturation
-from deepgen.nn.diffaugment import OPS, diff_augment
+from deepgen.nn.diffaugment import GROUPS, diff_augment
+from deepgen.nn.spec import OPS
 from deepgen.run import WEIGHTS, latest_checkpoint
 from deepgen.training.trainer import train
 
@@ -35,7 +36,7 @@ def test_augmentations_are_differentiable_and_differ_per_sample(op: str, shape: 
 
 def test_saturation_is_a_no_op_on_one_channel_and_p_zero_is_the_identity() -> None:
     x = torch.rand(4, 1, 8, 8) * 2 - 1
-    assert torch.allclose(OPS["color"][1](x), x)
+    assert torch.allclose(GROUPS["color"][1](x), x)
     assert torch.equal(diff_augment(x, list(OPS), torch.tensor(0.0)), x)
     with pytest.raises(ConfigError, match="augment_ops.*'blur'"):
         tiny_gan("dcgan", augment_ops=["blur"])

@@ -17,7 +17,8 @@ from deepgen.config import DataConfig, RunConfig, build
 from deepgen.data import load_data, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.models.diffusion import Diffusion, DiffusionConfig, alpha_bar, cpu_unet, min_snr
+from deepgen.models.configs.diffusion import DiffusionConfig, cpu_unet
+from deepgen.models.diffusion import Diffusion, alpha_bar, min_snr
 from deepgen.models.sizing import Sizing
 from deepgen.nn.unet import UNet
 from deepgen.run import WEIGHTS, latest_checkpoint

@@ -18,8 +18,7 @@ from conftest import tiny_config
 from deepgen.config import DataConfig
 from deepgen.data import load_data
 from deepgen.data.imageset import ImageSet, to_float
-from deepgen.eval.evaluate import Judge, Settings, reconstruction_metrics
-from deepgen.eval.evaluator import Recipe
+from deepgen.eval.evaluate import Judge, reconstruction_metrics
 from deepgen.eval.metrics import (
     density_coverage,
     frechet_distance,
@@ -27,6 +26,7 @@ from deepgen.eval.metrics import (
     mode_coverage,
     precision_recall,
 )
+from deepgen.eval.settings import Recipe, Settings
 from deepgen.models.base import GenerativeModel
 from deepgen.run import WEIGHTS
 from deepgen.training.trainer import train

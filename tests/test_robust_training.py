@@ -15,14 +15,16 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 import deepgen
 from conftest import tiny_config
-from deepgen.augmentation.recipes import RecipeConfig, get_recipe
+from deepgen.augmentation.config import RecipeConfig
+from deepgen.augmentation.recipes import get_recipe
 from deepgen.augmentation.robustness import Attack, robust_accuracy
 from deepgen.augmentation.stats import mcnemar, pack, paired_difference, unpack
 from deepgen.augmentation.summary import summarise
 from deepgen.augmentation.synthetic import cached_pool, leaked, read_pool
-from deepgen.classify.adversarial import AdversarialConfig, pgd
+from deepgen.classify.adversarial import pgd
 from deepgen.classify.classic import classic_augmentation, mix
-from deepgen.classify.fit import FitConfig, TrainingSet, batch_indices, fit
+from deepgen.classify.config import AdversarialConfig, FitConfig
+from deepgen.classify.fit import TrainingSet, batch_indices, fit
 from deepgen.classify.zoo import build_classifier
 from deepgen.cli import main
 from deepgen.data.imageset import ImageSet, to_float

@@ -21,7 +21,7 @@ from deepgen.cli import main
 from deepgen.config import RunConfig
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError
-from deepgen.models.adversarial import SCARCE_PER_CLASS, SCARCE_STEPS
+from deepgen.models.configs.adversarial import SCARCE_PER_CLASS, SCARCE_STEPS
 from deepgen.models.sizing import DEFAULT_STEPS, Sizing
 from deepgen.run import METRICS, read_jsonl
 from deepgen.training.health import HealthMonitor, HealthNote, HealthWarning, episodes, remedy, verdict

@@ -9,7 +9,8 @@ import torch
 
 from deepgen.classify.fit import predict
 from deepgen.config import DataConfig, RunConfig
-from deepgen.eval.evaluate import Judge, Settings
+from deepgen.eval.evaluate import Judge
+from deepgen.eval.settings import Settings
 from deepgen.run import WEIGHTS
 from deepgen.sampling import generate
 from deepgen.training.trainer import train

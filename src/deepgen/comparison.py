@@ -21,9 +21,10 @@ from pathlib import Path
 from deepgen.config import RunConfig, flag
 from deepgen.data import resolve_size
 from deepgen.errors import ConfigError, Interrupted
-from deepgen.eval.evaluate import Judge, Settings, write_metrics
+from deepgen.eval.evaluate import Judge, write_metrics
 from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
 from deepgen.eval.metrics import Metric
+from deepgen.eval.settings import Settings
 from deepgen.io import atomic_write_text
 from deepgen.registry import get_model
 from deepgen.report import Gallery, Table, csv_text, markdown, write_html

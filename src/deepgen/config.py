@@ -202,19 +202,19 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str) -> RunConfig:
-        from deepgen.registry import get_model
+        from deepgen.registry import config_class
 
         if not isinstance(raw, dict) or not isinstance(raw.get("model"), str):
             raise ConfigError(f"{where}: expected a mapping with a 'model' key naming a model")
         unknown = set(raw) - {"model", *SECTIONS}
         if unknown:
             raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; expected model, {', '.join(SECTIONS)}")
-        model_cls = get_model(raw["model"])
+        model_config = config_class(raw["model"])
         return cls(
             model=raw["model"],
             data=build(DataConfig, raw.get("data") or {}, f"{where}: data"),
             train=build(TrainConfig, raw.get("train") or {}, f"{where}: train"),
-            model_config=build(model_cls.Config, raw.get("model_config") or {}, f"{where}: model_config"),
+            model_config=build(model_config, raw.get("model_config") or {}, f"{where}: model_config"),
         )
 
     @classmethod
@@ -230,9 +230,9 @@ class RunConfig:
 
     @classmethod
     def default(cls, model: str) -> RunConfig:
-        from deepgen.registry import get_model
+        from deepgen.registry import config_class
 
-        return cls(model, DataConfig(), TrainConfig(), get_model(model).Config())
+        return cls(model, DataConfig(), TrainConfig(), config_class(model)())
 
     def validate(self) -> None:
         """Check every option against its bounds (the command line and config files are checked as they are read;

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ReconLoss = Literal["mse", "bce"]
+from deepgen.nn.spec import AdversarialLoss, ReconLoss
 
 
 def reconstruction(logits: Tensor, x: Tensor, kind: ReconLoss) -> Tensor:
@@ -35,9 +34,6 @@ def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
 def logits_to_image(logits: Tensor) -> Tensor:
     """Decoder logits -> image in [-1, 1]."""
     return torch.sigmoid(logits) * 2 - 1
-
-
-AdversarialLoss = Literal["bce", "hinge", "wasserstein"]
 
 
 def critic_terms(kind: AdversarialLoss, real: Tensor, fake: Tensor) -> dict[str, Tensor]:

@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from deepgen.errors import ConfigError, did_you_mean
 
@@ -41,39 +41,81 @@ def register(name: str, description: str) -> Callable[[type[GenerativeModel]], t
 class ModelEntry(NamedTuple):
     module: str  # the module whose import registers the model
     description: str
+    config: str = ""  # "module:Name" of its config class, as its source imports it ("": not known, see config_class)
+    sampling_options: tuple[str, ...] = ()  # its config fields that `deepgen sample` may change
+
+
+def entry(cls: type[GenerativeModel]) -> ModelEntry:
+    """The entry of an imported (registered) model class."""
+    return ModelEntry(cls.__module__, cls.description, sampling_options=tuple(getattr(cls, "sampling_options", ())))
 
 
 def catalog() -> dict[str, ModelEntry]:
     """Every model's module and description, by name: those of deepgen/models/*.py, read from their `@register(...)`
     decorators without importing them, and any registered from elsewhere (a plugin's own module, imported)."""
-    found = {n: ModelEntry(cls.__module__, cls.description) for n, cls in _MODELS.items()}
+    found = {n: entry(cls) for n, cls in _MODELS.items()}
     return dict(sorted((found | scanned()).items()))
 
 
 @cache
 def scanned() -> dict[str, ModelEntry]:
     """The models of deepgen/models/*.py, read from the `@register(...)` decorators in their source (parsed, not
-    imported: cheap). A decorator whose arguments are not string literals makes its module imported to find them."""
+    imported: cheap), with where each model's config class lives (its class body's `Config = Name`, `Name` as the
+    module imports it: `from X import Name`) and its `sampling_options`. A decorator whose arguments are not string
+    literals makes its module imported to find them."""
     found: dict[str, ModelEntry] = {}
     folder = Path(__file__).parent / "models"
     for info in pkgutil.iter_modules([str(folder)]):
+        if info.ispkg:  # deepgen.models.configs: the models' configs, no model
+            continue
         module = f"deepgen.models.{info.name}"
-        for node in ast.walk(ast.parse((folder / f"{info.name}.py").read_text(encoding="utf-8"))):
+        tree = ast.parse((folder / f"{info.name}.py").read_text(encoding="utf-8"))
+        imported = {
+            a.asname or a.name: f"{node.module}:{a.name}"
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module
+            for a in node.names
+        }
+        for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 for d in node.decorator_list:
                     if isinstance(d, ast.Call) and getattr(d.func, "id", None) == "register":
-                        found.update(registered(module, d))
+                        found.update(registered(module, d, class_facts(node, imported)))
     return found
 
 
-def registered(module: str, call: ast.Call) -> dict[str, ModelEntry]:
-    """The entry of one `@register(name, description)` call in `module`."""
+def class_facts(node: ast.ClassDef, imported: dict[str, str]) -> dict[str, Any]:
+    """From a model's class body: `config` ("module:Name" of `Config = Name` when `Name` is imported by name) and
+    `sampling_options` (a literal tuple)."""
+    facts: dict[str, Any] = {}
+    for statement in node.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = getattr(statement.targets[0], "id", None), statement.value
+            if target == "Config" and isinstance(value, ast.Name) and value.id in imported:
+                facts["config"] = imported[value.id]
+            elif target == "sampling_options":
+                facts["sampling_options"] = tuple(ast.literal_eval(value))
+    return facts
+
+
+def registered(module: str, call: ast.Call, facts: dict[str, Any]) -> dict[str, ModelEntry]:
+    """The entry of one `@register(name, description)` call in `module`, with `facts` from its class body."""
     try:
         name, description = (ast.literal_eval(a) for a in call.args)
     except ValueError:  # not literals: import the module and read what it registered
         importlib.import_module(module)
-        return {n: ModelEntry(module, cls.description) for n, cls in _MODELS.items() if cls.__module__ == module}
-    return {name: ModelEntry(module, description)}
+        return {n: entry(cls) for n, cls in _MODELS.items() if cls.__module__ == module}
+    return {name: ModelEntry(module, description, **facts)}
+
+
+def config_class(name: str) -> type:
+    """The config dataclass of model `name`, importing only the module that defines it (deepgen.models.configs: no
+    torch), or else the model's own module (a plugin, a config the source does not import by name)."""
+    found = lookup("model", name, catalog())
+    if name in _MODELS or not found.config:
+        return get_model(name).Config
+    module, _, attr = found.config.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def models() -> dict[str, type[GenerativeModel]]:

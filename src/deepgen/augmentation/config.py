@@ -6,14 +6,27 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from deepgen.augmentation.recipes import RecipeConfig
-from deepgen.classify.fit import FitConfig
+from deepgen.classify.config import FitConfig
 from deepgen.config import DataConfig, auto, opt
 
 RECORD = "augment.json"  # the settings of the experiment in --out
 # What a failed experiment wrote in --out, removed when a command with other settings takes it over:
 LEFTOVERS = ("generators", "provenance", "samples", "confusion", "results.csv", "summary.md", "report.html")
 RERUNNABLE = ("out", "device")  # settings a continued experiment may change
+
+
+@dataclass
+class RecipeConfig:
+    names: list[str] = opt(
+        ["plain"], "how generated images are used: plain, filter, soft, weight, two-stage, pseudo", flag="--recipes",
+        metavar="NAME",
+    )  # fmt: skip
+    tau: float = opt(0.9, "filter: the judge's least confidence in the asked class", ge=0, le=1)
+    soft: Literal["judge", "smooth"] = opt("judge", "soft: the judge's probabilities, or label smoothing")
+    smoothing: float = opt(0.1, "soft=smooth: the probability mass spread evenly over all classes", ge=0, le=1)
+    synthetic_weight: float = opt(0.5, "weight: a generated image's loss weight (a real one's is 1)", ge=0)
+    pseudo: Literal["hard", "soft"] = opt("hard", "pseudo: the judge's most probable class, or its probabilities")
+    pseudo_tau: float = opt(0.0, "pseudo: keep generated images whose top class the judge gives >= T", ge=0, le=1)
 
 
 @dataclass

@@ -18,32 +18,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deepgen.augmentation.config import RecipeConfig
 from deepgen.classify.fit import TrainingSet
-from deepgen.config import opt
 from deepgen.data.imageset import ImageSet
 from deepgen.registry import lookup
 
 Judge = Callable[[Tensor], Tensor]  # uint8 images (N, C, H, W) -> class probabilities (N, K)
-
-
-@dataclass
-class RecipeConfig:
-    names: list[str] = opt(
-        ["plain"], "how generated images are used: plain, filter, soft, weight, two-stage, pseudo", flag="--recipes",
-        metavar="NAME",
-    )  # fmt: skip
-    tau: float = opt(0.9, "filter: the judge's least confidence in the asked class", ge=0, le=1)
-    soft: Literal["judge", "smooth"] = opt("judge", "soft: the judge's probabilities, or label smoothing")
-    smoothing: float = opt(0.1, "soft=smooth: the probability mass spread evenly over all classes", ge=0, le=1)
-    synthetic_weight: float = opt(0.5, "weight: a generated image's loss weight (a real one's is 1)", ge=0)
-    pseudo: Literal["hard", "soft"] = opt("hard", "pseudo: the judge's most probable class, or its probabilities")
-    pseudo_tau: float = opt(0.0, "pseudo: keep generated images whose top class the judge gives >= T", ge=0, le=1)
 
 
 @dataclass

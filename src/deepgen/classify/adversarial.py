@@ -13,12 +13,12 @@ Training objectives are small callables with one signature, registered by name (
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deepgen.classify.config import AdversarialConfig
 from deepgen.registry import lookup
 
 Loss = Callable[[Tensor], Tensor]  # logits (N, K) -> per-image loss to maximise (N,)
@@ -83,17 +83,6 @@ def pgd(
 def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): one step of size eps from x."""
     return pgd(model, x, y, eps, steps=1, step_size=eps, random_start=False)
-
-
-@dataclass(frozen=True)
-class AdversarialConfig:
-    """What adversarial training uses: the budget `eps`, the step size (default: 1.25 eps for fgsm, 2.5 eps / steps
-    for pgd and trades), the steps (pgd, trades) and TRADES' beta."""
-
-    eps: float = 0.1
-    step_size: float | None = None
-    steps: int = 7
-    beta: float = 6.0
 
 
 Objective = Callable[[nn.Module, Tensor, Tensor, Supervised, AdversarialConfig], Tensor]

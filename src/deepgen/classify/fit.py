@@ -17,29 +17,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from deepgen.classify.adversarial import AdversarialConfig, get_objective
+from deepgen.classify.adversarial import get_objective
 from deepgen.classify.base import Classifier
 from deepgen.classify.classic import Augment, mix
+from deepgen.classify.config import FitConfig
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batches
 from deepgen.data.mixing import MixedBatchSampler
-
-
-@dataclass
-class FitConfig:
-    max_steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    eval_every: int = 50
-    patience: int = 6  # evaluations without a better validation accuracy before stopping
-    pretrain_steps: int = 500  # unsupervised pretraining of classifiers that declare it (the stacked autoencoder)
-    cosine: bool = False  # decay the learning rate to 0 over max_steps (cosine)
-    outlier_weight: float = 0.0  # outlier exposure (see `outliers`); 0 is off
-    balance: bool = False  # weight each image's loss by the inverse frequency of its class
-    mix: str = "none"  # mixup or cutmix of every batch (none: off)
-    mix_alpha: float = 1.0  # mixup/CutMix share ~ Beta(alpha, alpha)
-    adversarial: str = "none"  # training objective: none, fgsm (fast AT), pgd, trades (see classify/adversarial.py)
-    attack: AdversarialConfig = field(default_factory=AdversarialConfig)  # eps, step size, steps, TRADES' beta
 
 
 @dataclass

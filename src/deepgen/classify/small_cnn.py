@@ -13,7 +13,8 @@ from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
 from deepgen.classify.base import Classifier, Spec
-from deepgen.classify.fit import EarlyStopping, FitConfig, fit
+from deepgen.classify.config import FitConfig
+from deepgen.classify.fit import EarlyStopping, fit
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import CheckpointError
 from deepgen.io import atomic_write_bytes

@@ -7,11 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
-from deepgen.augmentation.config import AugmentConfig
-from deepgen.augmentation.experiment import run_experiment
-from deepgen.augmentation.recipes import RecipeConfig
-from deepgen.classify.adversarial import AdversarialConfig
-from deepgen.classify.fit import FitConfig
+from deepgen.augmentation.config import AugmentConfig, RecipeConfig
+from deepgen.classify.config import AdversarialConfig, FitConfig
 from deepgen.config import opt
 from deepgen.results import AugmentResults, read_csv_rows
 
@@ -64,6 +61,8 @@ def run(argv: list[str]) -> AugmentResults:
     # one --limit-per-class N is the data's limit; several make the scarce-data curve, an experiment per N
     cfg.data = dataclasses.replace(cfg.data, limit_per_class=(cfg.limits or [None])[0])
     cfg.limits = cfg.limits if len(cfg.limits) > 1 else []
+    from deepgen.augmentation.experiment import run_experiment
+
     paths = run_experiment(cfg)
     # results.csv holds every seed of this --out, those of an earlier session it continued included
     rows = read_csv_rows(cfg.out / "results.csv")

@@ -35,10 +35,6 @@ class CompareArgs:
 
 def run(argv: list[str]) -> CompareResults:
     """Parse `argv` as `deepgen compare` does, compare, and return the result (which the command prints)."""
-    from deepgen.comparison import apply_budget, compare, parse_budget
-    from deepgen.config import RunConfig
-    from deepgen.run import data_slug, new_run_name
-
     parser = Parser(
         prog="deepgen compare",
         description="Train each MODEL on the same data under the same budget and seeds, evaluate all against the "
@@ -49,6 +45,10 @@ def run(argv: list[str]) -> CompareResults:
     add_eval_options(parser)
     parsed = parser.parse_args(argv)
     args = options(CompareArgs, parsed, "compare")
+    from deepgen.comparison import apply_budget, compare, parse_budget
+    from deepgen.config import RunConfig
+    from deepgen.run import data_slug, new_run_name
+
     budget = parse_budget(args.budget)
     data = data_options(parsed)
     out = args.out or new_run_name("compare", data_slug(data.data), args.budget.strip())

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, given, options
 from deepgen.config import opt
 from deepgen.errors import ConfigError
-from deepgen.eval.evaluate import Settings
-from deepgen.eval.evaluator import Recipe
+from deepgen.eval.settings import Recipe, Settings
 
 if TYPE_CHECKING:
     from deepgen.results import EvalResults
@@ -55,10 +54,6 @@ def settings(args: argparse.Namespace) -> Settings:
 
 def run(argv: list[str]) -> EvalResults:
     """Parse `argv` as `deepgen eval` does, evaluate, and return the result (which the command prints)."""
-    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
-    from deepgen.results import EvalResults, metric_row
-    from deepgen.run import open_run
-
     parser = Parser(
         prog="deepgen eval",
         description="Evaluate the newest checkpoint of each RUN against its data's held-out test split; results "
@@ -76,6 +71,10 @@ def run(argv: list[str]) -> EvalResults:
     if not args.runs and not given_data:
         parser.error("name one or more RUN directories, or --data for the real-data floor")
     s = settings(parsed)
+    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
+    from deepgen.results import EvalResults, metric_row
+    from deepgen.run import open_run
+
     if not args.runs:
         judge = Judge(data_options(parsed), s)
         metrics = judge.real_metrics()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
 from deepgen.config import opt
-from deepgen.eval.evaluator import Recipe
+from deepgen.eval.settings import Recipe
 
 USAGE = [
     ("evaluator train --data NAME|folder:PATH [--image-size N]", "train the classifier:DATA feature network (cached)"),
@@ -28,10 +28,6 @@ class TrainArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.data import load_data
-    from deepgen.device import resolve_device
-    from deepgen.eval.evaluator import INFO, cache_root, describe_training, evaluator_data, get_evaluator
-
     parser = Parser(
         prog="deepgen evaluator",
         description="Classifiers trained on a dataset's real training split; their penultimate layer gives the "
@@ -43,6 +39,9 @@ def run(argv: list[str]) -> int:
     add_options(train, TrainArgs, "train")
     sub.add_parser("list", help="list cached evaluators")
     parsed = parser.parse_args(argv)
+    from deepgen.data import load_data
+    from deepgen.device import resolve_device
+    from deepgen.eval.evaluator import INFO, cache_root, describe_training, evaluator_data, get_evaluator
 
     if parsed.action == "list":
         infos = sorted(cache_root().glob(f"*/{INFO}"))

@@ -25,11 +25,6 @@ class InspectArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.data.quality.collect import collect
-    from deepgen.data.quality.findings import inspect
-    from deepgen.data.quality.report import printed, write
-    from deepgen.run import data_slug, new_run_name
-
     parser = Parser(
         prog="deepgen inspect",
         description="Check a data set: per class its counts, sizes, modes, grey levels and brightness; unreadable "
@@ -40,6 +35,12 @@ def run(argv: list[str]) -> int:
     add_options(parser, InspectArgs, "inspect")
     parsed = parser.parse_args(argv)
     args = options(InspectArgs, parsed, "inspect")
+
+    from deepgen.data.quality.collect import collect
+    from deepgen.data.quality.findings import inspect
+    from deepgen.data.quality.report import printed, write
+    from deepgen.run import data_slug, new_run_name
+
     cfg = data_options(parsed)
     result = inspect(collect(cfg), args.similarity)
     print(printed(result))

@@ -8,7 +8,7 @@ from pathlib import Path
 from deepgen.arguments import Parser, add_options, options
 from deepgen.config import opt
 from deepgen.errors import ConfigError
-from deepgen.latent.analyse import Options, analyse
+from deepgen.latent.options import Options
 
 USAGE = [("latent RUN [--compare-with RUN2] [--max-points N]", "latent scatter vs PCA/t-SNE, manifold, interpolations")]
 
@@ -22,9 +22,6 @@ class LatentArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.device import resolve_device
-    from deepgen.run import open_run
-
     parser = Parser(
         prog="deepgen latent",
         description="Embedding comparison (k-NN accuracy, trustworthiness), manifold grid, interpolations, "
@@ -36,6 +33,10 @@ def run(argv: list[str]) -> int:
     args, opts = options(LatentArgs, parsed, "latent"), options(Options, parsed, "analysis")
     if args.out is not None and any(p.exists() and not p.is_dir() for p in (args.out, *args.out.parents)):
         raise ConfigError(f"--out {args.out} is, or lies under, a file; give a folder for the figures")
+    from deepgen.device import resolve_device
+    from deepgen.latent.analyse import analyse
+    from deepgen.run import open_run
+
     device = resolve_device(args.device)
     main = open_run(args.run).load(device)
     other = open_run(args.compare_with).load(device) if args.compare_with else None

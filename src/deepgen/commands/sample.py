@@ -6,13 +6,13 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from deepgen.arguments import Parser, add_options, given, options
 from deepgen.config import MAX_SEED, opt
 from deepgen.errors import ConfigError, DeepgenError
 
 if TYPE_CHECKING:
+    import torch
+
     from deepgen.models.base import GenerativeModel
 
 USAGE = [
@@ -61,10 +61,6 @@ class SampleArgs:
 
 
 def run(argv: list[str]) -> int:
-    from deepgen.device import resolve_device
-    from deepgen.run import open_run
-    from deepgen.sampling import balanced_labels, generate, output_files, write_samples
-
     parser = Parser(
         prog="deepgen sample",
         description="Generate images from a trained run.",
@@ -74,6 +70,12 @@ def run(argv: list[str]) -> int:
         add_sampling_help(parser)
     parsed, rest = parser.parse_known_args(argv)
     args = options(SampleArgs, parsed, "sample")
+    import torch
+
+    from deepgen.device import resolve_device
+    from deepgen.run import open_run
+    from deepgen.sampling import balanced_labels, generate, output_files, write_samples
+
     if args.interpolate is not None:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
@@ -104,16 +106,16 @@ def run(argv: list[str]) -> int:
 
 
 def add_sampling_help(parser: Parser) -> None:
-    """For --help: a group per model with sampling options (--guidance, ...), which runs of that model take."""
-    from deepgen.config import RunConfig
-    from deepgen.registry import models
+    """For --help: a group per model with sampling options (--guidance, ...), which runs of that model take (read
+    from the registry's catalog and the models' configs: no model, and no torch, imported)."""
+    from deepgen.registry import catalog, config_class
 
     shown: set[str] = set()
-    for name, cls in models().items():
-        new = [o for o in cls.sampling_options if o not in shown]
+    for name, entry in catalog().items():
+        new = [o for o in entry.sampling_options if o not in shown]
         if new:
             group = parser.add_argument_group(f"sampling options of {name} runs (not given: as the run was trained)")
-            add_options(group, type(RunConfig.default(name).model_config), "model_config", new)
+            add_options(group, config_class(name), "model_config", new)
             shown.update(new)
 
 
@@ -126,6 +128,8 @@ def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
 
 
 def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str) -> int:
+    import torch
+
     from deepgen.data.imageset import to_uint8
     from deepgen.viz.grids import grid, save_png
 
@@ -158,6 +162,8 @@ def variations(model: GenerativeModel, folder: Path, strength: float, out: Path,
 def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The images in `folder` at the model's size and channels, and their classes when `folder` holds a
     sub-folder per class of the model (named as `deepgen sample` names them)."""
+    import torch
+
     from deepgen.data.folder import existing_dir, read_class_folder, read_flat_folder
     from deepgen.errors import DataError
     from deepgen.sampling import class_folders

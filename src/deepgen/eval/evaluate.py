@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -19,12 +19,12 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from deepgen.classify.fit import predict
 from deepgen.classify.small_cnn import train_classifier
-from deepgen.config import MAX_SEED, DataConfig, opt
+from deepgen.config import DataConfig
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.device import resolve_device
 from deepgen.errors import ConfigError
-from deepgen.eval.evaluator import ACCURACY, Recipe, accuracy_label, evaluator_data, get_evaluator
+from deepgen.eval.evaluator import ACCURACY, accuracy_label, evaluator_data, get_evaluator
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor, InceptionFeatures
 from deepgen.eval.memorisation import audit, audit_metrics, closest_pairs
 from deepgen.eval.metrics import (
@@ -37,6 +37,7 @@ from deepgen.eval.metrics import (
     mode_coverage,
     precision_recall,
 )
+from deepgen.eval.settings import Recipe, Settings
 from deepgen.io import update_json
 from deepgen.models.base import GenerativeModel
 from deepgen.run import RESULTS, data_slug, open_run
@@ -45,32 +46,6 @@ from deepgen.viz.grids import save_png
 
 MAX_SAMPLES = 10_000
 LOWER_IS_BETTER = {"neg_elbo"}  # of the metrics models report from evaluate()
-
-
-@dataclass
-class Settings:
-    """How runs are evaluated; the options of deepgen eval and deepgen compare (but `recipe` and `iw_samples`)."""
-
-    features: str = opt(
-        "classifier",
-        "feature network of FID, KID, precision/recall, density/coverage: classifier (trained on the run's data), "
-        "classifier:DATASET, or inception (torch-fidelity's FID Inception-v3; its weights are downloaded once into "
-        "the torch hub cache)",
-    )
-    n: int | None = opt(None, "generated images (default: as many as the real test split, at most 10,000)", ge=1)
-    seed: int = opt(0, "seed of the generated images and metrics", ge=0, le=MAX_SEED)
-    device: str = opt("auto", "device of the evaluation", flag="--eval-device")
-    precision: Literal["fp32", "bf16"] = opt(
-        "fp32",
-        "bf16: feature network under bfloat16 autocast (check with bench/fid_speed.py)",
-        flag="--feature-precision",
-    )
-    inception_weights: str | None = opt(
-        None, "torch-fidelity's Inception-v3 weights file (instead of the cache)", metavar="PATH"
-    )
-    recipe: Recipe = field(default_factory=Recipe)  # of the evaluator classifier
-    cas_steps: int = opt(500, "training steps of the CAS classifiers (conditional models)", ge=1)
-    iw_samples: int = 64  # importance samples of the NLL bound
 
 
 class Judge:

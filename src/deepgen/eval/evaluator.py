@@ -19,11 +19,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,43 +32,13 @@ from deepgen.config import DataConfig
 from deepgen.data import Splits
 from deepgen.data.imageset import ImageSet, split
 from deepgen.eval.features import ClassifierFeatures, FeatureExtractor
+from deepgen.eval.settings import Recipe
 from deepgen.io import atomic_write_text
 from deepgen.run import data_slug
 
 WEIGHTS, INFO = "model.safetensors", "info.json"
 WEAK_ACCURACY = 0.8  # below this test accuracy an evaluator's scores come with a warning
 ACCURACY = "evaluator_test_accuracy"  # the key of a metric's `extra` that holds it
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How an evaluator is trained (see deepgen.classify.small_cnn.train_classifier); None: sized by `sized`."""
-
-    steps: int | None = None  # at most this many steps (it stops earlier when validation accuracy plateaus)
-    width: int | None = None  # of the SmallCNN
-    epochs: float = 20  # the step limit when `steps` is None: this many passes, within MIN_STEPS ... MAX_STEPS
-    batch_size: int = 128
-    lr: float = 2e-3
-    outlier_weight: float = 0.5
-    val_fraction: float = 0.1  # of the training split, held out to stop early
-    eval_every: int | None = None  # steps between validation checks
-    # checks without a better validation accuracy before stopping: six epochs, as the learning rate is still high
-    # early on (mnist10k: 4 stopped at step 532 of 1125, test accuracy 0.956, real test digits' mean confidence
-    # 0.92; 12: all 1125 steps, 0.978 and 0.967, uniform noise 0.116)
-    patience: int = 12
-    seed: int = 0
-
-    MIN_STEPS, MAX_STEPS = 200, 2000
-
-    def sized(self, n: int, size: int) -> Recipe:
-        """This recipe for `n` training images of `size` px: at most `epochs` passes (200 to 2000 steps),
-        validation twice per epoch, and a width of 32 up to 32 px that shrinks as the images grow (16 from
-        64 px on), which keeps a step's cost near that of 32 px images."""
-        batch = min(self.batch_size, n)
-        steps = self.steps or min(max(math.ceil(self.epochs * n / batch), self.MIN_STEPS), self.MAX_STEPS)
-        width = self.width or max(16, 8 * round(4 * 32 / max(size, 32)))
-        every = self.eval_every or max(1, round(n / batch / 2))
-        return dataclasses.replace(self, steps=steps, width=width, batch_size=batch, eval_every=every)
 
 
 def accuracy_label(accuracy: float) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from deepgen.config import MAX_SEED, opt
 from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
 from deepgen.io import atomic_write_text
@@ -20,39 +18,13 @@ from deepgen.latent import embedding, lattice, prior_fit
 from deepgen.latent.codes import decode, encode, prior_draws
 from deepgen.latent.figures import image_panels
 from deepgen.latent.interpolate import decode_paths, random_walks, strips
+from deepgen.latent.options import Options
 from deepgen.run import LoadedRun
 from deepgen.sampling import generate
 from deepgen.viz.grids import grid
 
 FIT_POINTS = 20_000  # training images encoded to fit a prior
 PRIOR_DRAWS = 10_000  # draws that give a prior's spread
-
-
-@dataclass
-class Options:
-    """What deepgen latent draws (its options, but `samples`)."""
-
-    max_points: int = opt(
-        5000, "test images embedded, chosen at random (t-SNE of 5000 takes under a minute on a CPU)", metavar="N", ge=20
-    )
-    grid: int = opt(15, "lattice size N x N", ge=2)
-    quantiles: tuple[float, float] = opt(
-        (0.025, 0.975), "for --span data: the lattice's range", metavar=("LO", "HI"), ge=0, le=1
-    )
-    span: Literal["auto", "data", "prior"] = opt(
-        "auto",
-        "lattice range: data (quantiles of the encoded test set), prior (its mean ± 2 sd) or auto (prior when "
-        "the model has one)",
-    )
-    pairs: int = opt(8, "interpolation strips and walks", ge=1)
-    steps: int = opt(10, "images per strip or walk", ge=2)
-    components: int = opt(10, "of the fitted Gaussian mixture", ge=1)
-    samples: int = 64  # per sampling panel
-    seed: int = opt(0, "seed of every choice and draw", ge=0, le=MAX_SEED)
-
-    def __post_init__(self) -> None:
-        if not self.quantiles[0] < self.quantiles[1]:
-            raise ConfigError(f"--quantiles LO HI must satisfy LO < HI, got {' '.join(map(str, self.quantiles))}")
 
 
 def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = None) -> dict[str, Any]:

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
-from deepgen.config import opt
 from deepgen.data.loader import Batch
-from deepgen.losses import ReconLoss, logits_to_image, reconstruction
+from deepgen.losses import logits_to_image, reconstruction
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
-from deepgen.models.sizing import AutoSized
-from deepgen.nn.layers import Arch, decoder, encoder
+from deepgen.models.configs.ae import AEConfig
+from deepgen.nn.layers import decoder, encoder
 from deepgen.registry import register
-
-
-@dataclass
-class AEConfig(AutoSized):
-    arch: Arch = opt("conv", "conv (strided convolutions) or dense (MLP)")
-    latent_dim: int = opt(128, "size of the code", ge=1)
-    width: int = opt(32, "channels of the first conv layer, doubling per layer (conv)", ge=1)
-    hidden: list[int] = opt([512, 256], "hidden layer sizes of the encoder, mirrored in the decoder (dense)", ge=1)
-    noise_std: float = opt(0.0, "denoising: std of Gaussian noise added to the input, in [0, 1] pixel units", ge=0)
-    recon_loss: ReconLoss = opt("mse", "reconstruction loss on [0, 1] pixels: mse or bce")
-    lr: float = opt(1e-3, "Adam learning rate", gt=0)
 
 
 @register("ae", "autoencoder (dense or convolutional, optionally denoising)")

@@ -3,23 +3,16 @@ collapsing onto a few modes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 from torch import nn
 
-from deepgen.config import opt
-from deepgen.models.adversarial import AdversarialConfig, AdversarialModel
+from deepgen.models.adversarial import AdversarialModel
+from deepgen.models.configs.gan import GANConfig
 from deepgen.nn.layers import mlp
 from deepgen.registry import register
 
 LeakyReLU = partial(nn.LeakyReLU, 0.2)
-
-
-@dataclass
-class GANConfig(AdversarialConfig):
-    g_hidden: list[int] = opt([256, 512, 1024], "hidden layer sizes of the generator", ge=1)
-    d_hidden: list[int] = opt([512, 256], "hidden layer sizes of the discriminator", ge=1)
 
 
 @register("gan", "GAN with MLP generator and discriminator; normal, uniform or Poisson noise")

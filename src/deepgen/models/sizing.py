@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from deepgen.nn.layers import halvings
+from deepgen.nn.spec import halvings
 
 DEFAULT_STEPS = 2000  # training steps of every model, unless its rule says otherwise
 EMA_HALF_LIFE = 10_000  # real images over which a generator's moving average halves an old weight's share

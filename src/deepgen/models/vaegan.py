@@ -17,45 +17,19 @@ two terms start at similar sizes on 28-32 px images at the last conv block (feat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from deepgen.config import auto, opt
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
 from deepgen.losses import critic_terms, generator_term, kl_to_standard_normal, realness_sign, saturation
 from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
-from deepgen.models.dcgan import CriticNorm, conv_width, critic_features
-from deepgen.models.sizing import AutoSized, Sizing
+from deepgen.models.configs.vaegan import VAEGANConfig
+from deepgen.models.dcgan import critic_features
 from deepgen.models.vae import GaussianCode, reparameterise
 from deepgen.nn.conditioning import Critic
 from deepgen.nn.layers import conv_decoder, conv_encoder
 from deepgen.registry import register
-
-
-@dataclass
-class VAEGANConfig(AutoSized):
-    latent_dim: int = opt(32, "size of the latent code", ge=1)
-    width: int = opt(
-        32, "channels of the encoder's first conv layer (doubling per layer), mirrored in the decoder", ge=1
-    )
-    d_width: int | None = auto("channels of the discriminator's first conv layer, doubling per layer", ge=1)
-    d_norm: CriticNorm = opt("layer", "normalisation in the discriminator: layer (per image), batch or none")
-    similarity_layer: int = opt(
-        -1, "discriminator conv block whose activations measure reconstruction (1 = first; -1 = last)"
-    )
-    gamma: float = opt(1e-2, "weight of the feature reconstruction against the adversarial loss for the decoder", ge=0)
-    lr: float | None = auto("Adam learning rate of all three networks", gt=0)
-    betas: list[float] = opt([0.5, 0.999], "Adam betas of all three networks", ge=0, lt=1, size=2)
-
-    def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
-        """The discriminator as wide as a DCGAN critic on the same images and device; a learning rate of 3e-4
-        (the paper's) on a GPU, 1e-3 on a CPU, where runs are short (mnist10k, 5 minutes, about 2100 steps:
-        FID 8.9 against 12.7 with 3e-4)."""
-        return super().sized(s, batch_size) | {"d_width": conv_width(s), "lr": 3e-4 if s.gpu else 1e-3}
 
 
 @register("vae-gan", "VAE-GAN: VAE with reconstruction measured in a discriminator layer, plus a GAN loss")

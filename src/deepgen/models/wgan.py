@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from deepgen.config import with_defaults
-from deepgen.models.dcgan import DCGAN, DCGANConfig
+from deepgen.models.configs.wgan import WGANConfig
+from deepgen.models.dcgan import DCGAN
 from deepgen.registry import register
-
-# The paper's recipe: RMSprop, weights clipped to [-0.01, 0.01]; critic steps and learning rates auto (on a GPU the
-# paper's 5 steps and 5e-5).
-WGANConfig = with_defaults(
-    DCGANConfig,
-    "WGANConfig",
-    loss="wasserstein",
-    regularizer="clip",
-    optimizer="rmsprop",
-)
 
 
 @register("wgan", "WGAN: Wasserstein critic with weight clipping (RMSprop)")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from deepgen.nn.spec import OPS
+
 
 def per_sample(x: Tensor, low: float, high: float) -> Tensor:
     """U(low, high) per sample, shaped to broadcast over (C, H, W)."""
@@ -64,17 +66,15 @@ def cutout(x: Tensor) -> Tensor:
     return x * keep[:, None].to(x.dtype)
 
 
-OPS: dict[str, list[Callable[[Tensor], Tensor]]] = {
-    "color": [brightness, saturation, contrast],
-    "translation": [translation],
-    "cutout": [cutout],
-}
+GROUPS: dict[str, list[Callable[[Tensor], Tensor]]] = dict(
+    zip(OPS, ([brightness, saturation, contrast], [translation], [cutout]), strict=True)
+)  # the elementary operations of each group, by its name in OPS
 
 
 def diff_augment(x: Tensor, ops: Sequence[str], p: float | Tensor = 1.0) -> Tensor:
     """`x` with each elementary operation of the groups `ops` applied to each sample with probability `p`
     (a number or a 0-dim tensor on x's device; no host sync either way)."""
-    for op in (f for group in ops for f in OPS[group]):
+    for op in (f for group in ops for f in GROUPS[group]):
         if isinstance(p, float) and p >= 1:
             x = op(x)
         else:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from torch import nn
 
-Arch = Literal["conv", "dense"]
+from deepgen.nn.spec import Arch, halvings
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, batch_norm: bool = False) -> nn.Sequential:
@@ -20,14 +18,6 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU, batch_norm: boo
             layers += [nn.BatchNorm1d(b)] if batch_norm else []
             layers.append(activation())
     return nn.Sequential(*layers)
-
-
-def halvings(size: int, smallest: int = 4) -> tuple[int, int]:
-    """How often `size` can be halved evenly while staying above `smallest`, and the final size."""
-    n = 0
-    while size % 2 == 0 and size > smallest:
-        size, n = size // 2, n + 1
-    return n, size
 
 
 def widths(n: int, width: int) -> list[int]:

@@ -16,15 +16,14 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.nn.progressive import EqualConv2d, Equalised, EqualLinear, MinibatchStd, PixelNorm
+from deepgen.nn.spec import StyleArch
 
-Arch = Literal["skip", "resnet"]
 SQRT2 = math.sqrt(2)
 
 
@@ -109,7 +108,7 @@ class SynthesisNetwork(nn.Module):
     in order: at the start resolution conv w0 and RGB w1, then per block up-conv w(2i-1), conv w(2i), RGB w(2i+1)
     (an RGB layer shares its w with the next block's first conv, as in the paper)."""
 
-    def __init__(self, channels: list[int], out_channels: int, start: int, w_dim: int, arch: Arch = "skip"):
+    def __init__(self, channels: list[int], out_channels: int, start: int, w_dim: int, arch: StyleArch = "skip"):
         super().__init__()
         self.arch, self.num_ws = arch, 2 * len(channels)
         self.const = nn.Parameter(torch.randn(channels[0], start, start))
