@@ -232,8 +232,8 @@ def test_patches_fold_pixels_into_channels_and_back() -> None:
 @pytest.mark.parametrize(
     "device,given,expected",
     [
-        ("cpu", {}, {"widths": [32, 32], "patch": 2, "attention_size": 7}),
-        ("cuda", {}, {"widths": [16, 32, 32], "patch": 1, "attention_size": 16}),
+        ("cpu", {}, {"widths": [32, 32], "patch": 2, "attention_size": 7, "loss_weighting": "min-snr"}),
+        ("cuda", {}, {"widths": [16, 32, 32], "patch": 1, "attention_size": 16, "loss_weighting": "uniform"}),
         ("cpu", {"widths": [16, 32, 32]}, {"widths": [16, 32, 32], "patch": 1, "attention_size": 7}),
     ],
 )

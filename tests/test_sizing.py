@@ -34,7 +34,7 @@ DOCUMENTED = {
         "gan": {"noise_dim": 64, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
         "vae-gan": {"d_width": 32, "lr": 1e-3},
         "gaia": {"latent_dim": 16, "lr": 1e-3},
-        "diffusion": {"widths": [32, 32], "patch": 2, "attention_size": 7},
+        "diffusion": {"widths": [32, 32], "patch": 2, "attention_size": 7, "loss_weighting": "min-snr"},
         "progan": {
             "batch_size": 32,
             "noise_dim": 64,
@@ -56,7 +56,7 @@ DOCUMENTED = {
         "gan": {"noise_dim": 128, "critic_steps": 1, "ema_decay": 0.0, **PLENTY},
         "vae-gan": {"d_width": 16, "lr": 1e-3},
         "gaia": {"latent_dim": 128, "lr": 1e-3},
-        "diffusion": {"widths": [32, 32, 32], "patch": 2, "attention_size": 8},
+        "diffusion": {"widths": [32, 32, 32], "patch": 2, "attention_size": 8, "loss_weighting": "min-snr"},
         "progan": {
             "batch_size": 32,
             "noise_dim": 32,

@@ -9,11 +9,11 @@ schedule (Nichol & Dhariwal 2021) trains well on small images and small networks
   "no label" entry) for `label_dropout` of the training images; sampling mixes the two predictions as
   eps = eps_uncond + w (eps_cond - eps_uncond), so guidance w = 0 is the unconditional model, w = 1 the plain
   conditional one and w > 1 pushes samples towards their class.
-- Samplers: one DDIM update (Song et al. 2021) with eta = 1 (`ancestral`: the DDPM posterior, fresh noise every
-  step) or eta = 0 (`ddim`: deterministic), or DPM-Solver++(2M) (`dpm++`, Lu et al. 2022: deterministic, second
-  order), over `sample_steps` evenly spaced timesteps; x_0 is clipped to [-1, 1].
-- On a CPU the UNet works on 2 x 2 pixel patches from 28 px on, with attention only at its lowest resolution
-  (`DiffusionConfig.sized`); on a GPU it keeps the full resolution.
+- Samplers: DPM-Solver++(2M) (`dpm++`, the default, Lu et al. 2022: deterministic, second order), or one DDIM
+  update (Song et al. 2021) with eta = 1 (`ancestral`: the DDPM posterior, fresh noise every step) or eta = 0
+  (`ddim`: deterministic), over `sample_steps` evenly spaced timesteps; x_0 is clipped to [-1, 1].
+- On a CPU the UNet works on 2 x 2 pixel patches from 28 px on, with attention only at its lowest resolution, and
+  the loss is min-SNR weighted (`DiffusionConfig.sized`); on a GPU it keeps the full resolution and uniform loss.
 - Samples come from an exponential moving average of the weights, whose decay ramps up as
   min(ema_decay, (1 + n) / (10 + n)) after n updates, so that short runs do not average in their first steps.
 """
