@@ -48,7 +48,7 @@ def timed_compare(src: Path, folder: Path, models: list[str], budget: str, out: 
         subprocess.run([*argv, "--device", "cpu", "--out", str(out / "compare")], env=env, stdout=log, stderr=log,
                        check=True)  # fmt: skip
     total = time.perf_counter() - started
-    rows = list(csv.DictReader((out / "compare" / "results.csv").open()))
+    rows = [r for r in csv.DictReader((out / "compare" / "results.csv").open()) if r["wall_s"]]  # not the floor
     training = sum(float(r["wall_s"]) for r in rows)
     steps = {r["model"]: int(r["steps"]) for r in rows}
     return {"src": str(src), "total_s": round(total, 1), "training_s": round(training, 1),

@@ -21,7 +21,7 @@ from deepgen.cli import main
 from deepgen.config import RunConfig
 from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError
-from deepgen.models.configs.adversarial import SCARCE_PER_CLASS, SCARCE_STEPS
+from deepgen.models.configs.adversarial import SCARCE_IMAGES, SCARCE_STEPS
 from deepgen.models.sizing import DEFAULT_STEPS, Sizing
 from deepgen.run import METRICS, read_jsonl
 from deepgen.training.health import HealthMonitor, HealthNote, HealthWarning, episodes, remedy, verdict
@@ -50,10 +50,10 @@ def augment_args(out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("name", ["gan", "dcgan", "wgan-gp", "progan"])
 def test_the_auto_rule_turns_augmentation_on_below_the_threshold_and_off_above(name: str) -> None:
-    def sized(per_class: float) -> dict:
-        return RunConfig.default(name).size_to(Sizing(28, 1, round(10 * per_class), "cpu", n_classes=10))
+    def sized(images: int, classes: int = 10) -> dict:
+        return RunConfig.default(name).size_to(Sizing(28, 1, images, "cpu", n_classes=classes))
 
-    scarce, plenty = sized(SCARCE_PER_CLASS - 1), sized(SCARCE_PER_CLASS)
+    scarce, plenty = sized(SCARCE_IMAGES - 1), sized(SCARCE_IMAGES)
     assert (scarce["augment"], scarce["augment_ops"], scarce["steps"]) == (
         "fixed",
         ["translation", "color"],
@@ -61,8 +61,8 @@ def test_the_auto_rule_turns_augmentation_on_below_the_threshold_and_off_above(n
     )
     assert (plenty["augment"], plenty["steps"]) == ("off", DEFAULT_STEPS)
     assert RunConfig.default("vae").size_to(Sizing(28, 1, 10, "cpu", n_classes=10))["steps"] == DEFAULT_STEPS
-    one_class = RunConfig.default(name).size_to(Sizing(28, 1, SCARCE_PER_CLASS - 1, "cpu", n_classes=1))
-    assert one_class["augment"] == "fixed"  # a per-class generator's split holds one class
+    assert sized(SCARCE_IMAGES - 1, classes=1)["augment"] == "fixed"  # a per-class generator's split
+    assert sized(SCARCE_IMAGES, classes=2)["augment"] == "off"  # the count is of images, not images per class
     given = RunConfig.default(name)
     given.apply_overrides(["augment=off", "steps=7"])
     assert not {"augment", "steps"} & set(given.size_to(Sizing(28, 1, 10, "cpu", n_classes=10)))

@@ -38,11 +38,6 @@ class Sizing:
     def pixels(self) -> int:
         return self.channels * self.image_size**2
 
-    @property
-    def per_class(self) -> float | None:
-        """Training images per class (all of them when the classes are not known); None when not known."""
-        return None if self.n_images is None else self.n_images / max(1, self.n_classes or 1)
-
     def __str__(self) -> str:
         images = f"{self.n_images} images" if self.n_images is not None else "images unknown"
         classes = f" in {self.n_classes} classes" if self.n_classes is not None and self.n_images is not None else ""
