@@ -22,7 +22,7 @@ RATES = {"lr_g": 2e-4, "lr_d": 2e-4}  # on a CPU, for Adam and RMSprop alike
 OFF = {"augment": "off", "augment_ops": ["color", "translation", "cutout"]}  # adversarial, many images per class
 PLENTY = {**OFF, **RATES}
 STYLEGAN = {"batch_size": 32, "critic_steps": 1, "lr_g": 0.0025, "lr_d": 0.0025, "ema_decay": 0.99778,
-            "mapping_layers": 2}  # fmt: skip
+            "mapping_layers": 2, "style_mixing": 0.0}  # fmt: skip
 
 # The README's table "Defaults sized to the data" (the batch size is the same for every model).
 DOCUMENTED = {

@@ -20,6 +20,8 @@ from deepgen.config import DataConfig, RunConfig, build
 from deepgen.data import load_data
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
+from deepgen.models.configs.adversarial import SCARCE_IMAGES
+from deepgen.models.sizing import Sizing
 from deepgen.models.stylegan import StyleGAN
 from deepgen.nn.progressive import EqualConv2d
 from deepgen.nn.style import ModulatedConv2d
@@ -198,3 +200,20 @@ def test_conditional_samples_are_of_the_asked_class_after_a_short_run(tmp_path: 
 def test_conditional_samples_are_of_the_asked_class_after_a_longer_run(tmp_path: Path) -> None:
     """1000 steps (about a minute): at least 80%."""
     assert conditional_digits_accuracy(tmp_path, 1000) >= 0.8
+
+
+def test_scarce_data_gets_ada_and_a_cpu_no_style_mixing() -> None:
+    def sized(images: int, device: str) -> dict:
+        return RunConfig.default("stylegan").size_to(Sizing(28, 1, images, device, n_classes=10))
+
+    assert (sized(SCARCE_IMAGES - 1, "cpu")["augment"], sized(SCARCE_IMAGES, "cpu")["augment"]) == ("adaptive", "off")
+    assert (sized(8000, "cpu")["style_mixing"], sized(8000, "cuda")["style_mixing"]) == (0.0, 0.9)
+
+
+def test_the_class_projection_is_scaled_to_the_feature_width() -> None:
+    critic = stylegan(conditional=True).discriminator
+    x, labels = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        h = critic.features(x)
+        projection = (critic.embed(labels) * h).sum(1) / h.shape[1] ** 0.5
+        assert torch.allclose(critic(x, labels), critic.head(h).squeeze(1) + projection, atol=1e-5)

@@ -49,7 +49,8 @@ class AdversarialModel(GenerativeModel):
         k = len(classes) if config.conditional else 0
         self.generator = Generator(self.generator_body(config.noise_dim + k), k)
         features, feature_dim = self.critic_features()
-        self.discriminator = Critic(features, feature_dim, k, self.critic_head(feature_dim))
+        head, gain = self.critic_head(feature_dim), self.projection_gain(feature_dim)
+        self.discriminator = Critic(features, feature_dim, k, head, gain)
         if config.regularizer == "gp" and any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules()):
             raise ConfigError(
                 "the gradient penalty needs a critic without BatchNorm (it couples the samples of a batch); "
@@ -90,6 +91,10 @@ class AdversarialModel(GenerativeModel):
         """The generator; the critic too unless a gradient penalty differentiates it twice."""
         twice = self.config.regularizer == "gp" or self.config.r1_gamma > 0
         return [self.generator] if twice else [self.generator, self.discriminator]
+
+    def projection_gain(self, feature_dim: int) -> float:
+        """The weight of the class projection in the critic's score (1: Miyato & Koyama's)."""
+        return 1.0
 
     def critic_head(self, feature_dim: int) -> nn.Module:
         """The critic's score layer on its feature vector."""

@@ -25,12 +25,19 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-    """`features` map images to vectors h; the score is w.h + b, plus <embed(y), h> when conditional
-    (the projection discriminator of Miyato & Koyama 2018)."""
+    """`features` map images to vectors h; the score is w.h + b, plus g <embed(y), h> when conditional
+    (the projection discriminator of Miyato & Koyama 2018, with g = `projection_gain`)."""
 
-    def __init__(self, features: nn.Module, feature_dim: int, num_classes: int = 0, head: nn.Module | None = None):
+    def __init__(
+        self,
+        features: nn.Module,
+        feature_dim: int,
+        num_classes: int = 0,
+        head: nn.Module | None = None,
+        projection_gain: float = 1.0,
+    ):
         super().__init__()
-        self.features = features
+        self.features, self.projection_gain = features, projection_gain
         self.head = head or nn.Linear(feature_dim, 1)
         self.embed = nn.Embedding(num_classes, feature_dim) if num_classes else None
 
@@ -38,5 +45,5 @@ class Critic(nn.Module):
         h = self.features(x)
         score = self.head(h).squeeze(1)
         if self.embed is not None:
-            score = score + (self.embed(labels) * h).sum(1)
+            score = score + self.projection_gain * (self.embed(labels) * h).sum(1)
         return score

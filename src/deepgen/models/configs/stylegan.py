@@ -18,8 +18,8 @@ class StyleConfig(AdversarialConfig):
     channel_base: int | None = auto("feature maps at resolution r: min(channel_base / r, channel_max)", ge=1)
     channel_max: int | None = auto("the most feature maps at any resolution", ge=1)
     g_arch: StyleArch = opt("skip", "generator outputs: skip (RGB layers summed over resolutions) or resnet")
-    style_mixing: float = opt(
-        0.9, "probability that a generated image mixes the styles of two noise vectors", ge=0, le=1
+    style_mixing: float | None = auto(
+        "probability that a generated image mixes the styles of two noise vectors", ge=0, le=1
     )
     pl_weight: float = opt(0.0, "weight of the path-length regulariser (the paper: 2; 0 = off)", ge=0)
     pl_interval: int = opt(4, "steps between path-length regulariser steps (lazy)", ge=1)
@@ -44,7 +44,9 @@ class StyleConfig(AdversarialConfig):
         half-life (ramped up over the first 20 times as many images). On a GPU: maps min(16384 / r, 512) at
         resolution r (the paper's 32768 / r from 64 px), batches of 64. On a CPU, where the 3x3 convolutions
         at the image size cost most: maps halve at each doubling to about 448 / image size at the image size
-        (8 to 64, at most 128; ProGAN's rule), w of the widest maps, and batches of half the batch size."""
+        (8 to 64, at most 128; ProGAN's rule), w of the widest maps, batches of half the batch size, and no style
+        mixing (the paper's CIFAR-10 setting; mnist10k, 120 s on one core, one seed: FID 35.3 with mixing 0.9,
+        26.3 without). On scarce data ADA: the shared rule's augmentation, `adaptive` instead of `fixed`."""
         if s.gpu:
             batch = batch_size or min(64, default_batch(s))
             cmax = 512 if s.image_size >= 64 else 256
@@ -54,7 +56,10 @@ class StyleConfig(AdversarialConfig):
             top = pow2(448 / s.image_size, 8, 64)
             cmax, cbase = min(4 * top, 128), top * s.image_size
         widest = min(cbase // resolutions(s.image_size)[0], cmax)
-        return super().sized(s, batch) | {
+        shared = super().sized(s, batch)
+        return shared | {
+            "augment": "adaptive" if shared["augment"] == "fixed" else shared["augment"],
+            "style_mixing": 0.9 if s.gpu else 0.0,
             "noise_dim": widest,
             "mapping_layers": 8 if s.gpu and s.image_size >= 128 else 2,
             "channel_base": cbase,
