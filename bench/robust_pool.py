@@ -5,7 +5,8 @@ generator of seed s are shared by every variant):
 
 1. the best classic augmentation: `deepgen augment` with each --classic-kinds, real vs classic; the kind with the
    best mean *validation* accuracy is chosen (the test split chooses nothing);
-2. for each --generators model (trained on each seed's training split only, conditional): one experiment with that
+2. for each --generators model (trained on each seed's training split only, conditional; DCGAN with differentiable
+   augmentation, translation and colour, at every size): one experiment with that
    classic kind, `--adversarial none fgsm` (fast AT: training PGD-k costs k times more on a CPU; the evaluation attack
    is stronger: PGD-20 with 2 random restarts) and a pool of generated images (10 x the real training images, made
    once per seed and cached), conditional labels, drawn at --fraction of every batch. Variants: real, classic, real+AT,
@@ -40,6 +41,8 @@ from deepgen.classify.config import AdversarialConfig, FitConfig
 from deepgen.config import DataConfig
 
 NUMBERS = ("accuracy", "val_accuracy")
+# the conditional DCGAN with differentiable augmentation at every size (the auto rule turns it off from 400 images)
+GENERATOR_SET = {"dcgan": ["augment=fixed", "augment_ops=translation,color"]}
 
 
 def main() -> None:
@@ -104,6 +107,7 @@ def experiment(args: argparse.Namespace, data: str, n: int, seeds: int, kind: st
     cfg = config(
         args, data, n, seeds, out, classic_kind=kind, classic_only=True, adversarial=["none", "fgsm"],
         train_generator=generator, generator_steps=args.generator_steps, synthetic_fraction=args.fraction,
+        generator_set=GENERATOR_SET.get(generator, []),
     )  # fmt: skip
     return run(cfg)
 
