@@ -21,21 +21,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from deepgen.data.sources import read_idx
+from deepgen.data.sources import idx_pair
 
 
 def make_folder(idx: Path, n: int, out: Path) -> Path:
     """The first `n` images of the MNIST test set as out/<digit>/<index>.png (kept when already made)."""
     if out.is_dir():
         return out
-    images = read_idx(next(idx.glob("t10k-images-idx3-ubyte*")), 3)[:n]
-    labels = read_idx(next(idx.glob("t10k-labels-idx1-ubyte*")), 1)[:n]
-    for i, (image, label) in enumerate(zip(images, labels)):
+    digits = idx_pair(idx, "t10k", [str(d) for d in range(10)])
+    for i, (image, label) in enumerate(zip(digits.images[:n, 0].numpy(), digits.labels[:n].tolist())):
         (out / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(out / str(label) / f"{i:05d}.png")
+        Image.fromarray(image).save(out / str(label) / f"{i:05d}.png")
     return out
 
 
