@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from deepgen.config import auto, opt
 from deepgen.models.sizing import DEFAULT_STEPS, AutoSized, Sizing, default_batch, pow2
@@ -18,6 +18,7 @@ SCARCE_STEPS = 3000  # training steps on such scarce data
 
 @dataclass
 class AdversarialConfig(AutoSized):
+    scarce_augment: ClassVar[str] = "fixed"  # the augmentation `sized` turns on for scarce data
     noise: Noise = opt("normal", "noise distribution: normal N(0, 1), uniform U(-1, 1) or poisson Poisson(1)")
     noise_dim: int | None = auto("size of the noise vector", ge=1)
     conditional: bool = opt(False, "condition generator and discriminator on the class label")
@@ -81,7 +82,7 @@ class AdversarialConfig(AutoSized):
         return {
             "batch_size": batch_size or default_batch(s),
             "steps": SCARCE_STEPS if scarce else DEFAULT_STEPS,
-            "augment": "fixed" if scarce else "off",
+            "augment": self.scarce_augment if scarce else "off",
             "augment_ops": list(SCARCE_OPS if scarce else OPS),
             "noise_dim": pow2(s.pixels / 12, 32, 128),
             "critic_steps": (5 if s.gpu else 2) if self.loss == "wasserstein" else 1,
