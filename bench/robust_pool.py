@@ -18,8 +18,9 @@ without it; classic against real), with paired t-test p-values (none below 3 see
 varies) and McNemar's test on the pooled test images. Every experiment writes its own folder in OUT, whose
 results.csv grows seed by seed: a stopped bench keeps what finished, and rerunning it continues.
 
-Sized for ~2 hours on a 2-core CPU (one thread) with the defaults:
-    flock /tmp/bench.lock taskset -c 1 env OMP_NUM_THREADS=1 python bench/robust_pool.py --out /work/out/issue24/full
+The parts (a data set at one size) run in --jobs processes of one thread each, the larger sizes first. With the defaults
+on a 2-core CPU (--jobs 2):
+    flock /tmp/bench.lock python bench/robust_pool.py --out /work/out/issue24/full
 A reduced run (what fits in a shared session):
     ... bench/robust_pool.py --data digits --seeds 3 --limits 10 --generators dcgan --out /work/out/issue24/reduced
 """
@@ -29,6 +30,8 @@ from __future__ import annotations
 import argparse
 import csv
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -57,21 +60,28 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1, help="L-inf budget in [0, 1] pixel units (train and test)")
     parser.add_argument("--max-steps", type=int, default=400, help="classifier steps (early stopping on val)")
     parser.add_argument("--robust-n", type=int, default=500, help="test images attacked")
+    parser.add_argument("--jobs", type=int, default=2, help="parts run at once, one process of one thread each")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-robust-pool"))
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     seeds = dict(zip(args.data, args.seeds + args.seeds[-1:] * len(args.data)))
-    if not args.report_only:
-        for data in args.data:
-            for n in args.limits:
-                start = time.time()
-                kind = best_classic(args, data, n, seeds[data])
-                for generator in args.generators:
-                    experiment(args, data, n, seeds[data], kind, generator)
-                print(f"{data} at {n} per class: {time.time() - start:.0f} s", flush=True)
-                report(args)
+    if not args.report_only:  # the larger sizes first: the parts end closer together
+        parts = [(data, n, seeds[data]) for n in sorted(args.limits, reverse=True) for data in args.data]
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads,
+                                 initargs=(1,)) as pool:  # fmt: skip
+            for done in pool.map(part, [args] * len(parts), parts):
+                print(done, flush=True)
     report(args)
+
+
+def part(args: argparse.Namespace, data_n_seeds: tuple[str, int, int]) -> str:
+    """One data set at one size: the best classic kind, then one experiment per generator."""
+    data, n, seeds = data_n_seeds
+    start = time.time()
+    kind = best_classic(args, data, n, seeds)
+    for generator in args.generators:
+        experiment(args, data, n, seeds, kind, generator)
+    return f"{data} at {n} per class: {time.time() - start:.0f} s"
 
 
 def config(args: argparse.Namespace, data: str, n: int, seeds: int, out: Path, **settings: object) -> AugmentConfig:
