@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from deepgen.models.sizing import DEFAULT_STEPS, Sizing
 from deepgen.run import METRICS, read_jsonl
 from deepgen.training.health import HealthMonitor, HealthNote, HealthWarning, episodes, remedy, verdict
 from deepgen.training.metrics_log import MetricsLog
+from deepgen.training.runlock import locked
 from deepgen.training.trainer import train
 from deepgen.viz.grids import class_grid
 
@@ -92,6 +94,19 @@ def test_generator_options_reach_the_trained_generators_config(tmp_path: Path, c
     assert json.loads((out / "augment.json").read_text())["generator_options"]["augment"] == "adaptive"
     assert main(args[:-2] + ["augment=fixed", "lr_d=3e-4"]) == 2  # other generator settings into the same --out
     assert "holds an experiment with other settings (generator_set" in capsys.readouterr().err
+
+
+def test_a_generator_another_process_is_still_training_is_not_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = augment_args(tmp_path / "augment", "--train-generator", "dcgan", "--generator-steps", "3")
+    assert main(args) == 0
+    run = tmp_path / "augment" / "generators" / "seed0"
+    shutil.rmtree(run / "checkpoints")  # as if its owner, still alive, had not reached its first checkpoint
+    with locked(run, "run directory"):
+        assert main(args) == 2  # the same command continues the experiment, but must not take the run over
+    assert "is in use by another deepgen process" in capsys.readouterr().err
+    assert (run / "config.yaml").is_file()
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
 from deepgen.run import CONFIG, checkpoints, latest_checkpoint, open_run, step_of
 from deepgen.sampling import generate, vary_images
+from deepgen.training.runlock import locked
 from deepgen.training.trainer import train
 
 if TYPE_CHECKING:
@@ -224,8 +225,9 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
     done = checkpoints(out)
     if done and step_of(done[-1]) >= open_run(out).config.train.steps:
         return out
-    if out.exists() and not done:  # killed before its first checkpoint: nothing to keep
-        shutil.rmtree(out)
+    if out.exists() and not done:  # killed before its first checkpoint: nothing to keep, unless it is still training
+        with locked(out, "the generator run"):
+            shutil.rmtree(out)
     result = train(run, resume=bool(done), splits=data, advice=generator_flags)
     if result.interrupted:
         raise Interrupted(
