@@ -81,7 +81,7 @@ def experiment(args: argparse.Namespace, n: int, recipes: list[str], seeds: int)
         out=args.out / f"{n}pc",
         ratios=[args.ratio],
         seeds=seeds,
-        train_generator=args.generator,
+        train_generator=[args.generator],
         generator_steps=args.generator_steps,
         classic_only=True,
         eps=[],

@@ -53,7 +53,7 @@ def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> 
     ]
     assert main(args) == 0
     for seed in (0, 1):
-        rows = list(csv.DictReader((out / "provenance" / f"seed{seed}.csv").open()))
+        rows = list(csv.DictReader((out / "provenance" / f"seed{seed}-gen.csv").open()))
         synthetic = [r for r in rows if r["source"] == "synthetic"]
         real_train = [r for r in rows if r["split"] == "train" and r["source"] == "real"]
         test = [r for r in rows if r["split"] == "test"]
@@ -62,14 +62,14 @@ def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> 
         assert {r["source"] for r in rows if r["split"] in ("val", "test")} == {"real"} and len(test) == 360
         assert not {r["sha1"] for r in synthetic} & {r["sha1"] for r in test}
     results = list(csv.DictReader((out / "results.csv").open()))
-    assert sorted({r["variant"] for r in results}) == ["classic", "gan x1.5", "gan x1.5+classic", "real"]
-    assert len(results) == 8 and all(int(r["synthetic"]) == (120 if "gan" in r["variant"] else 0) for r in results)
+    assert sorted({r["variant"] for r in results}) == ["classic", "gen x1.5", "gen x1.5+classic", "real"]
+    assert len(results) == 8 and all(int(r["synthetic"]) == (120 if "gen" in r["variant"] else 0) for r in results)
     assert all(float(r["fgsm@0"]) == float(r["accuracy"]) == float(r["pgd@0"]) for r in results)
     summary = (out / "summary.md").read_text()
-    assert "Conclusion (small-cnn)" in summary and "p (Holm)" in summary
+    assert "Conclusion (small-cnn, paired over 2 seeds)" in summary and "p (Holm)" in summary
     assert len(list((out / "confusion").glob("*.png"))) == 4
     report = (out / "report.html").read_text()
-    assert "<table id='results'>" in report and "Generated images on top of classic augmentation" in report
+    assert "<table id='results'>" in report and "the largest change in test accuracy is" in report
     assert report.count("<img src='data:image/png;base64,") == 4 + 1 + 1  # confusion matrices, generator grid, kept
 
 
@@ -124,12 +124,13 @@ def test_summary_tests_generated_images_against_classic_augmentation() -> None:
         for v, a in accuracy.items()
         for s in range(3)
     ]
-    line = summarise(rows, 3).splitlines()[-1]
+    text = summarise(rows, 3)
     d, half, p = paired_difference(accuracy["gan x1+classic"], accuracy["classic"])
-    assert line.startswith("Generated images on top of classic augmentation (cnn, paired over 3 seeds")
-    assert f"gan x1+classic {100 * d:.2f} ± {100 * half:.2f} points (p = {p:.3g})" in line
     assert d == pytest.approx(0.02) and p == pytest.approx(0.0742, abs=1e-3)  # t = 2 / (1 / sqrt 3), 2 d.f.
-    assert line.endswith("— no significant difference.")
+    own = text[text.index("### Test accuracy against each variant's baseline") :]
+    assert f"| gan x1+classic | classic | 83.33 ± 6.25 | {100 * d:.2f} ± {100 * half:.2f} | {p:.3g} | {p:.3g} |" in own
+    d_real = paired_difference(accuracy["gan x1+classic"], accuracy["real"])[0]
+    assert f"the largest change in test accuracy is gan x1+classic against real: {100 * d_real:+.2f} points" in text
 
 
 def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
@@ -138,9 +139,9 @@ def test_a_generator_is_trained_per_seed_and_class(tmp_path: Path) -> None:
     args += ["--generator-steps", "2", "--per-class-generators", "--ratios", "0", "1", "--seeds", "1"]
     args += ["--max-steps", "5", "--no-classic", "--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0
-    runs = sorted(p.parent for p in (out / "generators" / "seed0").glob("*/config.yaml"))
+    runs = sorted(p.parent for p in (out / "generators" / "seed0" / "dcgan").glob("*/config.yaml"))
     assert [r.name for r in runs] == [f"class{c}" for c in range(10)]
-    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    rows = list(csv.DictReader((out / "provenance" / "seed0-dcgan.csv").open()))
     real_train = [r for r in rows if r["split"] == "train" and r["source"] == "real"]
     assert len([r for r in rows if r["source"] == "synthetic"]) == len(real_train)
     report = (out / "report.html").read_text()
@@ -161,8 +162,7 @@ def test_summary_says_identical_where_every_paired_difference_is_zero() -> None:
     assert f"| gan x1 | 71.00 ± 2.48 | 71.00 ± 2.48 | 71.00 ± 2.48 | 0.00 ± 0.00 | {same} | {same} |" in text
     p = paired_difference(accuracy["gan x2"], accuracy["real"])[2]
     assert f"| {p:.3g} |" in text  # a variant that differs keeps its p-value
-    assert text.splitlines()[-1].startswith("Generated images on top of classic augmentation (cnn, paired over 3 seeds")
-    assert "gan x1+classic identical on every seed — no significant difference." in text
+    assert f"| gan x1+classic | classic | 81.33 ± 3.79 | 0.00 ± 0.00 | {same} | {same} |" in text
 
 
 def test_variations_of_each_seeds_own_training_images_keep_their_class(tmp_path: Path) -> None:
@@ -171,8 +171,8 @@ def test_variations_of_each_seeds_own_training_images_keep_their_class(tmp_path:
     args += ["--generator-steps", "2", "--ratios", "0", "2", "--seeds", "1", "--max-steps", "5", "--no-classic"]
     args += ["--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
     assert main(args) == 0  # one unconditional VAE, trained on the seed's training split only
-    assert [p.parent.name for p in (out / "generators").glob("*/config.yaml")] == ["seed0"]
-    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    assert [p.parent.name for p in (out / "generators" / "seed0").glob("*/config.yaml")] == ["vae-vary"]
+    rows = list(csv.DictReader((out / "provenance" / "seed0-vae-vary.csv").open()))
     real = [r["class"] for r in rows if r["split"] == "train" and r["source"] == "real"]
     synthetic = [r["class"] for r in rows if r["source"] == "synthetic"]
     assert sorted(synthetic) == sorted(real * 2)  # two variations per training image, of its class

@@ -111,7 +111,12 @@ def test_recipes_pool_and_curve_in_one_run(tmp_path: Path) -> None:
     assert main(args) == 0
     results = list(csv.DictReader((out / "results.csv").open()))
     assert len(results) == 2 * 2 * 4 and {r["per_class"] for r in results} == {"5", "8"}
-    assert {r["variant"] for r in results} == {"real", "classic", "gan x1 filter+classic", "gan x1 two-stage+classic"}
+    assert {r["variant"] for r in results} == {
+        "real",
+        "classic",
+        "dcgan x1 filter+classic",
+        "dcgan x1 two-stage+classic",
+    }
     for row in results:
         stages = json.loads(row["stages"])
         if row["recipe"] == "two-stage":  # provenance: generated images in the first stage only
@@ -122,12 +127,12 @@ def test_recipes_pool_and_curve_in_one_run(tmp_path: Path) -> None:
         if row["recipe"] == "filter":
             assert row["recipe_settings"] == "tau=0.9" and 0 <= float(row["kept_share"]) <= 1
     for part in ("5pc/seed0", "5pc/seed1", "8pc/seed0", "8pc/seed1"):
-        rows = list(csv.DictReader((out / "provenance" / f"{part}.csv").open()))
+        rows = list(csv.DictReader((out / "provenance" / f"{part}-dcgan.csv").open()))
         unlabelled = {r["sha1"] for r in rows if r["source"] == "unlabelled"}
         held = {r["sha1"] for r in rows if r["split"] in ("train", "val", "test") and r["source"] == "real"}
         assert len([r for r in rows if r["source"] == "unlabelled"]) == 40 and not unlabelled & held
     summary = (out / "summary.md").read_text()
     assert "## small-cnn, 5 per class" in summary and "## small-cnn, 8 per class" in summary
-    assert "gan x1 filter+classic (5 per class): kept" in summary and "real images per class" in summary
+    assert "dcgan x1 filter+classic (5 per class): kept" in summary and "real images per class" in summary
     assert (out / "curve_small-cnn.png").is_file() and "curve_small-cnn" not in summary
     assert "and up to 40 pseudo-labelled unlabelled images" in results[-1]["generator"]

@@ -204,17 +204,17 @@ def test_augment_with_a_pool_pseudo_labels_and_fast_adversarial_training(tmp_pat
     variants = [r["variant"] for r in results]
     assert variants == [
         "real", "classic", "real+fgsm-AT", "classic+fgsm-AT",
-        "gan pool@0.5 pseudo+classic", "gan pool@0.5 pseudo+classic+fgsm-AT",
+        "gen pool@0.5 pseudo+classic", "gen pool@0.5 pseudo+classic+fgsm-AT",
     ]  # fmt: skip
     baselines = {r["variant"]: r["baseline"] for r in results}
-    assert baselines["gan pool@0.5 pseudo+classic+fgsm-AT"] == "classic+fgsm-AT" and baselines["real+fgsm-AT"] == "real"
+    assert baselines["gen pool@0.5 pseudo+classic+fgsm-AT"] == "classic+fgsm-AT" and baselines["real+fgsm-AT"] == "real"
     assert all("PGD-3" in r["robust_attack"] for r in results)
     assert {r["classic_kind"] for r in results if r["classic"] == "True"} == {"trivialaugment"}
-    rows = list(csv.DictReader((out / "provenance" / "seed0.csv").open()))
+    rows = list(csv.DictReader((out / "provenance" / "seed0-gen.csv").open()))
     judge_trained_on = {r["sha1"] for r in rows if r["split"] == "train" and r["source"] == "real"}
     assert not judge_trained_on & {r["sha1"] for r in rows if r["split"] == "test"}
     assert sum(r["ratio"] == "pool@0.5" for r in rows) == 100
-    pool, provenance = read_pool(out / "pools" / "seed0.safetensors")
+    pool, provenance = read_pool(out / "pools" / "seed0" / "gen-pool@0.5.safetensors")
     assert len(pool) == 100 and provenance["seed"] == 0 and str(generator) in provenance["generator"]
     summary = (out / "summary.md").read_text()
     assert "classic = trivialaugment augmentation." in summary and "with classic+fgsm-AT" in summary

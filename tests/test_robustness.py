@@ -117,7 +117,7 @@ def test_augment_rerun_into_out_reuses_only_matching_generators(tmp_path: Path, 
     args += ["--out", str(out)]
     assert main([*args, "--generator-steps", "2"]) == 0
     assert "dcgan digits seed 0" in capsys.readouterr().err  # the progress bar names the data it trains on
-    generator = out / "generators" / "seed0"
+    generator = out / "generators" / "seed0" / "dcgan"
     made = (checkpoints(generator)[-1] / WEIGHTS).stat().st_mtime_ns
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["generator"] for r in rows} == {"", f"dcgan (conditional) trained 2 steps on seed 0's training split "

@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from conftest import tiny_config
-from deepgen.augmentation import experiment, sources
+from deepgen.augmentation import cells, sources
 from deepgen.augmentation.sources import generator_flags
 from deepgen.cli import main
 from deepgen.config import RunConfig
@@ -82,16 +82,16 @@ def test_generator_options_reach_the_trained_generators_config(tmp_path: Path, c
     args = augment_args(out, "--train-generator", "dcgan", "--generator-steps", "3")
     args += ["--generator-config", str(earlier / "config.yaml"), "--generator-set", "augment=adaptive", "lr_d=3e-4"]
     assert main(args) == 0
-    config = yaml.safe_load((out / "generators" / "seed0" / "config.yaml").read_text())
+    config = yaml.safe_load((out / "generators" / "seed0" / "dcgan" / "config.yaml").read_text())
     model = config["model_config"]
     assert (model["augment"], model["lr_d"], model["lecam"], model["g_width"]) == ("adaptive", 3e-4, 0.25, 4)
     assert (config["train"]["steps"], config["train"]["seed"], model["conditional"]) == (3, 0, True)
     assert config["data"]["data"] == "digits" and config["data"]["limit_per_class"] == 6  # the experiment's data
-    row = next(r for r in csv.DictReader((out / "results.csv").open()) if r["variant"] == "gan x1")
+    row = next(r for r in csv.DictReader((out / "results.csv").open()) if r["variant"] == "dcgan x1")
     recorded = json.loads(row["generator_settings"])
     assert (recorded["augment"], recorded["lr_d"], recorded["lecam"], recorded["steps"]) == ("adaptive", 3e-4, 0.25, 3)
-    assert json.loads((out / "provenance" / "seed0-generator.json").read_text()) == recorded
-    assert json.loads((out / "augment.json").read_text())["generator_options"]["augment"] == "adaptive"
+    assert json.loads((out / "provenance" / "seed0-dcgan-generator.json").read_text()) == recorded
+    assert json.loads((out / "augment.json").read_text())["generator_options"]["dcgan"]["augment"] == "adaptive"
     assert main(args[:-2] + ["augment=fixed", "lr_d=3e-4"]) == 2  # other generator settings into the same --out
     assert "holds an experiment with other settings (generator_set" in capsys.readouterr().err
 
@@ -101,8 +101,9 @@ def test_a_generator_another_process_is_still_training_is_not_deleted(
 ) -> None:
     args = augment_args(tmp_path / "augment", "--train-generator", "dcgan", "--generator-steps", "3")
     assert main(args) == 0
-    run = tmp_path / "augment" / "generators" / "seed0"
+    run = tmp_path / "augment" / "generators" / "seed0" / "dcgan"
     shutil.rmtree(run / "checkpoints")  # as if its owner, still alive, had not reached its first checkpoint
+    shutil.rmtree(tmp_path / "augment" / "cells" / "6pc" / "seed0" / "generator")  # and its cell not finished
     with locked(run, "run directory"):
         assert main(args) == 2  # the same command continues the experiment, but must not take the run over
     assert "is in use by another deepgen process" in capsys.readouterr().err
@@ -126,7 +127,7 @@ def test_an_unusable_generator_is_refused_before_anything_trains(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, extra: list[str], error: str
 ) -> None:
     steps = []
-    monkeypatch.setattr(experiment, "fit", lambda *a, **k: steps.append("classifier"))
+    monkeypatch.setattr(cells, "fit", lambda *a, **k: steps.append("classifier"))
     monkeypatch.setattr(sources, "train", lambda *a, **k: steps.append("generator"))
     assert main(augment_args(tmp_path / "out", *extra)) == 2
     assert steps == []  # no classifier and no generator trained a single step
@@ -158,7 +159,7 @@ def test_the_remedy_under_augment_names_an_augment_flag(tmp_path: Path) -> None:
     args = augment_args(out, "--train-generator", "dcgan", "--generator-steps", "12", "--generator-set", *broken)
     with pytest.warns(HealthWarning, match="critic has won"):
         assert main(args) == 0
-    (message,) = [r["message"] for r in read_jsonl(out / "generators" / "seed0" / METRICS) if r.get("health")]
+    (message,) = [r["message"] for r in read_jsonl(out / "generators" / "seed0" / "dcgan" / METRICS) if r.get("health")]
     assert "--generator-set augment=fixed augment_ops=translation,color" in message and "--augment " not in message
     assert "--generator-set lecam=0.1" in message and "--generator-set lr_d=1e-4" in message
     assert "stayed broken" in (out / "summary.md").read_text()

@@ -11,8 +11,12 @@ from deepgen.config import DataConfig, auto, opt
 
 RECORD = "augment.json"  # the settings of the experiment in --out
 # What a failed experiment wrote in --out, removed when a command with other settings takes it over:
-LEFTOVERS = ("generators", "provenance", "samples", "confusion", "results.csv", "summary.md", "report.html")
-RERUNNABLE = ("out", "device")  # settings a continued experiment may change
+LEFTOVERS = (
+    "cells", "generators", "pools", "provenance", "samples", "confusion", "submitit", "results.csv", "summary.md",
+    "report.html",
+)  # fmt: skip
+# Settings a continued experiment may change: where and how its cells run, and how many seeds (a cell is one seed's)
+RERUNNABLE = ("out", "device", "seeds", "jobs", "launcher", "slurm", "dry_run")
 
 
 @dataclass
@@ -30,15 +34,30 @@ class RecipeConfig:
 
 
 @dataclass
+class SlurmConfig:
+    """The SLURM resources of each task of a job array (--launcher slurm)."""
+
+    partition: str | None = opt(None, "SLURM partition", flag="--slurm-partition", metavar="NAME")
+    time: int = opt(240, "minutes per task (a timed-out task is requeued)", flag="--slurm-time", ge=1)
+    gpus: int = opt(0, "GPUs per task", flag="--slurm-gpus", ge=0, le=16)
+    cpus: int = opt(4, "CPU cores per task", flag="--slurm-cpus", ge=1, le=256)
+    mem_gb: int = opt(16, "memory per task (GiB)", flag="--slurm-mem-gb", ge=1, le=4096)
+    parallel: int = opt(64, "tasks of an array run at once at most", flag="--slurm-parallel", ge=1)
+    account: str | None = opt(None, "SLURM account", flag="--slurm-account", metavar="NAME")
+
+
+@dataclass
 class AugmentConfig:
     data: DataConfig
     out: Path = opt(MISSING, "folder for results.csv, summary.md, confusion/, provenance/")
     classifiers: list[str] = opt(["small-cnn"], "small-cnn resnet18 sae torchvision:NAME timm:NAME", metavar="NAME")
     ratios: list[float] = opt([0.0, 0.5, 1.0, 2.0], "synthetic images per real one", ge=0)
     seeds: int = opt(3, "seeds (splits, classifiers, generators)", ge=1)
-    generator: Path | None = opt(None, "a conditional run (trained with --conditional)", metavar="RUN")
+    generator: list[Path] = opt([], "conditional runs (trained with --conditional), each one generator", metavar="RUN")
     generators: dict[str, Path] = opt({}, "an unconditional run per class", metavar="CLASS=RUN")
-    train_generator: str | None = opt(None, "train MODEL on each seed's training split", metavar="MODEL")
+    train_generator: list[str] = opt(
+        [], "train each MODEL on each seed's training split (several: one generator each)", metavar="MODEL"
+    )
     per_class_generators: bool = opt(False, "with --train-generator: one per class")
     vary: float | None = opt(
         None,
@@ -54,7 +73,8 @@ class AugmentConfig:
     generator_set: list[str] = opt(
         [],
         "with --train-generator: set any option of the generators trained here as deepgen train --set takes it, "
-        "e.g. --generator-set augment=fixed augment_ops=translation,color lecam=0.1",
+        "e.g. --generator-set augment=fixed augment_ops=translation,color lecam=0.1; MODEL:KEY=VALUE for one of "
+        "several --train-generator models (dcgan:lecam=0.1)",
         metavar="KEY=VALUE",
     )
     generator_config: Path | None = opt(
@@ -122,6 +142,30 @@ class AugmentConfig:
     fit: FitConfig = field(default_factory=FitConfig)
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     device: str = opt("auto", "device of the classifiers and generators: auto, cpu, cuda, mps")
+    jobs: int = opt(
+        1,
+        "cells run at once in N worker processes (threads: the cores / N each; with GPUs each worker pinned to one)",
+        metavar="N",
+        ge=1,
+        le=256,
+    )
+    launcher: Literal["local", "slurm", "submitit-local"] = opt(
+        "local",
+        "where cells run: here (--jobs), as SLURM job arrays through submitit (pip install deepgen[slurm]), or "
+        "submitit's local executor (the cluster path, on this machine)",
+    )
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    dry_run: bool = opt(False, "print the cells (and for SLURM the job arrays) that would run, and run nothing")
+
+    @property
+    def trained(self) -> str | None:
+        """The model trained per seed, in a config of one generator (see experiment.one_generator)."""
+        return self.train_generator[0] if self.train_generator else None
+
+    @property
+    def run(self) -> Path | None:
+        """The conditional run, in a config of one generator."""
+        return self.generator[0] if self.generator else None
 
     def part(self, seed: int) -> str:
         """Where a seed's generators and provenance go, below --out: seedS, or NpcS/seedS on a curve."""

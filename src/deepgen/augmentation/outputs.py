@@ -117,12 +117,16 @@ def recipe_lines(cfg: AugmentConfig, rows: list[dict]) -> list[str]:
 def write_report(cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path], notes: list[str]) -> Path:
     """report.html: the results table with the conclusions, the curve, confusion matrices, each generator's last
     grid (a row per class) beside its training health, and a few generated images each recipe kept and rejected."""
-    ratios = ", ".join(f"{r:g}" for r in cfg.ratios)
+    amounts = (
+        f"a pool of generated images drawn at {cfg.synthetic_fraction:g} of every training batch"
+        if cfg.synthetic_fraction > 0
+        else "synthetic-to-real ratios " + ", ".join(f"{r:g}" for r in cfg.ratios)
+    )
     limits = ", ".join(map(str, cfg.limits)) if cfg.limits else cfg.data.limit_per_class
     per_class = f"at most {limits} training images per class" if limits else "all training images per class"
     intro = [
-        f"{cfg.data.data}, {per_class}, {cfg.seeds} seed(s), synthetic-to-real ratios {ratios}; synthetic images "
-        "are added to the training split only.",
+        f"{cfg.data.data}, {per_class}, {cfg.seeds} seed(s), {amounts}; synthetic images are used in the "
+        "training split only.",
         "Scores are percent on the real test split, mean ± 95% CI over seeds; p-values are paired t-tests.",
         *sorted({f"Synthetic images from {row['generator']}." for row in rows if row.get("generator")}),
         *notes,
@@ -132,7 +136,7 @@ def write_report(cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path],
         found = episodes(read_jsonl(Path(run) / METRICS))
         health = f"Training health: {verdict(found)}." + "".join(f" {line}" for line in describe(found))
         galleries.append(Gallery(f"Generator {run}", {"last samples (a row per class)": path}, health))
-    stems = sorted({p.with_name(p.name.rsplit("_", 1)[0]) for p in (cfg.out / "samples").glob("**/seed0/*.png")})
+    stems = sorted({p.with_name(p.name.rsplit("_", 1)[0]) for p in (cfg.out / "samples").glob("**/seed0/*/*.png")})
     for stem in stems:
         used = {kind: stem.with_name(f"{stem.name}_{kind}.png") for kind in ("kept", "rejected")}
         where = stem.parent.relative_to(cfg.out / "samples")
@@ -159,7 +163,7 @@ def save_used(stem: Path, synthetic: ImageSet, plan: Plan) -> None:
 
 def last_grids(cfg: AugmentConfig) -> dict[str, Path]:
     """The newest sample grid of every generator run used: given ones and those trained per seed."""
-    runs = [cfg.generator] if cfg.generator is not None else list(cfg.generators.values())
+    runs = [*cfg.generator, *cfg.generators.values()]
     runs += sorted(p.parent for p in (cfg.out / "generators").glob(f"**/{CONFIG}"))
     grids = {str(run): sorted((run / "samples").glob("step_*.png")) for run in runs}
     return {name: found[-1] for name, found in grids.items() if found}

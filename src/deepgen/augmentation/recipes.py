@@ -43,14 +43,17 @@ class Recipe:
     description: str
     plan: Callable[[ImageSet, ImageSet, Judge, RecipeConfig], Plan]
     settings: Callable[[RecipeConfig], str]  # the settings it uses, as recorded in results.csv
+    judged: bool = False  # it asks the judge (the seed's real-only classifier)
 
 
 RECIPES: dict[str, Recipe] = {}
 
 
-def recipe(name: str, description: str, settings: Callable[[RecipeConfig], str] = lambda cfg: "") -> Callable:
+def recipe(
+    name: str, description: str, settings: Callable[[RecipeConfig], str] = lambda cfg: "", judged: bool = False
+) -> Callable:
     def add(plan: Callable[[ImageSet, ImageSet, Judge, RecipeConfig], Plan]) -> Callable:
-        RECIPES[name] = Recipe(name, description, plan, settings)
+        RECIPES[name] = Recipe(name, description, plan, settings, judged)
         return plan
 
     return add
@@ -65,7 +68,12 @@ def plain(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) 
     return Plan([("train", TrainingSet(real) + generated(synthetic))])
 
 
-@recipe("filter", "keep generated images the judge labels as asked with confidence >= tau", lambda c: f"tau={c.tau:g}")
+@recipe(
+    "filter",
+    "keep generated images the judge labels as asked with confidence >= tau",
+    lambda c: f"tau={c.tau:g}",
+    judged=True,
+)
 def filtered(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
     keep = confident(synthetic, judge(synthetic.images), cfg.tau)
     asked, kept = synthetic.class_counts(), synthetic.subset(keep).class_counts()
@@ -84,7 +92,7 @@ def soft_settings(cfg: RecipeConfig) -> str:
     return "judge" if cfg.soft == "judge" else f"smooth={cfg.smoothing:g}"
 
 
-@recipe("soft", "generated images carry soft labels", soft_settings)
+@recipe("soft", "generated images carry soft labels", soft_settings, judged=True)
 def soft(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
     return Plan([("train", TrainingSet(real) + generated(synthetic, targets=soft_labels(synthetic, judge, cfg)))])
 
@@ -112,7 +120,9 @@ def pseudo_settings(cfg: RecipeConfig) -> str:
     return f"{cfg.pseudo},tau={cfg.pseudo_tau:g}"
 
 
-@recipe("pseudo", "generated images labelled by the judge (hard or soft), the unsure ones left out", pseudo_settings)
+@recipe(
+    "pseudo", "generated images labelled by the judge (hard or soft), the unsure ones left out", pseudo_settings, True
+)
 def pseudo(real: ImageSet, synthetic: ImageSet, judge: Judge, cfg: RecipeConfig) -> Plan:
     probabilities = judge(synthetic.images).float()
     confidence, labels = probabilities.max(1)

@@ -45,18 +45,29 @@ def robust_accuracy(
 ) -> dict[str, float]:  # fmt: skip
     """Accuracy on uint8 `images` under each attack budget (PGD: `attack`) and corruption level, keyed like
     "pgd@0.1"."""
+    return {name: int(right.sum()) / len(images) for name, right in robust_answers(
+        model, images, labels, device, eps, noise, blur, batch_size, attack
+    ).items()}  # fmt: skip
+
+
+def robust_answers(
+    model: nn.Module, images: Tensor, labels: Tensor, device: torch.device, eps: list[float],
+    noise: list[float], blur: list[float], batch_size: int = 500, attack: Attack = Attack(),
+) -> dict[str, Tensor]:  # fmt: skip
+    """Whether the model gets each of the uint8 `images` right under each attack budget and corruption level (a bool
+    tensor per setting, keyed like "pgd@0.1")."""
     model.eval()
     g = torch.Generator().manual_seed(0)
     settings = [("fgsm", e) for e in eps] + [("pgd", e) for e in eps]
     settings += [("noise", s) for s in noise] + [("blur", s) for s in blur]
-    correct = dict.fromkeys((f"{kind}@{level:g}" for kind, level in settings), 0)
+    right: dict[str, list[Tensor]] = {f"{kind}@{level:g}": [] for kind, level in settings}
     for chunk, y in zip(images.split(batch_size), labels.split(batch_size)):
         x, y = to_float(chunk.to(device)), y.to(device)
         for kind, level in settings:
             changed = perturb(model, x, y, kind, level, g, attack)
             with torch.no_grad():
-                correct[f"{kind}@{level:g}"] += (model(changed).argmax(1) == y).sum().item()
-    return {name: hits / len(images) for name, hits in correct.items()}
+                right[f"{kind}@{level:g}"].append((model(changed).argmax(1) == y).cpu())
+    return {name: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool) for name, parts in right.items()}
 
 
 def perturb(

@@ -19,6 +19,7 @@ from deepgen.data.imageset import ImageSet
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
+from deepgen.registry import models as registry_models
 from deepgen.run import CONFIG, checkpoints, latest_checkpoint, open_run, step_of
 from deepgen.sampling import generate, vary_images
 from deepgen.training.runlock import locked
@@ -53,22 +54,21 @@ def generator_config(cfg: AugmentConfig) -> RunConfig:
     --generator-set KEY=VALUE ... (a ConfigError names a bad one, or one the experiment sets, and its flag)."""
     if cfg.generator_config is not None:
         run = RunConfig.load(cfg.generator_config)
-        if run.model != cfg.train_generator:
+        if run.model != cfg.trained:
             raise ConfigError(
                 f"--generator-config {cfg.generator_config} configures a {run.model}, not the "
-                f"--train-generator {cfg.train_generator}"
+                f"--train-generator {cfg.trained}"
             )
     else:
-        run = RunConfig.default(cfg.train_generator)
+        run = RunConfig.default(cfg.trained)
         run.train.tensorboard = False
-    fields = run.fields()
-    for pair in cfg.generator_set:
-        key = key_value(pair, "--generator-set")[0].rpartition(".")[2]
+    fields, mine = run.fields(), own_settings(cfg)
+    for pair, key, _ in mine:
+        key = key.rpartition(".")[2]
         if key in OWNED or (key in fields and fields[key][0] == "data"):
             where = OWNED.get(key, "the experiment's data options (--data, --image-size, ...)")
             raise ConfigError(f"--generator-set {pair}: the experiment sets {key} of its generators; use {where}")
-    for pair in cfg.generator_set:
-        key, value = key_value(pair, "--generator-set")
+    for pair, key, value in mine:
         try:
             run.set(key, value)
         except ConfigError as e:
@@ -76,12 +76,26 @@ def generator_config(cfg: AugmentConfig) -> RunConfig:
     return run
 
 
+def own_settings(cfg: AugmentConfig) -> list[tuple[str, str, str]]:
+    """(pair, key, value) of each --generator-set KEY=VALUE for the generator of `cfg` (a config of one): those
+    without a model and those given as MODEL:KEY=VALUE for its model."""
+    found = []
+    for pair in cfg.generator_set:
+        key, value = key_value(pair, "--generator-set")
+        model, _, key = key.rpartition(":")
+        if model and model not in registry_models():
+            raise ConfigError(f"--generator-set {pair}: no model {model!r} (MODEL:KEY=VALUE, e.g. dcgan:lecam=0.1)")
+        if model in ("", cfg.trained):
+            found.append((pair, key, value))
+    return found
+
+
 def given_options(cfg: AugmentConfig) -> dict[str, object]:
     """The generator options this experiment was given (--generator-config FILE, then --generator-set), as
     augment.json records them: a changed file or setting makes another experiment."""
-    if cfg.train_generator is None:
+    if cfg.trained is None:
         return {}
-    run, default = generator_config(cfg), RunConfig.default(cfg.train_generator)
+    run, default = generator_config(cfg), RunConfig.default(cfg.trained)
     values = run.to_dict()
     return {
         name: values[section][name]
@@ -104,54 +118,60 @@ def settings_of(run: Path) -> dict[str, object]:
     }
 
 
-def generator_runs(cfg: AugmentConfig, seed: int) -> list[Path]:
-    """The generator runs this experiment trained for `seed` (one, or one per class)."""
-    folder = cfg.out / "generators" / cfg.part(seed)
-    return sorted(p.parent for p in folder.glob(f"**/{CONFIG}"))
+def generator_folder(cfg: AugmentConfig, seed: int, name: str) -> Path:
+    """Where the generator `name` of `seed` is trained: OUT/generators/seedS/NAME (one per class: .../classC)."""
+    return cfg.out / "generators" / cfg.part(seed) / name
 
 
-def describe_generator(cfg: AugmentConfig, seed: int) -> str:
-    """Which generator made a seed's synthetic images (a column of results.csv)."""
-    if cfg.generator is not None:
-        return f"{cfg.generator} ({latest_checkpoint(cfg.generator).name})"
+def generator_runs(cfg: AugmentConfig, seed: int, name: str) -> list[Path]:
+    """The runs of generator `name` this experiment trained for `seed` (one, or one per class)."""
+    return sorted(p.parent for p in generator_folder(cfg, seed, name).glob(f"**/{CONFIG}"))
+
+
+def describe_generator(cfg: AugmentConfig, seed: int, name: str) -> str:
+    """Which generator (of a config of one, see cells.one_generator) made a seed's synthetic images (a column of
+    results.csv)."""
+    if cfg.run is not None:
+        return f"{cfg.run} ({latest_checkpoint(cfg.run).name})"
     if cfg.generators:
         return "; ".join(f"{c}={run} ({latest_checkpoint(run).name})" for c, run in cfg.generators.items())
-    if cfg.train_generator is not None:
+    if cfg.trained is not None:
         kind = "one per class" if cfg.per_class_generators else "conditional"
         limit = f" of {cfg.data.limit_per_class} images per class" if cfg.limits else ""
         pool = f" and up to {cfg.unlabeled} pseudo-labelled unlabelled images" if cfg.unlabeled else ""
-        steps = sorted({settings_of(run)["steps"] for run in generator_runs(cfg, seed)})
+        steps = sorted({settings_of(run)["steps"] for run in generator_runs(cfg, seed, name)})
         return (
-            f"{cfg.train_generator} ({kind}) trained {'/'.join(map(str, steps))} steps on seed {seed}'s training "
-            f"split{limit}{pool} in {cfg.out / 'generators' / cfg.part(seed)}"
+            f"{cfg.trained} ({kind}) trained {'/'.join(map(str, steps))} steps on seed {seed}'s training "
+            f"split{limit}{pool} in {generator_folder(cfg, seed, name)}"
         )
     return ""
 
 
-def generator_settings(cfg: AugmentConfig, seed: int) -> str:
+def generator_settings(cfg: AugmentConfig, seed: int, name: str) -> str:
     """The settings of the seed's trained generator(s) as JSON (a column of results.csv; one per class: a mapping)."""
-    runs = generator_runs(cfg, seed) if cfg.train_generator is not None else []
+    runs = generator_runs(cfg, seed, name) if cfg.trained is not None else []
     found = {str(run.relative_to(cfg.out)): settings_of(run) for run in runs}
     if len({json.dumps(v, sort_keys=True) for v in found.values()}) == 1:
         return json.dumps(next(iter(found.values())))
     return json.dumps(found) if found else ""
 
 
-def synthetic_source(cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device) -> Source:
-    """Where this seed's synthetic images come from; generators are trained on `train_set` only."""
+def synthetic_source(
+    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device, name: str
+) -> Source:
+    """Where this seed's synthetic images come from (a config of one generator, `name`); generators are trained on
+    `train_set` only."""
+    folder = generator_folder(cfg, seed, name)
     if cfg.vary is not None:
-        return variation_source(varying_model(cfg, train_set, val, seed, device), train_set, cfg.vary)
-    if cfg.generator is not None:
-        return conditional_source(load_generator(cfg.generator, train_set, device, conditional=True))
+        return variation_source(varying_model(cfg, train_set, val, seed, device, folder), train_set, cfg.vary)
+    if cfg.run is not None:
+        return conditional_source(load_generator(cfg.run, train_set, device, conditional=True))
     if cfg.generators:
         missing = set(train_set.classes) - set(cfg.generators)
         if missing:
             raise ConfigError(f"--generators has no run for class(es) {sorted(missing)}")
         models = [load_generator(cfg.generators[c], train_set, device, conditional=False) for c in train_set.classes]
         return per_class_source(models, train_set.classes)
-    if cfg.train_generator is None:
-        return lambda counts, seed: train_set.subset(torch.zeros(0, dtype=torch.long))
-    folder = cfg.out / "generators" / cfg.part(seed)
     name = generator_data_name(cfg, seed)
     if not cfg.per_class_generators:
         run = train_generator(cfg, Splits(name, train_set, val), folder, seed, conditional=True)
@@ -171,16 +191,15 @@ def generator_data_name(cfg: AugmentConfig, seed: int) -> str:
 
 
 def varying_model(
-    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device
+    cfg: AugmentConfig, train_set: ImageSet, val: ImageSet, seed: int, device: torch.device, folder: Path
 ) -> GenerativeModel:
-    """The one generator whose variations are used: --generator RUN, or --train-generator MODEL trained on
-    this seed's training split (conditional where the model can be)."""
+    """The one generator whose variations are used: --generator RUN, or --train-generator MODEL trained in `folder`
+    on this seed's training split (conditional where the model can be)."""
     if cfg.generators or cfg.per_class_generators:
         raise ConfigError("--vary uses one generator: --generator RUN or --train-generator MODEL")
-    run = cfg.generator
+    run = cfg.run
     if run is None:
-        conditional = get_model(cfg.train_generator).can_condition
-        folder = cfg.out / "generators" / cfg.part(seed)
+        conditional = get_model(cfg.trained).can_condition
         run = train_generator(cfg, Splits(generator_data_name(cfg, seed), train_set, val), folder, seed, conditional)
     model = load_generator(run, train_set, device, conditional=None)
     if not model.can_vary:
@@ -216,8 +235,6 @@ def train_generator(cfg: AugmentConfig, data: Splits, out: Path, seed: int, cond
     settings = {"seed": seed, "device": cfg.device, "out": str(out), "epochs": None}
     if cfg.generator_steps is not None:
         settings["steps"] = cfg.generator_steps
-    if run.train.batch_size is None:
-        settings["batch_size"] = min(64, len(data.train))  # what the scarce-data measurements used
     if get_model(run.model).can_condition:  # autoencoders have no such option
         settings["conditional"] = conditional
     for key, value in settings.items():

@@ -60,3 +60,24 @@ def mcnemar(variant: list[np.ndarray], baseline: list[np.ndarray]) -> tuple[int,
     n = only_variant + only_baseline
     p = float(stats.binomtest(only_variant, n, 0.5).pvalue) if n else math.nan
     return only_variant, only_baseline, p
+
+
+def seeds_needed(differences: list[float], power: float = 0.8, alpha: float = 0.05, most: int = 1000) -> int | None:
+    """The fewest paired seeds with which a two-sided paired t-test at `alpha` detects the mean of `differences`
+    (taking their mean and standard deviation as the truth) with probability `power`; None where the differences
+    never vary or average zero, or more than `most` would be needed."""
+    n = len(differences)
+    if n < 2:
+        return None
+    mean = sum(differences) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    if sd <= 1e-12 or abs(mean) <= 1e-12:
+        return None
+    effect = abs(mean) / sd
+    for seeds in range(2, most + 1):
+        critical = stats.t.ppf(1 - alpha / 2, seeds - 1)
+        reached = stats.nct.sf(critical, seeds - 1, effect * math.sqrt(seeds))
+        reached += stats.nct.cdf(-critical, seeds - 1, effect * math.sqrt(seeds))
+        if reached >= power:
+            return seeds
+    return None

@@ -1,21 +1,32 @@
-"""The results table over seeds, with paired tests against the real-only baseline and of each variant against the
-baseline it is compared with (generated images on top of classic augmentation and/or adversarial training against
-the same training without them; adversarial training against the same data without it), and a plain conclusion,
-as markdown or a Table. No p-value where the test cannot speak (fewer than 3 seeds, a difference that never varies);
-McNemar's test on the test images, pooled over seeds, beside it."""
+"""The results over seeds, clean and robust alike: for every score (accuracy, balanced accuracy, macro-F1) and every
+robust column (each attack and budget, noise, blur), mean ± 95% CI, the paired difference of each variant against
+its baseline (generated images on top of classic augmentation and/or adversarial training against the same training
+without them; adversarial training against the same data without it; classic against real-only) with the paired
+t-test (Holm over the variants compared with one baseline) and McNemar's test on the test images pooled over seeds;
+and a conclusion that names the largest change, clean and robust, with its sign, and what would settle it. No
+p-value where a test cannot speak (fewer than 3 seeds, a difference that never varies). A classifier that learned
+nothing (one class for every image, or balanced accuracy at chance) is named, and its robust numbers — the majority
+share, not robustness — are left out of the robust comparisons."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
-from deepgen.augmentation.stats import MIN_SEEDS, mcnemar, mean_ci, paired_difference, unpack, untestable
+from deepgen.augmentation.stats import MIN_SEEDS, mcnemar, mean_ci, paired_difference, seeds_needed, unpack, untestable
 from deepgen.report import Table
 from deepgen.training.health import Episode, describe, verdict
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
 TESTS = ["Δ accuracy vs real", "p (paired t)", "p (Holm)", "p (McNemar, pooled)"]
+ROBUST = ["baseline", "robust", "Δ vs baseline", "p (paired t)", "p (Holm)", "p (McNemar, pooled)"]
 IDENTICAL = "identical on every seed"  # in place of a p-value, which is undefined when no difference varies
+SHARES = ("accuracy", "balanced_accuracy", "macro_f1")  # scores in [0, 1]; robust columns are too
+ADVICE = (
+    "try a smaller --synthetic-fraction, a smaller --adv-eps, or more --max-steps; a classifier that predicts one "
+    "class scores the majority share clean and under every attack alike"
+)
 
 
 def holm(pvalues: list[float]) -> list[float]:
@@ -32,99 +43,172 @@ def fmt(mean: float, half: float, scale: float = 100) -> str:
     return f"{scale * mean:.2f}" + ("" if math.isnan(half) else f" ± {scale * half:.2f}")
 
 
+def fmt_share(mean: float, half: float) -> str:
+    """A share in percent with its 95% CI kept within [0, 100]: '91.20 ± 2.10', or '98.25 (90.70 to 100.00)' where
+    mean ± half would pass a bound."""
+    if math.isnan(half) or (half <= mean and mean + half <= 1):
+        return fmt(mean, half)
+    return f"{100 * mean:.2f} ({100 * max(0.0, mean - half):.2f} to {100 * min(1.0, mean + half):.2f})"
+
+
+def robust_columns(rows: list[dict]) -> list[str]:
+    """The robust columns of the rows ('fgsm@0.1', 'pgd@0.1', 'noise@0.2', 'blur@1', ...)."""
+    return [k for k in rows[0] if "@" in k]
+
+
+def learned_nothing(row: dict) -> bool:
+    return bool(row.get("learned_nothing"))
+
+
+def answers(row: dict, key: str) -> str:
+    """The packed right/wrong answers of a row on the test images, clean or under robust column `key`."""
+    if key in SHARES:
+        return row.get("correct") or ""
+    return json.loads(row.get("robust_correct") or "{}").get(key, "")
+
+
+@dataclass
+class Comparison:
+    """`variant` against `baseline` on one score `key`, paired over the seeds both have (robust columns: only the
+    seeds where neither classifier learned nothing)."""
+
+    variant: str
+    baseline: str
+    key: str
+    values: list[float]
+    reference: list[float]
+    left_out: int  # seeds left out (a classifier that learned nothing)
+    test: tuple[float, float, float]  # mean difference, CI half-width, paired t p-value
+    why_not: str | None
+    per_image: tuple[int, int, float] | None  # McNemar: only the variant right, only the baseline right, p
+    test_images: int
+    adjusted: float = math.nan
+
+    @classmethod
+    def of(cls, runs: list[dict], base: list[dict], variant: str, baseline: str, key: str) -> Comparison:
+        pairs = list(zip(runs, base))
+        robust = key not in SHARES
+        kept = [(a, b) for a, b in pairs if not (robust and (learned_nothing(a) or learned_nothing(b)))]
+        values, reference = [a[key] for a, _ in kept], [b[key] for _, b in kept]
+        mine = [unpack(answers(a, key)) for a, _ in kept if answers(a, key)]
+        theirs = [unpack(answers(b, key)) for _, b in kept if answers(b, key)]
+        per_image = mcnemar(mine, theirs) if mine and len(mine) == len(theirs) == len(kept) else None
+        images = len(mine[0]) if mine else 0
+        test = paired_difference(values, reference) if values else (math.nan, math.nan, math.nan)
+        why = untestable(values, reference) if values else "not scored: every classifier here learned nothing"
+        return cls(variant, baseline, key, values, reference, len(pairs) - len(kept), test, why, per_image, images)
+
+    @property
+    def identical(self) -> bool:
+        return bool(self.values) and self.values == self.reference
+
+    def p(self, adjusted: bool = False) -> str:
+        """The p-value (Holm-adjusted with `adjusted`), or why there is none."""
+        if self.identical:
+            return IDENTICAL
+        if self.why_not:
+            return self.why_not
+        return f"{self.adjusted if adjusted else self.test[2]:.3g}"
+
+    def mcnemar(self) -> str:
+        """'p (+a/-b images)': McNemar's p and the test images only the variant / only the baseline got right."""
+        if self.per_image is None:
+            return ""
+        better, worse, p = self.per_image
+        return "no image differs" if math.isnan(p) else f"{p:.3g} (+{better}/-{worse} images)"
+
+    def significant(self) -> bool:
+        return not math.isnan(self.adjusted) and self.adjusted < 0.05
+
+    def settles(self) -> str:
+        """What would settle a difference that is not significant: the seeds a paired t-test needs to detect it at
+        80% power, or that the test split is too small to show it."""
+        d, _, _ = self.test
+        if self.test_images and abs(d) < 2 / self.test_images:
+            return f"the test split is too small: {self.test_images} images, and the change is under 2 of them"
+        needed = seeds_needed([a - b for a, b in zip(self.values, self.reference)])
+        if needed is None:
+            return "no number of seeds would: the difference never varies or is zero"
+        return f"about {needed} seeds would detect it at 80% power (paired t, α = 0.05; now {len(self.values)})"
+
+
+def compare(by_variant: dict[str, list[dict]], baseline: str, variants: list[str], key: str) -> list[Comparison]:
+    """Each variant against `baseline` on `key`, Holm-adjusted over the variants."""
+    found = [Comparison.of(by_variant[v], by_variant[baseline], v, baseline, key) for v in variants]
+    for c, p in zip(found, holm([c.test[2] if not c.why_not else math.nan for c in found])):
+        c.adjusted = p
+    return found
+
+
 @dataclass
 class Study:
-    """One classifier's runs by variant (sorted by seed) and each variant's paired test against `baseline`."""
+    """One classifier's runs (at one size) by variant, sorted by seed; its comparisons against real-only (clean) and
+    of each variant against its own baseline (clean and every robust column)."""
 
     classifier: str
     by_variant: dict[str, list[dict]]
-    tests: dict[str, tuple[float, float, float]]
-    adjusted: dict[str, float]
-    identical: set[str]  # variants with the baseline's accuracy on every seed
-    baseline: str = "real"
-    why_not: dict[str, str] = field(default_factory=dict)  # why a variant's paired test gives no p-value
-    per_image: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # McNemar, where answers are kept
+    vs_real: dict[str, Comparison]
+    own: dict[str, list[Comparison]] = field(default_factory=dict)  # by key: every variant against its baseline
 
     @classmethod
-    def of(cls, classifier: str, by_variant: dict[str, list[dict]], baseline: str, variants: list[str]) -> Study:
-        reference = [r["accuracy"] for r in by_variant[baseline]]
-        accuracy = {v: [r["accuracy"] for r in by_variant[v]] for v in variants}
-        tests = {v: paired_difference(accuracy[v], reference) for v in variants}
-        adjusted = dict(zip(variants, holm([tests[v][2] for v in variants])))
-        why = {v: w for v in variants if (w := untestable(accuracy[v], reference))}
-        answers = {v: [unpack(r["correct"]) for r in by_variant[v] if r.get("correct")] for v in [baseline, *variants]}
-        per_image = {
-            v: mcnemar(answers[v], answers[baseline])
-            for v in variants
-            if answers[v] and len(answers[v]) == len(answers[baseline]) == len(by_variant[v])
-        }
-        identical = {v for v in variants if accuracy[v] == reference}
-        return cls(classifier, by_variant, tests, adjusted, identical, baseline, why, per_image)
-
-    def p(self, variant: str, adjusted: bool = False) -> str:
-        """The p-value of `variant`'s paired test (Holm-adjusted with `adjusted`), or why there is none."""
-        if variant in self.identical:
-            return IDENTICAL
-        if variant in self.why_not:
-            return self.why_not[variant]
-        return f"{self.adjusted[variant] if adjusted else self.tests[variant][2]:.3g}"
-
-    def mcnemar(self, variant: str) -> str:
-        """'p (+a/-b images)': McNemar's p and the test images only the variant / only the baseline got right."""
-        if variant not in self.per_image:
-            return ""
-        better, worse, p = self.per_image[variant]
-        return "no image differs" if math.isnan(p) else f"{p:.3g} (+{better}/-{worse} images)"
+    def of(cls, classifier: str, by_variant: dict[str, list[dict]], keys: list[str]) -> Study:
+        others = [v for v in by_variant if v != "real"]
+        vs_real = (
+            {c.variant: c for c in compare(by_variant, "real", others, "accuracy")} if "real" in by_variant else {}
+        )
+        own = {}
+        for key in keys:
+            own[key] = [c for b, vs in by_baseline(by_variant).items() for c in compare(by_variant, b, vs, key)]
+        return cls(classifier, by_variant, vs_real, own)
 
     def cells(self, variant: str) -> list[str]:
-        """Scores (mean ± CI) and, unless `variant` is the baseline, its difference and p-values."""
+        """Scores (mean ± CI) and, unless `variant` is real-only, its difference from real-only and p-values."""
         runs = self.by_variant[variant]
-        cells = [fmt(*mean_ci([r[k] for r in runs])) for k, _ in SCORES]
-        if variant not in self.tests:
-            return cells + [""] * (len(TESTS))
-        d, half, _ = self.tests[variant]
-        return cells + [fmt(d, half), self.p(variant), self.p(variant, adjusted=True), self.mcnemar(variant)]
+        cells = [fmt_share(*mean_ci([r[k] for r in runs])) for k, _ in SCORES]
+        c = self.vs_real.get(variant)
+        if c is None:
+            return cells + [""] * len(TESTS)
+        return cells + [fmt(*c.test[:2]), c.p(), c.p(adjusted=True), c.mcnemar()]
 
-    def robust(self, variant: str, keys: list[str]) -> list[str]:
-        """Mean robust accuracy (percent) under each attack or corruption in `keys`."""
-        return [f"{100 * mean_ci([r[k] for r in self.by_variant[variant]])[0]:.2f}" for k in keys]
-
-
-def studies(rows: list[dict]) -> list[tuple[Study, list[Study]]]:
-    """Per classifier (and images per class, on a curve): the tests against real-only, and those of each variant
-    against its own baseline (see by_baseline)."""
-    out = []
-    several = len({r.get("per_class") for r in rows}) > 1
-    for classifier, per_class in dict.fromkeys((r["classifier"], r.get("per_class")) for r in rows):
-        mine = [r for r in rows if r["classifier"] == classifier and r.get("per_class") == per_class]
-        classifier = f"{classifier}, {per_class} per class" if several else classifier
-        by_variant = {
-            v: sorted((r for r in mine if r["variant"] == v), key=lambda r: r["seed"])
-            for v in dict.fromkeys(r["variant"] for r in mine)
-        }
-        vs_real = Study.of(classifier, by_variant, "real", [v for v in by_variant if v != "real"])
-        out.append((vs_real, [Study.of(classifier, by_variant, b, vs) for b, vs in by_baseline(by_variant).items()]))
-    return out
+    def robust_cells(self, variant: str, key: str) -> list[str]:
+        """The score `key` (robust columns: mean ± CI over the seeds whose classifier learned something) and, where
+        the variant has a baseline, the paired comparison."""
+        runs = [r for r in self.by_variant[variant] if key in SHARES or not learned_nothing(r)]
+        left = len(self.by_variant[variant]) - len(runs)
+        score = fmt_share(*mean_ci([r[key] for r in runs])) if runs else "not scored"
+        score += f" ({left} of {len(self.by_variant[variant])} seeds learned nothing)" if left else ""
+        c = next((c for c in self.own.get(key, []) if c.variant == variant), None)
+        if c is None:
+            return ["", score, "", "", "", ""]
+        return [c.baseline, score, fmt(*c.test[:2]) if c.values else "", c.p(), c.p(adjusted=True), c.mcnemar()]
 
 
 def by_baseline(by_variant: dict[str, list[dict]]) -> dict[str, list[str]]:
-    """The variants compared with each baseline other than real-only (recorded in their rows as `baseline`; in
-    older results, '... +classic' variants with 'classic')."""
+    """The variants compared with each baseline (recorded in their rows as `baseline`; in older results, '...
+    +classic' variants with 'classic')."""
     groups: dict[str, list[str]] = {}
     for variant, runs in by_variant.items():
         recorded = runs[0].get("baseline")
         baseline = recorded if recorded is not None else "classic" if variant.endswith("+classic") else ""
-        if baseline and baseline != "real" and baseline in by_variant and baseline != variant:
+        if baseline and baseline in by_variant and baseline != variant:
             groups.setdefault(baseline, []).append(variant)
     return groups
 
 
-def conclusions(rows: list[dict], seeds: int) -> list[str]:
-    lines = []
-    for vs_real, others in studies(rows):
-        lines.append(conclusion(vs_real, seeds))
-        lines += [over_baseline(study, seeds) for study in others] if seeds > 1 else []
-    return lines
+def studies(rows: list[dict]) -> list[Study]:
+    """Per classifier (and images per class, on a curve)."""
+    out = []
+    several = len({r.get("per_class") for r in rows}) > 1
+    keys = ["accuracy", *robust_columns(rows)]
+    for classifier, per_class in dict.fromkeys((r["classifier"], r.get("per_class")) for r in rows):
+        mine = [r for r in rows if r["classifier"] == classifier and r.get("per_class") == per_class]
+        name = f"{classifier}, {per_class} per class" if several else classifier
+        by_variant = {
+            v: sorted((r for r in mine if r["variant"] == v), key=lambda r: r["seed"])
+            for v in dict.fromkeys(r["variant"] for r in mine)
+        }
+        out.append(Study.of(name, by_variant, keys))
+    return out
 
 
 def health_lines(episodes_by_run: dict[str, list[Episode]]) -> list[str]:
@@ -137,101 +221,120 @@ def health_lines(episodes_by_run: dict[str, list[Episode]]) -> list[str]:
                 lines.append(f"{run} {words}: " + " ".join(describe(found)))
     healthy = sum(not found for found in episodes_by_run.values())
     if lines and healthy:
-        lines.append(f"{healthy} other generator(s) trained without a warning.")
+        lines.append(f"{healthy} other generator{'s' if healthy > 1 else ''} trained without a warning.")
     return lines
+
+
+def markdown(columns: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown table: header, separator and rows with one cell per column ('|' in a cell escaped)."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(columns), "|" + " --- |" * len(columns), *(line(r) for r in body)]
 
 
 def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
     lines = [f"# Real vs real + synthetic: test scores over {seeds} seed(s), mean ± 95% CI (percent)", ""]
-    robustness = [k for k in rows[0] if "@" in k]
+    robustness = robust_columns(rows)
     kinds = sorted({r["classic_kind"] for r in rows if r.get("classic_kind")})
-    for vs_real, others in studies(rows):
-        lines += [
-            f"## {vs_real.classifier}",
-            "",
-            "| variant | " + " | ".join([n for _, n in SCORES] + TESTS) + " |",
-        ]
-        lines.append("|" + " --- |" * (len(SCORES) + 4))
-        lines += [f"| {v} | " + " | ".join(vs_real.cells(v)) + " |" for v in vs_real.by_variant]
+    for study in studies(rows):
+        lines += [f"## {study.classifier}", ""]
+        columns = ["variant", *(n for _, n in SCORES), *(TESTS if study.vs_real else [])]
+        body = [[v, *study.cells(v)[: len(columns) - 1]] for v in study.by_variant]
+        lines += markdown(columns, body)
         if kinds:
             lines += ["", f"classic = {', '.join(kinds)} augmentation."]
-        compared = [f"{v} with {s.baseline}" for s in others for v in s.tests]
-        lines += ["", "Each variant is compared with real-only and: " + "; ".join(compared) + "."] if compared else []
-        if robustness:
-            attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") else ""
-            lines += ["", f"Robust accuracy on {rows[0]['robust_images']} test images (mean over seeds, percent"]
-            lines[-1] += f"; budgets in [0, 1] pixel units{attack}):"
-            lines.append("")
-            lines += ["| variant | clean | " + " | ".join(robustness) + " |", "|" + " --- |" * (len(robustness) + 2)]
-            keys = ["accuracy", *robustness]
-            lines += [f"| {v} | " + " | ".join(vs_real.robust(v, keys)) + " |" for v in vs_real.by_variant]
-        lines += ["", conclusion(vs_real, seeds)]
-        for study in others if seeds > 1 else []:
-            lines += ["", over_baseline(study, seeds)]
+        compared = [f"{c.variant} with {c.baseline}" for c in study.own["accuracy"]]
+        lines += ["", "Each variant is compared with its baseline: " + "; ".join(compared) + "."] if compared else []
+        lines += ["", *why_some_tests_run(study)]
+        if study.own["accuracy"]:
+            lines += ["", "### Test accuracy against each variant's baseline", ""]
+            table = [[v, *study.robust_cells(v, "accuracy")] for v in study.by_variant]
+            lines += markdown(["variant", "baseline", "accuracy", *ROBUST[2:]], table)
+        for key in robustness:
+            attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") and "gd@" in key else ""
+            lines += ["", f"### Robust accuracy, {key} ({rows[0].get('robust_images', '?')} test images{attack})", ""]
+            lines += markdown(["variant", *ROBUST], [[v, *study.robust_cells(v, key)] for v in study.by_variant])
+        lines += ["", *flagged(study)] if flagged(study) else []
+        lines += ["", *conclusion(study, seeds)]
         lines.append("")
     if health:
         lines += ["## Generator training health", "", *[f"- {line}" for line in health], ""]
     return "\n".join(lines)
 
 
-def results_table(rows: list[dict], seeds: int) -> Table:
-    """Every classifier and variant in one table (percent, mean ± 95% CI over seeds), conclusions as notes."""
-    robustness = [k for k in rows[0] if "@" in k]
-    columns = ["classifier", "variant", *(n for _, n in SCORES), *TESTS, *robustness]
-    body = [[s.classifier, v, *s.cells(v), *s.robust(v, robustness)] for s, _ in studies(rows) for v in s.by_variant]
-    return Table(columns, body, conclusions(rows, seeds))
+def why_some_tests_run(study: Study) -> list[str]:
+    """Why McNemar's test may stand beside a paired t-test that cannot run: it pairs test images, not seeds."""
+    if any(c.why_not and c.per_image for cs in study.own.values() for c in cs):
+        return [
+            f"The paired t-test pairs seeds and needs {MIN_SEEDS} with a varying difference; McNemar's test pairs the "
+            "test images (pooled over seeds), so it can run where the t-test cannot — it treats the images as "
+            "independent, which the seeds are not."
+        ]
+    return []
 
 
-def baseline_words(baseline: str) -> str:
-    """A baseline's name in words: 'classic' -> 'classic augmentation', 'classic+fgsm-AT' -> 'classic augmentation
-    with fgsm adversarial training'."""
-    data, _, at = baseline.partition("+")
-    words = {"classic": "classic augmentation", "real": "real images only"}.get(data, data)
-    return words + (f" with {at.removesuffix('-AT')} adversarial training" if at else "")
-
-
-def over_baseline(study: Study, seeds: int) -> str:
-    """What each variant adds to its baseline (e.g. `gan xR+classic` to `classic`)."""
-    parts = [
-        f"{v} {IDENTICAL}" if v in study.identical else f"{v} {fmt(d, half)} points (p = {study.p(v, adjusted=True)})"
-        for v, (d, half, _) in study.tests.items()
+def flagged(study: Study) -> list[str]:
+    """The classifiers that learned nothing, by variant and seed, and what to try."""
+    found = {v: [r["seed"] for r in runs if learned_nothing(r)] for v, runs in study.by_variant.items()}
+    found = {v: s for v, s in found.items() if s}
+    if not found:
+        return []
+    first = next(r for runs in study.by_variant.values() for r in runs if learned_nothing(r))
+    where = "; ".join(f"{v} (seed{'s' if len(s) > 1 else ''} {', '.join(map(str, s))})" for v, s in found.items())
+    return [
+        f"Learned nothing — not scored for robustness: {where} (e.g. {first['variant']}, seed {first['seed']}: "
+        f"{first['learned_nothing']}). Their robust accuracy is left out of the robust comparisons and the "
+        f"conclusion; {ADVICE}."
     ]
-    best = max(study.tests, key=lambda v: study.tests[v][0])
-    better = study.tests[best][0] > 0 and study.adjusted[best] < 0.05
-    if seeds < MIN_SEEDS:
-        verdict = f"fewer than {MIN_SEEDS} seeds: not tested"
-    else:
-        significant = any(p < 0.05 for p in study.adjusted.values())
-        verdict = ("a significant" if significant else "no significant") + " difference"
-    generated = all(study.by_variant[v][0].get("generator", True) for v in study.tests)
-    subject = "Generated images" if generated else "Variants"
-    return (
-        f"{subject} on top of {baseline_words(study.baseline)} ({study.classifier}, paired over {seeds} seeds, "
-        f"Holm-corrected; the best, {best}, {'beats' if better else 'does not beat'} {baseline_words(study.baseline)} "
-        "significantly): " + "; ".join(parts) + f" — {verdict}."
-    )
 
 
-def conclusion(study: Study, seeds: int) -> str:
-    tests, adjusted = study.tests, study.adjusted
-    if not tests:
-        return f"Conclusion ({study.classifier}): only the real-data baseline was run."
-    best = max(tests, key=lambda v: tests[v][0])
-    d, half, _ = tests[best]
+def largest(comparisons: list[Comparison]) -> Comparison | None:
+    scored = [c for c in comparisons if c.values and not math.isnan(c.test[0])]
+    return max(scored, key=lambda c: abs(c.test[0])) if scored else None
+
+
+def conclusion(study: Study, seeds: int) -> list[str]:
+    """The largest change in clean accuracy and in robust accuracy (any robust column), each against its baseline,
+    with its sign, its CI, whether it is significant, and what would settle it if it is not."""
+    if not study.own["accuracy"] and not study.vs_real:
+        return [f"Conclusion ({study.classifier}): only the real-data baseline was run."]
+    clean = largest(study.own["accuracy"] + list(study.vs_real.values()))
+    robust = largest([c for key, cs in study.own.items() if key != "accuracy" for c in cs])
+    lines = [f"Conclusion ({study.classifier}, paired over {seeds} seeds):"]
+    for what, c in (("test accuracy", clean), ("robust accuracy", robust)):
+        if c is not None:
+            lines.append(f"- {effect(c, what)}")
+    return lines
+
+
+def effect(c: Comparison, what: str) -> str:
+    d, half, _ = c.test
     ci = "" if math.isnan(half) else f" (95% CI {100 * (d - half):+.2f} to {100 * (d + half):+.2f})"
-    significant = [v for v in tests if adjusted[v] < 0.05]
-    if seeds < MIN_SEEDS:
-        verdict = f"{seeds} seed(s) cannot show whether any difference is significant ({MIN_SEEDS} needed)"
-    elif len(study.why_not) == len(tests):
-        verdict = "no variant could be tested: " + "; ".join(f"{v}: {w}" for v, w in study.why_not.items())
-    elif significant:
-        verdict = "significant after Holm correction: " + ", ".join(
-            f"{v} ({100 * tests[v][0]:+.2f}, p = {adjusted[v]:.3g})" for v in significant
-        )
-    else:
-        verdict = (
-            f"no variant differs significantly from real-only (paired t-tests over {seeds} seeds, "
-            "Holm-corrected, α = 0.05)"
-        )
-    largest = f"the largest mean change in test accuracy is {best} at {100 * d:+.2f} points{ci}"
-    return f"Conclusion ({study.classifier}): {largest}; {verdict}."
+    column = "" if c.key == "accuracy" else f" under {c.key}"
+    head = f"the largest change in {what}{column} is {c.variant} against {c.baseline}: {100 * d:+.2f} points{ci}"
+    left = f"; {c.left_out} seed(s) left out where a classifier learned nothing" if c.left_out else ""
+    if c.identical:
+        return f"{head}: {IDENTICAL}{left}."
+    if c.why_not:
+        return f"{head}: {c.why_not}{left}."
+    if c.significant():
+        return f"{head}, significant (p = {c.adjusted:.3g}, Holm){left}."
+    return f"{head}, not significant (p = {c.adjusted:.3g}, Holm){left}; {c.settles()}."
+
+
+def results_table(rows: list[dict], seeds: int) -> Table:
+    """Every classifier and variant in one table (percent, mean ± 95% CI over seeds; each robust column with its
+    difference from the variant's baseline and Holm p), conclusions as notes."""
+    robustness = robust_columns(rows)
+    columns = ["classifier", "variant", *(n for _, n in SCORES), *TESTS, *robustness]
+    body = []
+    for s in studies(rows):
+        for v in s.by_variant:
+            robust = [s.robust_cells(v, k) for k in robustness]
+            body.append(
+                [s.classifier, v, *s.cells(v), *(r[1] + (f"; Δ {r[2]}, p {r[4]}" if r[2] else "") for r in robust)]
+            )
+    notes = [line.removeprefix("- ") for s in studies(rows) for line in [*flagged(s), *conclusion(s, seeds)]]
+    return Table(columns, body, notes)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deepgen.arguments import Parser, add_data_options, add_options, data_options, options
-from deepgen.augmentation.config import AugmentConfig, RecipeConfig
+from deepgen.augmentation.config import AugmentConfig, RecipeConfig, SlurmConfig
 from deepgen.classify.config import AdversarialConfig, FitConfig
 from deepgen.config import opt
 from deepgen.results import AugmentResults, read_csv_rows
@@ -40,31 +40,46 @@ class FitOptions:
 
 def run(argv: list[str]) -> AugmentResults:
     """Parse `argv` as `deepgen augment` does, run the experiment, and return the result (which the command prints)."""
+    cfg = config(argv)
+    from deepgen.augmentation.experiment import run_experiment
+
+    paths = run_experiment(cfg)
+    if cfg.dry_run:
+        return AugmentResults([], "", {}, "--dry-run: nothing was run")
+    # results.csv holds every seed of this --out, those of an earlier session it continued included
+    rows = read_csv_rows(cfg.out / "results.csv")
+    text = "\n".join([(cfg.out / "summary.md").read_text(), *[f"  {k + ':':<20}{p}" for k, p in paths.items()]])
+    return AugmentResults(rows, "", dict(paths), text)
+
+
+def config(argv: list[str]) -> AugmentConfig:
+    """The experiment `deepgen augment ARGV` runs."""
     parser = Parser(
         prog="deepgen augment",
         description="Train classifiers on real data and on real + generated data (added to the training split "
         "only), over several seeds, and test them on real held-out data.",
     )
     add_options(add_data_options(parser, required=True, names=DATA), AugmentConfig, "augment", IN_DATA)
-    add_options(parser.add_argument_group("synthetic images (one of)"), AugmentConfig, "augment", SOURCE)
+    add_options(
+        parser.add_argument_group("synthetic images: generators (several: one experiment)"),
+        AugmentConfig,
+        "augment",
+        SOURCE,
+    )
     experiment = parser.add_argument_group("experiment")
     add_options(experiment, AugmentConfig, "augment", EXPERIMENT)
     add_options(experiment, FitOptions, "fit")
     add_options(parser.add_argument_group("recipes: how generated images are used (settings fixed, not tuned)"),
                 RecipeConfig, "recipe")  # fmt: skip
+    add_options(parser.add_argument_group("SLURM (--launcher slurm): each task of a job array"), SlurmConfig, "slurm")
     args = parser.parse_args(argv)
     given = dataclasses.asdict(options(FitOptions, args, "fit"))
     attack = AdversarialConfig(*(given.pop(k) for k in ("adv_eps", "adv_step_size", "adv_steps", "trades_beta")))
     fit = FitConfig(**given, attack=attack)
     recipe = options(RecipeConfig, args, "recipe")
-    cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit, recipe=recipe)
+    slurm = options(SlurmConfig, args, "slurm")
+    cfg = options(AugmentConfig, args, "augment", data=data_options(args), fit=fit, recipe=recipe, slurm=slurm)
     # one --limit-per-class N is the data's limit; several make the scarce-data curve, an experiment per N
     cfg.data = dataclasses.replace(cfg.data, limit_per_class=(cfg.limits or [None])[0])
     cfg.limits = cfg.limits if len(cfg.limits) > 1 else []
-    from deepgen.augmentation.experiment import run_experiment
-
-    paths = run_experiment(cfg)
-    # results.csv holds every seed of this --out, those of an earlier session it continued included
-    rows = read_csv_rows(cfg.out / "results.csv")
-    text = "\n".join([(cfg.out / "summary.md").read_text(), *[f"  {k + ':':<20}{p}" for k, p in paths.items()]])
-    return AugmentResults(rows, "", dict(paths), text)
+    return cfg
