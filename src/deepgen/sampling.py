@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
+from deepgen.footprint import GENERATION_BATCH
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
 from deepgen.viz.grids import FORMATS, class_grid, grid, save_png
@@ -25,7 +26,7 @@ def generate(
     n: int,
     seed: int,
     labels: Tensor | None = None,
-    batch_size: int = 500,
+    batch_size: int = GENERATION_BATCH,
     progress: str | None = None,
 ) -> Tensor:
     """`n` samples (of the classes `labels`, for conditional models) as uint8 (N, C, H, W); seeded. `progress`

@@ -12,6 +12,7 @@ from deepgen.errors import ConfigError, DeepgenError
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
     from deepgen.models.base import GenerativeModel
 
@@ -73,6 +74,7 @@ def run(argv: list[str]) -> int:
     import torch
 
     from deepgen.device import resolve_device
+    from deepgen.footprint import check_generation_memory
     from deepgen.run import open_run
     from deepgen.sampling import balanced_labels, generate, output_files, write_samples
 
@@ -99,6 +101,8 @@ def run(argv: list[str]) -> int:
     if model.conditional:
         labels = balanced_labels(k, args.per_class) if args.per_class is not None else torch.arange(args.n) % k
     n = len(labels) if labels is not None else args.n
+    asked = "--per-class" if args.per_class is not None else "--n"
+    check_generation_memory(model, n, f"{asked} {args.per_class or args.n}", f"give a smaller {asked}")
     output_files(args.out, n, labels, model.classes)  # refuse a bad --out before generating
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {opened.checkpoint} (step {opened.step}) to {out}")
@@ -131,6 +135,7 @@ def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str)
     import torch
 
     from deepgen.data.imageset import to_uint8
+    from deepgen.footprint import check_generation_memory
     from deepgen.viz.grids import grid, save_png
 
     if not model.can_mix_styles:
@@ -138,8 +143,13 @@ def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str)
     if out.suffix != ".png":
         raise ConfigError(f"--style-mix writes one grid: give --out FILE.png, not {out}")
     model.eval()
-    rows, cols = (model.prior(k, torch.Generator().manual_seed(s)) for s in (seed, seed + 1))
     labels = (torch.arange(k) % len(model.classes),) * 2 if model.conditional else None
+
+    def mix(m: GenerativeModel) -> Tensor:
+        return m.style_mix(m.prior(k), m.prior(k), labels)
+
+    check_generation_memory(model, (k + 1) ** 2, f"--style-mix {k}", "give a smaller --style-mix", (k + 1) ** 2, mix)
+    rows, cols = (model.prior(k, torch.Generator().manual_seed(s)) for s in (seed, seed + 1))
     save_png(grid(to_uint8(model.style_mix(rows, cols, labels)).cpu(), nrow=k + 1), out)
     print(f"wrote a {k} x {k} style-mixing grid (seeds {seed} and {seed + 1}) from {source} to {out}")
     return 0
@@ -189,11 +199,13 @@ def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor
 
 def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -> int:
     from deepgen.data import load_data
+    from deepgen.footprint import check_generation_memory
     from deepgen.latent.interpolate import strips, write_strips
     from deepgen.run import open_run
 
     opened = open_run(run).load(device)
     model = opened.model
+    check_generation_memory(model, k * STRIP_STEPS, f"--interpolate {k}", "give a smaller --interpolate")
     images = load_data(opened.config.data).test.images if model.can_encode else None
     s = strips(model, k, STRIP_STEPS, "linear" if model.can_encode else "spherical", seed, images)
     write_strips(s.images, out)
