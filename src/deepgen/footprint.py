@@ -88,10 +88,11 @@ def check_generation_memory(
     at_once: int = GENERATION_BATCH,
     run: Callable[[GenerativeModel], Any] | None = None,
 ) -> None:
-    """A ConfigError when generating `n` images with `model` (kept as uint8 while written), `at_once` of them in one call of
-    `run(model)` (default: sample), cannot fit in the free memory (the host's for the images, the model's device
-    for the call)."""
-    need_memory(image_bytes(n, model.shape) * OUTPUT_COPIES, f"{what}: {n} images of {'x'.join(map(str, model.shape))}", remedy)
+    """A ConfigError when generating `n` images with `model` (kept as uint8 while written), `at_once` of them in one
+    call of `run(model)` (default: sample), cannot fit in the free memory (the host's for the images, the model's
+    device for the call)."""
+    shape = "x".join(map(str, model.shape))
+    need_memory(image_bytes(n, model.shape) * OUTPUT_COPIES, f"{what}: {n} images of {shape}", remedy)
     at_once = min(n, at_once)
     twin = meta_twin(model.name, model.config, model.shape, model.classes).eval()
     with torch.no_grad():
