@@ -125,8 +125,14 @@ def augment(*, out: str | Path, **options: Any) -> AugmentResults:
 
 
 def run_path(run: TrainResult | str | os.PathLike) -> Path:
-    """The directory of a run given as a path or as train()'s result."""
-    return Path(run) if isinstance(run, (str, os.PathLike)) else run.run
+    """The directory of a run given as a path or as train()'s result (a ConfigError for anything else)."""
+    from deepgen.training.result import TrainResult
+
+    if isinstance(run, (str, os.PathLike)):
+        return Path(run)
+    if isinstance(run, TrainResult):
+        return run.run
+    raise ConfigError(f"run: expected a run directory (a path) or the result of deepgen.train(), got {run!r:.80}")
 
 
 def command(name: str, positional: list[str], options: dict[str, Any]) -> Any:

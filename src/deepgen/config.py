@@ -329,9 +329,14 @@ def bounds(f: dataclasses.Field) -> Bounds:
 
 
 def validate(obj: Any) -> None:
-    """Check every field of config dataclass `obj` against its bounds (for configs built in code)."""
+    """Check every field of config dataclass `obj` as a config file's would be (its type, choices and bounds), for
+    configs built or changed in code (`model.config.guidance = float('nan')`): the one check of every option, so
+    the Python API refuses what the command line and --set refuse. A value of another type that converts (the
+    string "10" for a whole number) is replaced by the converted one."""
+    types_ = hints(type(obj))
     for f in dataclasses.fields(obj):
-        bounds(f).check(getattr(obj, f.name), field_flag(f))
+        if "help" in f.metadata:
+            setattr(obj, f.name, checked(f, types_[f.name], getattr(obj, f.name), field_flag(f)))
 
 
 def cli_flag(name: str) -> str:

@@ -25,6 +25,8 @@ def to_uint8(images: Tensor) -> Tensor:
         return images.cpu()
     if not images.is_floating_point():
         raise ConfigError(f"images: expected float in [-1, 1] or uint8, got {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ConfigError("images: expected float in [-1, 1], got NaN or infinite values (a model that diverged?)")
     return float_to_uint8(images).cpu()
 
 
