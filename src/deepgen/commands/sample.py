@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_options, given, options
 from deepgen.config import MAX_SEED, opt
-from deepgen.errors import ConfigError, DeepgenError
+from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -93,7 +93,7 @@ def run(argv: list[str]) -> int:
         source = f"{opened.checkpoint} (step {opened.step})"
         return variations(model, args.from_images, args.strength, args.out, args.seed, source)
     if not model.can_sample:
-        raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
+        raise ConfigError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
     if args.per_class is not None and not model.conditional:
         raise ConfigError(f"--per-class needs a conditional model; {args.run} was trained without --conditional")
     k = len(model.classes)
@@ -139,7 +139,7 @@ def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str)
     from deepgen.viz.grids import grid, save_png
 
     if not model.can_mix_styles:
-        raise DeepgenError(f"a {model.name} has no styles to mix; --style-mix needs a stylegan run")
+        raise ConfigError(f"a {model.name} has no styles to mix; --style-mix needs a stylegan run")
     if out.suffix != ".png":
         raise ConfigError(f"--style-mix writes one grid: give --out FILE.png, not {out}")
     model.eval()
@@ -159,7 +159,7 @@ def variations(model: GenerativeModel, folder: Path, strength: float, out: Path,
     from deepgen.sampling import output_files, vary_images, write_samples
 
     if not model.can_vary:
-        raise DeepgenError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
+        raise ConfigError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
     images, labels = read_real_images(folder, model)
     output_files(out, len(images), labels, model.classes)  # refuse a bad --out before generating
     written = write_samples(vary_images(model, images, strength, seed, labels), out, labels, model.classes)
