@@ -3,16 +3,22 @@ overwritten or left half-written; options that cannot take effect refused."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 import deepgen
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, write_image
+from deepgen.cli import main
 from deepgen.config import RunConfig
 from deepgen.data.imageset import ImageSet
 from deepgen.data.mixing import ImageDataset, MixedBatchSampler
 from deepgen.errors import ConfigError
+from deepgen.io import to_json
 from deepgen.registry import get_model
+from deepgen.training.metrics_log import MetricsLog
 
 CLASSES = [str(i) for i in range(10)]
 
@@ -69,3 +75,67 @@ def test_datasets_and_samplers_check_their_arguments() -> None:
 def test_non_finite_images_are_refused() -> None:
     with pytest.raises(ConfigError, match="NaN or infinite"):
         deepgen.to_pil(torch.full((1, 8, 8), float("nan")))
+
+
+# --- part 5: files -----------------------------------------------------------------------------------------------
+TINY = ["--data", "digits", "--device", "cpu", "--no-tensorboard", "--sample-every", "100", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("checks") / "vae"
+    assert main(["train", "vae", *TINY, "--steps", "2", "--width", "8", "--latent-dim", "2", "--out", str(run)]) == 0
+    return run
+
+
+def error_line(code: int, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("deepgen: error: ")]
+    assert len(lines) == 1
+    return code, lines[0]
+
+
+def test_save_grid_never_overwrites_unless_asked(vae_run: Path) -> None:
+    plot = vae_run / "loss_curves.png"
+    before = plot.read_bytes()
+    images = torch.zeros(4, 1, 8, 8)
+    with pytest.raises(ConfigError, match="exists already; choose another path, or give overwrite=True"):
+        deepgen.save_grid(images, plot)
+    assert plot.read_bytes() == before
+    copy = vae_run.parent / "grid.png"
+    deepgen.save_grid(images, copy)
+    deepgen.save_grid(images, copy, overwrite=True)
+
+
+def test_sample_refuses_an_out_inside_a_run(vae_run: Path, capsys: pytest.CaptureFixture) -> None:
+    for out in (vae_run, vae_run / "more", vae_run / "s.npz"):
+        code, line = error_line(main(["sample", str(vae_run), "--n", "2", "--out", str(out)]), capsys)
+        assert code == 2 and "lies in the run directory" in line
+    assert not (vae_run / "more").exists() and not (vae_run / "s.npz").exists()
+
+
+def test_style_mix_of_a_vae_exits_2(vae_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["sample", str(vae_run), "--style-mix", "2", "--out", str(tmp_path / "m.png")]
+    code, line = error_line(main(args), capsys)
+    assert code == 2 and "no styles to mix" in line
+
+
+def test_metrics_write_null_not_nan(tmp_path: Path) -> None:
+    log = MetricsLog(tmp_path, 0, tensorboard=False)
+    log.write({"step": 1, "G/loss": float("nan"), "D/loss": float("inf"), "ok": 1.5})
+    line = (tmp_path / "metrics.jsonl").read_text()
+    assert json.loads(line) == {"step": 1, "G/loss": None, "D/loss": None, "ok": 1.5}
+    assert "NaN" not in line and "Infinity" not in line
+    assert to_json({"a": [float("nan"), {"b": float("-inf")}]}) == '{"a": [null, {"b": null}]}'
+
+
+def test_inspect_escapes_html_and_lists_dangling_links(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "data"
+    for name in ("<img src=x onerror=alert(1)>", "b"):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            write_image(folder / name / f"{i}.png", (8, 8), "L", seed=i + len(name))
+    (folder / "b" / "gone.png").symlink_to(tmp_path / "missing.png")
+    assert main(["inspect", "--data", f"folder:{folder}", "--out", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "inspect.md").read_text()
+    assert "<img" not in report and "&lt;img src=x onerror=alert(1)&gt;" in report
+    assert "b/gone.png" in report and "unreadable" in report

@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepgen.data.quality.findings import Finding, Inspection
 from deepgen.io import atomic_write_text
-from deepgen.report import Gallery, Table, markdown, write_html
+from deepgen.report import Gallery, Table, markdown, md_text, write_html
 
 THUMB = 64  # thumbnails are enlarged (nearest neighbour) to at least this many pixels
 
@@ -66,10 +66,11 @@ def write(result: Inspection, out: Path, thumbnails: int = 24) -> dict[str, Path
     """inspect.md and inspect.html in `out` (thumbnails of at most `thumbnails` items per finding)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "inspect.md", "html": out / "inspect.html"}
-    text = [f"# deepgen inspect: {result.collection.data}", "", about(result), "", markdown(table(result))]
+    text = [f"# deepgen inspect: {md_text(result.collection.data)}", "", md_text(about(result)), ""]
+    text.append(markdown(table(result)))
     for f in result.findings:
-        text += [f"## {f.check}", "", f"{f.message}. Remedy: {f.remedy}.", ""]
-        text += [f"- {name}" for name in names(result, f)] + [""]
+        text += [f"## {f.check}", "", md_text(f"{f.message}. Remedy: {f.remedy}."), ""]
+        text += [f"- {md_text(name)}" for name in names(result, f)] + [""]
     if not result.findings:
         text.append("No findings.")
     atomic_write_text(paths["markdown"], "\n".join(text) + "\n")
