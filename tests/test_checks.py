@@ -139,3 +139,36 @@ def test_inspect_escapes_html_and_lists_dangling_links(tmp_path: Path, capsys: p
     report = (tmp_path / "out" / "inspect.md").read_text()
     assert "<img" not in report and "&lt;img src=x onerror=alert(1)&gt;" in report
     assert "b/gone.png" in report and "unreadable" in report
+
+
+# --- part 3: options silently ignored or overridden ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "given, named",
+    [
+        (["--latent-dim", "4", "--set", "latent_dim=3"], "--latent-dim and --set latent_dim=3 both set latent_dim"),
+        (["--set", "out=X"], "--out and --set out=X both set out"),
+        (["--set", "width=4", "--set", "model_config.width=6"], "--set width=4 and --set model_config.width=6"),
+    ],
+)
+def test_one_option_in_two_spellings_is_refused(given: list[str], named: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code, line = error_line(main(["train", "vae", *TINY, "--steps", "1", "--out", str(out), *given]), capsys)
+    assert code == 2 and named in line and line.endswith("give it once")
+    assert not out.exists() and not Path("X").exists()
+
+
+def test_the_api_refuses_a_keyword_and_a_set_pair_for_one_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="latent_dim and set latent_dim=3 both set latent_dim"):
+        deepgen.train("vae", data="digits", steps=1, latent_dim=4, set=["latent_dim=3"], out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_refuses_another_out(vae_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--resume RUN --out OTHER used to extend and prune RUN; now it is refused and RUN is untouched."""
+    before = sorted(p.name for p in (vae_run / "checkpoints").iterdir())
+    resume = ["train", "--resume", str(vae_run), "--steps", "4"]
+    code, line = error_line(main([*resume, "--out", str(tmp_path / "o")]), capsys)
+    assert code == 2 and "--out cannot send it elsewhere" in line
+    assert sorted(p.name for p in (vae_run / "checkpoints").iterdir()) == before and not (tmp_path / "o").exists()
+    code, line = error_line(main([*resume, "--width", "3"]), capsys)
+    assert code == 2 and "--out" not in line.partition("not ")[0]  # no longer offered as changeable

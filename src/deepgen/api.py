@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from deepgen.config import RunConfig, api_call, cli_flag
+from deepgen.config import RunConfig, api_call, cli_flag, given_once
 from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def train(
         raise ConfigError("give config= (start a new run from a config) or resume= (continue a run), not both")
     overrides = options.pop("set", None) or []
     overrides = [overrides] if isinstance(overrides, str) else [str(pair) for pair in overrides]
+    given_once(options, overrides)
     source = run_path(resume) if resume is not None else config
     if resume is not None:
         cfg = resume_config(run_path(resume), options, overrides)

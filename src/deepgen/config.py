@@ -17,7 +17,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -293,6 +293,19 @@ class RunConfig:
                 self.set(key, value)
                 applied.append(pair)
         return applied
+
+
+def given_once(options: Iterable[str], overrides: Sequence[str]) -> None:
+    """A ConfigError when an option is given twice: as a flag (or keyword; `options` as "name" or "section.name")
+    and in a --set pair of `overrides`, or in two --set pairs. Which one wins would be an accident of order."""
+    seen: dict[str, str] = {}
+    spelled_as = [(key, flag(key.rpartition(".")[2])) for key in options]
+    spelled_as += [(key_value(pair, flag("set"))[0], f"{flag('set')} {pair}") for pair in overrides]
+    for key, shown in spelled_as:
+        name = key.rpartition(".")[2]
+        if name in seen:
+            raise ConfigError(f"{seen[name]} and {shown} both set {name}; give it once")
+        seen[name] = shown
 
 
 def key_value(text: str, where: str) -> tuple[str, str]:
