@@ -172,3 +172,13 @@ def test_resume_refuses_another_out(vae_run: Path, tmp_path: Path, capsys: pytes
     assert sorted(p.name for p in (vae_run / "checkpoints").iterdir()) == before and not (tmp_path / "o").exists()
     code, line = error_line(main([*resume, "--width", "3"]), capsys)
     assert code == 2 and "--out" not in line.partition("not ")[0]  # no longer offered as changeable
+
+
+def test_a_resumed_run_reports_the_training_time_of_every_session(tmp_path: Path) -> None:
+    """compare reports result.elapsed_s: a continued comparison counts the earlier sessions too."""
+    flags = {"data": "digits", "device": "cpu", "tensorboard": False, "width": 8, "sample_every": 100}
+    first = deepgen.train("vae", steps=2, out=tmp_path / "r", **flags)
+    second = deepgen.train("vae", resume=first, steps=4)
+    assert 0 < first.elapsed_s < second.elapsed_s
+    again = deepgen.train("vae", resume=first, steps=4)  # trained to its steps: it just finishes again
+    assert again.elapsed_s >= second.elapsed_s

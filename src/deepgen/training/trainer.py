@@ -112,7 +112,7 @@ def train_in(
     broadcast_module(model, world)
     if world.main:
         atomic_write_text(run / CONFIG, cfg.to_yaml())
-    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank)
+    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank, elapsed_s=elapsed)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     options = {name: getattr(getattr(cfg, section), name) for name, (section, _) in cfg.fields().items()}
@@ -122,13 +122,14 @@ def train_in(
     def checkpoint() -> None:
         nonlocal saved
         rng = gather(rng_state(), world)
+        result.elapsed_s = elapsed + time.perf_counter() - started
         if world.main:
             state = {
                 "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
                 "scalers": {name: s.state_dict() for name, s in scalers.items()},
                 "rng": rng,
                 "data_position": batches.position,
-                "elapsed_s": elapsed + time.perf_counter() - started,
+                "elapsed_s": result.elapsed_s,
                 "config": json.dumps(cfg.to_dict()),
             }
             result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
