@@ -182,3 +182,39 @@ def test_a_resumed_run_reports_the_training_time_of_every_session(tmp_path: Path
     assert 0 < first.elapsed_s < second.elapsed_s
     again = deepgen.train("vae", resume=first, steps=4)  # trained to its steps: it just finishes again
     assert again.elapsed_s >= second.elapsed_s
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["train", "vae", "--steps", "3", "--epochs", "1"], "--steps cannot take effect with --epochs"),
+        (["train", "wgan-gp", "--clip-value", "0.1"], "--clip-value takes effect only with --regularizer clip"),
+        (["train", "wgan", "--set", "gp_lambda=5"], "--gp-lambda takes effect only with --regularizer gp"),
+        (["train", "diffusion", "--no-conditional", "--guidance", "3"], "--guidance takes effect only with"),
+    ],
+)
+def test_train_options_that_cannot_take_effect_are_refused(args: list[str], named: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code, line = error_line(main([*args, *TINY, "--out", str(out)]), capsys)
+    assert code == 2 and named in line and not out.exists()
+
+
+def test_the_api_refuses_them_too(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="steps cannot take effect with epochs"):
+        deepgen.train("vae", data="digits", steps=3, epochs=1, out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--strength", "0.3"], "--strength takes effect only with --from-images"),
+        (["--n", "5", "--interpolate", "2"], "--n cannot take effect with --interpolate"),
+        (["--per-class", "2", "--style-mix", "2"], "--per-class cannot take effect with --style-mix"),
+    ],
+)
+def test_sample_options_that_cannot_take_effect_are_refused(
+    extra: list[str], named: str, vae_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code, line = error_line(main(["sample", str(vae_run), *extra, "--out", str(tmp_path / "x.png")]), capsys)
+    assert code == 2 and named in line and not (tmp_path / "x.png").exists()

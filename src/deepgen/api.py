@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from deepgen.config import RunConfig, api_call, cli_flag, given_once
+from deepgen.config import RunConfig, api_call, cli_flag, given_once, key_value
 from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ def train(
         for key, value in options.items():
             cfg.set(key, value)
         cfg.apply_overrides(overrides)
-        if cfg.train.out:
-            cfg.train.out = str(free_folder(Path(cfg.train.out)))
+    cfg.check_effect([*(k for k, v in options.items() if v is not None), *(key_value(p, "set")[0] for p in overrides)])
+    if resume is None and cfg.train.out:
+        cfg.train.out = str(free_folder(Path(cfg.train.out)))
     return train_run(cfg, resume=resume is not None)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_options, given, options
-from deepgen.config import MAX_SEED, opt
+from deepgen.config import MAX_SEED, opt, takes_effect
 from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,8 +33,10 @@ class SampleArgs:
         "a folder (one PNG per image; a sub-folder per class when conditional), FILE.png or FILE.jpg (a grid) or "
         "FILE.npz",
     )
-    n: int = opt(64, "number of images", ge=1)
-    per_class: int | None = opt(None, "K images of each class (conditional models)", metavar="K", ge=1)
+    n: int = opt(64, "number of images", unless=("per_class", "interpolate", "style_mix", "from_images"), ge=1)
+    per_class: int | None = opt(
+        None, "K images of each class (conditional models)", metavar="K", unless=("style_mix", "from_images"), ge=1
+    )
     interpolate: int | None = opt(
         None,
         f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random test "
@@ -49,7 +51,9 @@ class SampleArgs:
         "the code by --strength and decode",
         metavar="DIR",
     )
-    strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
+    strength: float = opt(
+        0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", needs="from_images", ge=0, le=1
+    )
     style_mix: int | None = opt(
         None,
         "write a style-mixing grid FILE.png instead (stylegan): K images of --seed down the left, K of --seed + 1 "
@@ -71,6 +75,7 @@ def run(argv: list[str]) -> int:
         add_sampling_help(parser)
     parsed, rest = parser.parse_known_args(argv)
     args = options(SampleArgs, parsed, "sample")
+    takes_effect(args, given(parsed, "sample"))
     import torch
 
     from deepgen.device import resolve_device
@@ -127,8 +132,10 @@ def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
     """Parse the flags of the model's sampling options (e.g. --guidance) from `argv` into its config."""
     parser = Parser(prog=f"deepgen sample (a {model.name} run)")
     add_options(parser, type(model.config), "model_config", model.sampling_options)
-    for name, value in given(parser.parse_args(argv), "model_config").items():
+    changed = given(parser.parse_args(argv), "model_config")
+    for name, value in changed.items():
         setattr(model.config, name, value)
+    takes_effect(model.config, changed)
 
 
 def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str) -> int:

@@ -66,6 +66,7 @@ def run(argv: list[str]) -> int:
     for key, value in flags.items():
         cfg.set(key, value)
     cfg.apply_overrides(overrides)
+    cfg.check_effect([*flags, *(key_value(p, "--set")[0] for p in overrides)])
     if known.resume:
         cfg.train.out = known.resume
     from deepgen.training.trainer import train

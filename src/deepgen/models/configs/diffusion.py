@@ -40,6 +40,7 @@ class DiffusionConfig(AutoSized):
         "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class (beyond 100 every image "
         "saturates)",
         resumable=True,
+        needs="conditional",
         ge=0,
         le=100,
     )
