@@ -3,7 +3,9 @@ overwritten or left half-written; options that cannot take effect refused."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -218,3 +220,23 @@ def test_sample_options_that_cannot_take_effect_are_refused(
 ) -> None:
     code, line = error_line(main(["sample", str(vae_run), *extra, "--out", str(tmp_path / "x.png")]), capsys)
     assert code == 2 and named in line and not (tmp_path / "x.png").exists()
+
+
+def test_inspect_to_a_read_only_out_says_so(tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture) -> None:
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    code, line = error_line(main(["inspect", "--data", "digits", "--out", str(tmp_path / "out")]), capsys)
+    assert code == 1 and f"cannot write {tmp_path / 'out'}" in line and "read-only" in line
+
+
+def test_a_full_disk_at_the_run_lock_is_one_line(tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture) -> None:
+    """compare and augment take their folder's lock first: a full disk there is an OutputError, not a traceback."""
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    code, line = error_line(main(["train", "vae", *TINY, "--steps", "1", "--out", str(tmp_path / "run")]), capsys)
+    assert code == 1 and "cannot write" in line and "the disk is full" in line
