@@ -51,6 +51,8 @@ def absurd(runs: dict[str, Path], out: Path) -> list[list[str]]:
         ["sample", vae, "--interpolate", "1000000000", "--out", str(out / "s3.png")],
         ["sample", stylegan, "--style-mix", "100000", "--out", str(out / "s4.png")],
         ["inspect", "--data", "digits", "--similarity", "1e-300", "--out", str(out / "i1")],
+        ["latent", vae, "--grid", "1000000", "--out", str(out / "l1")],
+        ["latent", vae, "--pairs", "1000000000", "--out", str(out / "l2")],
     ]
 
 
@@ -58,10 +60,10 @@ CHILD = textwrap.dedent(
     """
     import contextlib, io, json, resource, sys, time
     from deepgen.cli import main
-    import deepgen.commands.sample, deepgen.data.quality.findings, deepgen.training.trainer  # imports: not timed
+    import deepgen.commands.sample, deepgen.data.quality.findings, deepgen.latent.analyse, deepgen.training.trainer
     from deepgen.config import DataConfig
     from deepgen.data import load_data
-    load_data(DataConfig(data="digits"))  # scikit-learn's first read: not timed
+    load_data(DataConfig(data="digits"))  # the imports above and scikit-learn's first read: not timed
     for argv in json.loads(sys.argv[1]):
         err = io.StringIO()
         began = time.perf_counter()

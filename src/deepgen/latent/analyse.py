@@ -12,6 +12,7 @@ import torch
 
 from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
+from deepgen.footprint import check_generation_memory
 from deepgen.io import atomic_write_text, to_json
 from deepgen.latent import embedding, lattice, prior_fit
 from deepgen.latent.codes import decode, encode, prior_draws
@@ -36,6 +37,10 @@ def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = 
             f"({run.config.data.data}); compare runs of the same dataset and split"
         )
     lattice_span(run, opts.span)  # fail on a bad option before the slow parts
+    for r in runs:  # the lattice and the strips are decoded whole
+        check_generation_memory(r.model, opts.grid**2, f"--grid {opts.grid}", "give a smaller --grid")
+        strips = f"--pairs {opts.pairs} --steps {opts.steps}"
+        check_generation_memory(r.model, opts.pairs * opts.steps, strips, "give fewer --pairs or --steps")
     names = [r.model.name for r in runs]
     if len(set(names)) < len(names):
         names = [r.path.name for r in runs]
