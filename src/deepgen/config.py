@@ -378,6 +378,13 @@ def checked(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
     return bounds(f).check(coerce(tp, value, where), where)
 
 
+def argument(name: str, value: Any, tp: Any, **limits: Any) -> Any:
+    """A Python API function's argument `name` converted to type `tp` and checked against `limits` (see Bounds) as
+    an option would be: `argument("batch_size", "10", int, ge=1)` is 10; `argument("batch_size", 0, int, ge=1)` a
+    ConfigError naming batch_size."""
+    return Bounds(**limits).check(coerce(tp, value, name), name)
+
+
 def bounds(f: dataclasses.Field) -> Bounds:
     return f.metadata.get("bounds", Bounds())
 
