@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from deepgen.config import MAX_SEED, argument
+from deepgen.config import argument
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.errors import ConfigError
 
@@ -50,7 +50,7 @@ class MixedBatchSampler(Sampler[list[int]]):
     def __init__(self, real: Tensor, generated: Tensor, batch_size: int, fraction: float, seed: int = 0):
         batch_size = argument("batch_size", batch_size, int, ge=1)
         fraction = argument("fraction", fraction, float, ge=0, le=1)
-        seed = argument("seed", seed, int, ge=0, le=MAX_SEED)
+        seed = argument("seed", seed, int, ge=0)
         self.n_generated = round(fraction * batch_size)
         self.n_real = batch_size - self.n_generated
         if (self.n_real and not len(real)) or (self.n_generated and not len(generated)):
