@@ -80,7 +80,7 @@ def test_existing_run_directory_is_not_overwritten(tmp_path: Path, capsys: pytes
 def test_autoencoder_cannot_be_sampled(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["train", "ae", *TINY, "--out", str(tmp_path / "ae")]) == 0
     code, _, err = run(["sample", str(tmp_path / "ae"), "--out", str(tmp_path / "x")], capsys)
-    assert code == 1 and "no prior to sample from" in err
+    assert code == 2 and "no prior to sample from" in err
 
 
 def test_default_run_directory_is_numbered(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from deepgen.config import RunConfig, api_call, cli_flag
+from deepgen.config import RunConfig, api_call, cli_flag, given_once, key_value
 from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def train(
         raise ConfigError("give config= (start a new run from a config) or resume= (continue a run), not both")
     overrides = options.pop("set", None) or []
     overrides = [overrides] if isinstance(overrides, str) else [str(pair) for pair in overrides]
+    given_once(options, overrides)
     source = run_path(resume) if resume is not None else config
     if resume is not None:
         cfg = resume_config(run_path(resume), options, overrides)
@@ -72,8 +73,9 @@ def train(
         for key, value in options.items():
             cfg.set(key, value)
         cfg.apply_overrides(overrides)
-        if cfg.train.out:
-            cfg.train.out = str(free_folder(Path(cfg.train.out)))
+    cfg.check_effect([*(k for k, v in options.items() if v is not None), *(key_value(p, "set")[0] for p in overrides)])
+    if resume is None and cfg.train.out:
+        cfg.train.out = str(free_folder(Path(cfg.train.out)))
     return train_run(cfg, resume=resume is not None)
 
 
@@ -125,8 +127,14 @@ def augment(*, out: str | Path, **options: Any) -> AugmentResults:
 
 
 def run_path(run: TrainResult | str | os.PathLike) -> Path:
-    """The directory of a run given as a path or as train()'s result."""
-    return Path(run) if isinstance(run, (str, os.PathLike)) else run.run
+    """The directory of a run given as a path or as train()'s result (a ConfigError for anything else)."""
+    from deepgen.training.result import TrainResult
+
+    if isinstance(run, (str, os.PathLike)):
+        return Path(run)
+    if isinstance(run, TrainResult):
+        return run.run
+    raise ConfigError(f"run: expected a run directory (a path) or the result of deepgen.train(), got {run!r:.80}")
 
 
 def command(name: str, positional: list[str], options: dict[str, Any]) -> Any:

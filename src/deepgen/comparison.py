@@ -138,7 +138,6 @@ def compare_in(
     )
     entries = []
     for cfg in configs:
-        started = time.perf_counter()
         run = Path(cfg.train.out)
         if run.exists() and not checkpoints(run):  # stopped before its first checkpoint: nothing to keep
             shutil.rmtree(run)
@@ -148,11 +147,12 @@ def compare_in(
                 f"interrupted while training {cfg.model} (seed {cfg.train.seed}) at step {result.step} of "
                 f"{result.run}; the same command (with {flag('out', str(out))}) continues the comparison"
             )
-        wall = time.perf_counter() - started
+        wall = result.elapsed_s  # over every session: a continued comparison reports the whole training
+        started = time.perf_counter()
         trained = open_run(result.checkpoint).load(judge.device)
         model, step = trained.model, trained.step
         metrics = judge.model_metrics(model, figures=result.run)
-        evaluated = time.perf_counter() - started - wall
+        evaluated = time.perf_counter() - started
         write_metrics(result.run / RESULTS, {"model": cfg.model, "step": step, **judge.about()}, metrics)
         images = {k: v for k, v in result.outputs.items() if k in ("samples", "reconstructions", "loss curves")}
         images |= {"closest to training": result.run / "memorisation.png"} if model.can_sample else {}

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -92,14 +92,19 @@ def opt(
     positional: bool = False,
     repeat: bool = False,
     nargs: str | None = None,
+    needs: str | None = None,
+    unless: str | tuple[str, ...] = (),
     **bounds: Any,
 ) -> Any:
     """A config field: default (MISSING: required), help text, accepted values (`ge`, `gt`, `le`, `lt`, `choices`,
     `size`: see Bounds); `resumable`: a resumed run may change it (it does not alter the computation). Its command
     line form (see arguments.add_options): `flag` (default --field-name), `metavar`, `positional`, `repeat` (one
-    flag per list item), `nargs` ('*': a list may be empty). Lists and mappings are copied per instance."""
+    flag per list item), `nargs` ('*': a list may be empty). When it takes effect (see `takes_effect`): `needs`, a
+    condition on another field of the same dataclass ("name": given, "name=value", "name!=value"); `unless`, the
+    fields whose being given replaces it. Lists and mappings are copied per instance."""
     cli = {"flag": flag, "metavar": metavar, "positional": positional, "repeat": repeat, "nargs": nargs}
-    return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli})
+    effect = {"needs": needs, "unless": (unless,) if isinstance(unless, str) else tuple(unless)}
+    return config_field(default, {"help": help, "bounds": Bounds(**bounds), "resumable": resumable, **cli, **effect})
 
 
 def auto(help: str, resumable: bool = False, **bounds: Any) -> Any:
@@ -148,7 +153,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int | None = auto(
-        "total training steps (one step = every phase of the model once)", resumable=True, ge=1
+        "total training steps (one step = every phase of the model once)", resumable=True, unless="epochs", ge=1
     )
     epochs: float | None = opt(
         None, "train this many passes over the training split instead of --steps", resumable=True, gt=0
@@ -240,6 +245,12 @@ class RunConfig:
         for section in SECTIONS:
             validate(getattr(self, section))
 
+    def check_effect(self, given: Collection[str]) -> None:
+        """Refuse the options in `given` ("name" or "section.name") that cannot take effect (see takes_effect)."""
+        names = {key.rpartition(".")[2] for key in given}
+        for section in SECTIONS:
+            takes_effect(getattr(self, section), names)
+
     def resumable(self) -> set[str]:
         """Options a resumed run may change, as they do not alter the computation (declared with opt(resumable=))."""
         return {name for name, (_, f) in self.fields().items() if f.metadata.get("resumable")}
@@ -295,6 +306,49 @@ class RunConfig:
         return applied
 
 
+def takes_effect(obj: Any, given: Collection[str]) -> None:
+    """A ConfigError for an option of config dataclass `obj` that was given (its name in `given`: on the command
+    line, as a keyword or in --set) but cannot take effect with the values of the others, as opt(needs=, unless=)
+    declares: an option silently ignored is a result the user did not ask for."""
+    for f in dataclasses.fields(obj):
+        if f.name not in given:
+            continue
+        needs, unless = f.metadata.get("needs"), f.metadata.get("unless", ())
+        if needs and not condition_holds(obj, needs):
+            name, _, value = needs.replace("!=", "=").partition("=")
+            wanted = f"{flag(name)} other than {value}" if "!=" in needs else flag(name, value) if value else flag(name)
+            raise ConfigError(f"{field_flag(f)} takes effect only with {wanted}; drop it or give {wanted}")
+        replaced = [name for name in unless if name in given or condition_holds(obj, name)]
+        if replaced:
+            raise ConfigError(
+                f"{field_flag(f)} cannot take effect with {flag(replaced[0])}, which replaces it; give one of them"
+            )
+
+
+def condition_holds(obj: Any, condition: str) -> bool:
+    """Whether `condition` ("name": set, i.e. not None, False, "none" or empty; "name=value"; "name!=value") holds
+    for the fields of `obj`."""
+    negated = "!=" in condition
+    name, _, value = condition.replace("!=", "=").partition("=")
+    current = getattr(obj, name)
+    if not value:
+        return current not in (None, False, "none") and current != [] and current != {}
+    return (str(current) == value) != negated
+
+
+def given_once(options: Iterable[str], overrides: Sequence[str]) -> None:
+    """A ConfigError when an option is given twice: as a flag (or keyword; `options` as "name" or "section.name")
+    and in a --set pair of `overrides`, or in two --set pairs. Which one wins would be an accident of order."""
+    seen: dict[str, str] = {}
+    spelled_as = [(key, flag(key.rpartition(".")[2])) for key in options]
+    spelled_as += [(key_value(pair, flag("set"))[0], f"{flag('set')} {pair}") for pair in overrides]
+    for key, shown in spelled_as:
+        name = key.rpartition(".")[2]
+        if name in seen:
+            raise ConfigError(f"{seen[name]} and {shown} both set {name}; give it once")
+        seen[name] = shown
+
+
 def key_value(text: str, where: str) -> tuple[str, str]:
     """'key=value' -> (key, value), stripped; a ConfigError naming `where` otherwise."""
     key, sep, value = text.partition("=")
@@ -324,14 +378,26 @@ def checked(f: dataclasses.Field, tp: Any, value: Any, where: str) -> Any:
     return bounds(f).check(coerce(tp, value, where), where)
 
 
+def argument(name: str, value: Any, tp: Any, **limits: Any) -> Any:
+    """A Python API function's argument `name` converted to type `tp` and checked against `limits` (see Bounds) as
+    an option would be: `argument("batch_size", "10", int, ge=1)` is 10; `argument("batch_size", 0, int, ge=1)` a
+    ConfigError naming batch_size."""
+    return Bounds(**limits).check(coerce(tp, value, name), name)
+
+
 def bounds(f: dataclasses.Field) -> Bounds:
     return f.metadata.get("bounds", Bounds())
 
 
 def validate(obj: Any) -> None:
-    """Check every field of config dataclass `obj` against its bounds (for configs built in code)."""
+    """Check every field of config dataclass `obj` as a config file's would be (its type, choices and bounds), for
+    configs built or changed in code (`model.config.guidance = float('nan')`): the one check of every option, so
+    the Python API refuses what the command line and --set refuse. A value of another type that converts (the
+    string "10" for a whole number) is replaced by the converted one."""
+    types_ = hints(type(obj))
     for f in dataclasses.fields(obj):
-        bounds(f).check(getattr(obj, f.name), field_flag(f))
+        if "help" in f.metadata:
+            setattr(obj, f.name, checked(f, types_[f.name], getattr(obj, f.name), field_flag(f)))
 
 
 def cli_flag(name: str) -> str:

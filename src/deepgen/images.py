@@ -25,6 +25,8 @@ def to_uint8(images: Tensor) -> Tensor:
         return images.cpu()
     if not images.is_floating_point():
         raise ConfigError(f"images: expected float in [-1, 1] or uint8, got {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise ConfigError("images: expected float in [-1, 1], got NaN or infinite values (a model that diverged?)")
     return float_to_uint8(images).cpu()
 
 
@@ -47,11 +49,14 @@ def grid(images: Tensor, nrow: int | None = None) -> Image.Image:
     return to_pil(uint8_grid(images, nrow))
 
 
-def save_grid(images: Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """Save a batch (N, C, H, W) as one PNG grid at `path` (written atomically); returns the path."""
+def save_grid(images: Tensor, path: str | Path, nrow: int | None = None, overwrite: bool = False) -> Path:
+    """Save a batch (N, C, H, W) as one PNG grid at `path` (written atomically); returns the path. An existing file
+    is refused (a ConfigError) unless `overwrite`."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ConfigError(f"save_grid: {path} should end in .png")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise ConfigError(f"save_grid: {path} exists already; choose another path, or give overwrite=True")
     images = to_uint8(images)
     if images.dim() != 4:
         raise ConfigError(f"images: expected a batch (N, C, H, W), got shape {tuple(images.shape)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -115,6 +116,22 @@ def write_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def to_json(value: Any, **kwargs: Any) -> str:
+    """`value` as JSON text, with NaN and infinite numbers written as null: json.dumps writes NaN, which no JSON
+    reader but Python's accepts (metrics.jsonl, metrics.json)."""
+
+    def finite(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
 def update_json(path: Path, update: Callable[[dict[str, Any]], None]) -> None:
     """Apply `update` to the JSON object in `path` (an empty one if there is none) and write it back atomically,
     holding the lock of `path` (.NAME.lock beside it) meanwhile, so that writers which each update their own keys
@@ -133,7 +150,7 @@ def update_json(path: Path, update: Callable[[dict[str, Any]], None]) -> None:
             if not isinstance(existing, dict):
                 raise DeepgenError(f"{path} holds a JSON {type(existing).__name__}, expected an object")
         update(existing)
-        atomic_write_text(path, json.dumps(existing, indent=2))
+        atomic_write_text(path, to_json(existing, indent=2))
     finally:
         os.close(fd)
 

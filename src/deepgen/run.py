@@ -133,6 +133,12 @@ def open_run(path: Path) -> Run:
     return Run(path, None)
 
 
+def run_holding(path: Path) -> Path | None:
+    """The run directory that `path` is or lies in (the nearest folder with a config.yaml or a checkpoints/), if
+    any: outputs of other commands do not go there (deepgen sample --out RUN would mix its files with the run's)."""
+    return next((d for d in (path, *path.parents) if (d / CONFIG).is_file() or (d / CHECKPOINTS).is_dir()), None)
+
+
 def data_slug(data: str) -> str:
     """A data name as part of a folder name: 'mnist10k' -> 'mnist10k'; 'folder:/data/scans' -> 'folder-scans'."""
     return f"folder-{Path(data[7:]).name}" if data.startswith("folder:") else data

@@ -14,8 +14,10 @@ from tqdm.auto import tqdm
 
 from deepgen.data.imageset import to_float, to_uint8
 from deepgen.errors import CheckpointError, ConfigError
+from deepgen.footprint import GENERATION_BATCH
 from deepgen.io import atomic_write_bytes
 from deepgen.models.base import GenerativeModel
+from deepgen.run import run_holding
 from deepgen.viz.grids import FORMATS, class_grid, grid, save_png
 
 
@@ -25,7 +27,7 @@ def generate(
     n: int,
     seed: int,
     labels: Tensor | None = None,
-    batch_size: int = 500,
+    batch_size: int = GENERATION_BATCH,
     progress: str | None = None,
 ) -> Tensor:
     """`n` samples (of the classes `labels`, for conditional models) as uint8 (N, C, H, W); seeded. `progress`
@@ -108,10 +110,16 @@ def output_files(
 ) -> list[Path]:
     """The files written for `n` images: `out` itself (*.npz, *.png, *.jpg) or out/`name` numbered (NNNNNN.png), in a
     sub-folder per class when `labels` are given. A ConfigError when `out` lies under a file, is a file but not
-    *.npz/*.png, or any of the files exists already (an output folder's other files are never touched)."""
+    *.npz/*.png, lies in a run directory, or any of the files exists already (an output folder's other files are
+    never touched)."""
     for parent in out.parents:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"--out {out} lies under {parent}, which is a file, not a folder")
+    run = run_holding(out.absolute())
+    if run is not None:
+        raise ConfigError(
+            f"--out {out} lies in the run directory {run}; write samples outside it (e.g. {run.name}-samples)"
+        )
     if out.suffix.lower() in (".npz", *FORMATS):
         files = [out]
     elif out.suffix.lower() in Image.registered_extensions():

@@ -19,7 +19,11 @@ NEAR = 0.99  # deepgen.data.quality.duplicates.NEAR, kept here so that --help ne
 class InspectArgs:
     out: Path | None = opt(None, "folder for inspect.md, inspect.html and its thumbnails (default: runs/inspect-DATA)")
     similarity: float = opt(
-        NEAR, "signature similarity from which two images count as near copies (1: the same picture)", gt=0, le=1
+        NEAR,
+        "signature similarity from which two images count as near copies (1: the same picture; at least 0.9: less "
+        "alike images are not copies, and every pair of them would be listed)",
+        ge=0.9,
+        le=1,
     )
     thumbnails: int = opt(24, "thumbnails per finding in inspect.html", ge=1)
 

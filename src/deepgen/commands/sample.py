@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepgen.arguments import Parser, add_options, given, options
-from deepgen.config import MAX_SEED, opt
-from deepgen.errors import ConfigError, DeepgenError
+from deepgen.config import MAX_SEED, opt, takes_effect
+from deepgen.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
+    from torch import Tensor
 
     from deepgen.models.base import GenerativeModel
 
@@ -32,8 +33,10 @@ class SampleArgs:
         "a folder (one PNG per image; a sub-folder per class when conditional), FILE.png or FILE.jpg (a grid) or "
         "FILE.npz",
     )
-    n: int = opt(64, "number of images", ge=1)
-    per_class: int | None = opt(None, "K images of each class (conditional models)", metavar="K", ge=1)
+    n: int = opt(64, "number of images", unless=("per_class", "interpolate", "style_mix", "from_images"), ge=1)
+    per_class: int | None = opt(
+        None, "K images of each class (conditional models)", metavar="K", unless=("style_mix", "from_images"), ge=1
+    )
     interpolate: int | None = opt(
         None,
         f"write K strips of {STRIP_STEPS} images instead: linear interpolation between the codes of random test "
@@ -48,7 +51,9 @@ class SampleArgs:
         "the code by --strength and decode",
         metavar="DIR",
     )
-    strength: float = opt(0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", ge=0, le=1)
+    strength: float = opt(
+        0.5, "with --from-images: 0 keeps the images, 1 ignores them", metavar="S", needs="from_images", ge=0, le=1
+    )
     style_mix: int | None = opt(
         None,
         "write a style-mixing grid FILE.png instead (stylegan): K images of --seed down the left, K of --seed + 1 "
@@ -70,9 +75,11 @@ def run(argv: list[str]) -> int:
         add_sampling_help(parser)
     parsed, rest = parser.parse_known_args(argv)
     args = options(SampleArgs, parsed, "sample")
+    takes_effect(args, given(parsed, "sample"))
     import torch
 
     from deepgen.device import resolve_device
+    from deepgen.footprint import check_generation_memory
     from deepgen.run import open_run
     from deepgen.sampling import balanced_labels, generate, output_files, write_samples
 
@@ -91,7 +98,7 @@ def run(argv: list[str]) -> int:
         source = f"{opened.checkpoint} (step {opened.step})"
         return variations(model, args.from_images, args.strength, args.out, args.seed, source)
     if not model.can_sample:
-        raise DeepgenError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
+        raise ConfigError(f"{args.run} is a {model.name}, which has no prior to sample from; train a vae or a GAN")
     if args.per_class is not None and not model.conditional:
         raise ConfigError(f"--per-class needs a conditional model; {args.run} was trained without --conditional")
     k = len(model.classes)
@@ -99,6 +106,8 @@ def run(argv: list[str]) -> int:
     if model.conditional:
         labels = balanced_labels(k, args.per_class) if args.per_class is not None else torch.arange(args.n) % k
     n = len(labels) if labels is not None else args.n
+    asked = "--per-class" if args.per_class is not None else "--n"
+    check_generation_memory(model, n, f"{asked} {args.per_class or args.n}", f"give a smaller {asked}")
     output_files(args.out, n, labels, model.classes)  # refuse a bad --out before generating
     out = write_samples(generate(model, n, args.seed, labels), args.out, labels, model.classes)
     print(f"wrote {n} images from {opened.checkpoint} (step {opened.step}) to {out}")
@@ -123,23 +132,31 @@ def set_sampling_options(model: GenerativeModel, argv: list[str]) -> None:
     """Parse the flags of the model's sampling options (e.g. --guidance) from `argv` into its config."""
     parser = Parser(prog=f"deepgen sample (a {model.name} run)")
     add_options(parser, type(model.config), "model_config", model.sampling_options)
-    for name, value in given(parser.parse_args(argv), "model_config").items():
+    changed = given(parser.parse_args(argv), "model_config")
+    for name, value in changed.items():
         setattr(model.config, name, value)
+    takes_effect(model.config, changed)
 
 
 def style_mix(model: GenerativeModel, k: int, out: Path, seed: int, source: str) -> int:
     import torch
 
     from deepgen.data.imageset import to_uint8
+    from deepgen.footprint import check_generation_memory
     from deepgen.viz.grids import grid, save_png
 
     if not model.can_mix_styles:
-        raise DeepgenError(f"a {model.name} has no styles to mix; --style-mix needs a stylegan run")
+        raise ConfigError(f"a {model.name} has no styles to mix; --style-mix needs a stylegan run")
     if out.suffix != ".png":
         raise ConfigError(f"--style-mix writes one grid: give --out FILE.png, not {out}")
     model.eval()
-    rows, cols = (model.prior(k, torch.Generator().manual_seed(s)) for s in (seed, seed + 1))
     labels = (torch.arange(k) % len(model.classes),) * 2 if model.conditional else None
+
+    def mix(m: GenerativeModel) -> Tensor:
+        return m.style_mix(m.prior(k), m.prior(k), labels)
+
+    check_generation_memory(model, (k + 1) ** 2, f"--style-mix {k}", "give a smaller --style-mix", (k + 1) ** 2, mix)
+    rows, cols = (model.prior(k, torch.Generator().manual_seed(s)) for s in (seed, seed + 1))
     save_png(grid(to_uint8(model.style_mix(rows, cols, labels)).cpu(), nrow=k + 1), out)
     print(f"wrote a {k} x {k} style-mixing grid (seeds {seed} and {seed + 1}) from {source} to {out}")
     return 0
@@ -149,7 +166,7 @@ def variations(model: GenerativeModel, folder: Path, strength: float, out: Path,
     from deepgen.sampling import output_files, vary_images, write_samples
 
     if not model.can_vary:
-        raise DeepgenError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
+        raise ConfigError(f"a {model.name} cannot vary images; diffusion models and models with an encoder can")
     images, labels = read_real_images(folder, model)
     output_files(out, len(images), labels, model.classes)  # refuse a bad --out before generating
     written = write_samples(vary_images(model, images, strength, seed, labels), out, labels, model.classes)
@@ -189,11 +206,13 @@ def read_real_images(folder: Path, model: GenerativeModel) -> tuple[torch.Tensor
 
 def interpolate(run: Path, k: int, out: Path, seed: int, device: torch.device) -> int:
     from deepgen.data import load_data
+    from deepgen.footprint import check_generation_memory
     from deepgen.latent.interpolate import strips, write_strips
     from deepgen.run import open_run
 
     opened = open_run(run).load(device)
     model = opened.model
+    check_generation_memory(model, k * STRIP_STEPS, f"--interpolate {k}", "give a smaller --interpolate")
     images = load_data(opened.config.data).test.images if model.can_encode else None
     s = strips(model, k, STRIP_STEPS, "linear" if model.can_encode else "spherical", seed, images)
     write_strips(s.images, out)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from deepgen.arguments import Parser, add_options, given, options
-from deepgen.config import SECTIONS, RunConfig, key_value, opt
+from deepgen.config import SECTIONS, RunConfig, given_once, key_value, opt
 from deepgen.errors import ConfigError
 
 USAGE = [
@@ -58,6 +58,7 @@ def run(argv: list[str]) -> int:
         parser.error("name a MODEL, or give --config FILE or --resume RUN")
     overrides = options(TrainArgs, args, "run").set
     flags = {f"{section}.{name}": value for section in SECTIONS for name, value in given(args, section).items()}
+    given_once(flags, overrides)
     if known.resume:
         from deepgen.training.resume import check_resumable
 
@@ -65,6 +66,7 @@ def run(argv: list[str]) -> int:
     for key, value in flags.items():
         cfg.set(key, value)
     cfg.apply_overrides(overrides)
+    cfg.check_effect([*flags, *(key_value(p, "--set")[0] for p in overrides)])
     if known.resume:
         cfg.train.out = known.resume
     from deepgen.training.trainer import train

@@ -16,7 +16,7 @@ from deepgen.errors import ConfigError, did_you_mean
 if TYPE_CHECKING:
     from deepgen.data.imageset import ImageSet, Splits, to_float, to_uint8
 
-__all__ = ["ImageSet", "Splits", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
+__all__ = ["ImageSet", "Splits", "images_fit", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
 LAZY = ("ImageSet", "Splits", "to_float", "to_uint8")
 
 
@@ -51,9 +51,30 @@ def resolve_size(cfg: DataConfig, log: Callable[[str], None] = print) -> DataCon
     return dataclasses.replace(cfg, image_size=size)
 
 
-def load_data(cfg: DataConfig) -> Splits:
+Plan = Callable[[int, tuple[int, int, int], list[str]], None]
+
+
+def images_fit(cfg: DataConfig) -> Plan:
+    """The default plan of load_data: refuse a data set whose images, at the size asked for, exceed the free memory."""
+
+    def plan(n: int, shape: tuple[int, int, int], classes: list[str]) -> None:
+        from deepgen.config import flag
+        from deepgen.limits import image_bytes, need_memory
+
+        need_memory(
+            image_bytes(n, shape),
+            f"{flag('data', cfg.data)}: {n} images of {'x'.join(map(str, shape))}",
+            f"lower {flag('image_size')} or read fewer images",
+        )
+
+    return plan
+
+
+def load_data(cfg: DataConfig, plan: Plan | None = None) -> Splits:
     """Load, convert, resize and split the dataset `cfg.data` as configured; warn of what the cheap data checks find
-    (Splits.checks), and with `cfg.dedupe` leave out of the test split the images with a copy in the training split."""
+    (Splits.checks), and with `cfg.dedupe` leave out of the test split the images with a copy in the training split.
+    Before the images are resized, `plan(n, shape, classes)` (default: `images_fit`) may refuse what `n` images of
+    the final `shape` (C, H, W) would take (the trainer adds its model and batch)."""
     import warnings
 
     import torch
@@ -70,6 +91,8 @@ def load_data(cfg: DataConfig) -> Splits:
     if test is None:
         train, test = split(train, cfg.test_fraction, cfg.split_seed, cfg.data)
     size = cfg.image_size or source.image_size
+    channels = cfg.channels or train.images.shape[1]
+    (plan or images_fit(cfg))(len(train) + len(test), (channels, size, size), train.classes)
 
     def prepare(data: ImageSet) -> ImageSet:
         images = resize(data.images, size, cfg.fit)

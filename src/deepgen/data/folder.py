@@ -22,7 +22,9 @@ GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 def image_files(directory: Path) -> list[Path]:
     """Image files directly in `directory` (any case of a known suffix), sorted by name."""
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p for p in directory.iterdir() if (p.is_file() or p.is_symlink()) and p.suffix.lower() in IMAGE_SUFFIXES
+    )  # a dangling link is an image the reader reports as unreadable, not one silently missing
 
 
 def read_class_folder(root: str | Path, size: int, channels: int | None, fit: str = "crop") -> ImageSet:

@@ -96,6 +96,9 @@ def limit_per_class(data: ImageSet, n: int, seed: int) -> ImageSet:
     return data.subset(keep.sort().values)
 
 
+RESIZE_CHUNK_BYTES = 2**28  # what resizing holds in floats at a time (256 MB)
+
+
 def resize(images: Tensor, size: int, fit: str = "crop") -> Tensor:
     """Make (N, C, H, W) images size x size. crop: resize the shorter side to `size` (antialiased) and
     centre-crop; pad: shrink the longer side to `size` if larger, then centre them on black."""
@@ -110,7 +113,9 @@ def resize(images: Tensor, size: int, fit: str = "crop") -> Tensor:
     else:
         target = size
     if target != [h, w]:
-        images = torch.cat([TF.resize(chunk, target, antialias=True) for chunk in images.split(4096)])
+        out = (target, target) if isinstance(target, int) else target
+        chunk = max(1, RESIZE_CHUNK_BYTES // (images[0].numel() * 4 + images.shape[1] * out[0] * out[1] * 4))
+        images = torch.cat([TF.resize(part, target, antialias=True) for part in images.split(chunk)])
     return TF.center_crop(images, [size, size])  # pads with black where the image is smaller
 
 

@@ -16,7 +16,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from deepgen.config import argument
 from deepgen.data.imageset import ImageSet, to_float
+from deepgen.errors import ConfigError
 
 
 class ImageDataset(Dataset):
@@ -26,6 +28,8 @@ class ImageDataset(Dataset):
     def __init__(
         self, data: ImageSet, targets: Tensor | None = None, transform: Callable[[Tensor], Tensor] | None = None
     ):
+        if not isinstance(data, ImageSet):
+            raise ConfigError(f"ImageDataset(data): expected an ImageSet, got {type(data).__name__}")
         self.data, self.targets, self.transform = data, targets, transform
         self.classes = data.classes
 
@@ -44,12 +48,13 @@ class MixedBatchSampler(Sampler[list[int]]):
     images; `next()` gives one batch at a time, endlessly."""
 
     def __init__(self, real: Tensor, generated: Tensor, batch_size: int, fraction: float, seed: int = 0):
-        if not 0 <= fraction <= 1:
-            raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+        batch_size = argument("batch_size", batch_size, int, ge=1)
+        fraction = argument("fraction", fraction, float, ge=0, le=1)
+        seed = argument("seed", seed, int, ge=0)
         self.n_generated = round(fraction * batch_size)
         self.n_real = batch_size - self.n_generated
         if (self.n_real and not len(real)) or (self.n_generated and not len(generated)):
-            raise ValueError("a stream that the batches draw from holds no images")
+            raise ConfigError("MixedBatchSampler: a stream that the batches draw from holds no images")
         self.streams = [_Stream(real, seed), _Stream(generated, seed + 1)]
 
     @classmethod

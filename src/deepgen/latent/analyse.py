@@ -3,7 +3,6 @@ numbers it saves in latent.json."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import torch
 
 from deepgen.data import ImageSet, load_data
 from deepgen.errors import ConfigError
-from deepgen.io import atomic_write_text
+from deepgen.footprint import check_generation_memory
+from deepgen.io import atomic_write_text, to_json
 from deepgen.latent import embedding, lattice, prior_fit
 from deepgen.latent.codes import decode, encode, prior_draws
 from deepgen.latent.figures import image_panels
@@ -37,6 +37,10 @@ def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = 
             f"({run.config.data.data}); compare runs of the same dataset and split"
         )
     lattice_span(run, opts.span)  # fail on a bad option before the slow parts
+    for r in runs:  # the lattice and the strips are decoded whole
+        check_generation_memory(r.model, opts.grid**2, f"--grid {opts.grid}", "give a smaller --grid")
+        strips = f"--pairs {opts.pairs} --steps {opts.steps}"
+        check_generation_memory(r.model, opts.pairs * opts.steps, strips, "give fewer --pairs or --steps")
     names = [r.model.name for r in runs]
     if len(set(names)) < len(names):
         names = [r.path.name for r in runs]
@@ -81,7 +85,7 @@ def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = 
         files["sampling"] = out / "sampling.png"
     summary["seconds"] = r4(time.perf_counter() - start)
     summary["files"] = {k: str(v) for k, v in files.items()}
-    atomic_write_text(out / "latent.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "latent.json", to_json(summary, indent=2) + "\n")
     return summary
 
 

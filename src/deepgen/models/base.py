@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from deepgen.config import validate
 from deepgen.data.imageset import ImageSet, to_float
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
@@ -104,10 +105,27 @@ class GenerativeModel(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
         """`n` new images in [-1, 1]; conditional models cycle through the classes unless `labels` are given."""
+        labels = self.sampling_labels(n, labels)
+        return self.decode(self.prior(n, generator), labels)
+
+    def sampling_labels(self, n: Any, labels: Tensor | None) -> Tensor | None:
+        """The classes of `n` samples on the model's device (cycling through the classes unless `labels` are
+        given), once the request and the model's options are checked as the command line checks them: a
+        ConfigError for a bad `n`, labels on an unconditional model or outside the classes, or an option set in
+        code to a value the command line refuses (`model.config.guidance = float('nan')`)."""
         check_count(n)
-        if self.conditional and labels is None:
-            labels = torch.arange(n) % len(self.classes)
-        return self.decode(self.prior(n, generator), None if labels is None else labels.to(self.device))
+        validate(self.config)
+        if labels is None:
+            return (torch.arange(n) % len(self.classes)).to(self.device) if self.conditional else None
+        if not self.conditional:
+            raise ConfigError(f"sample(labels=...): this {self.name} was trained without conditional=True")
+        k = len(self.classes)
+        if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.shape != (n,):
+            raise ConfigError(f"sample(labels=...): expected {n} whole class numbers (a tensor of shape ({n},))")
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < k:
+            got = f"{int(labels.min())} to {int(labels.max())}"
+            raise ConfigError(f"sample(labels=...): expected classes 0 to {k - 1}, got {got}")
+        return labels.to(self.device)
 
     def style_mix(self, rows: Tensor, cols: Tensor, labels: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """A grid (as images, row by row, (R + 1) x (C + 1)) mixing the coarse styles of the codes `rows` with the

@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from deepgen.data.loader import Batch
 from deepgen.errors import ConfigError
-from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam, check_count
+from deepgen.models.base import GenerativeModel, Phase, StepLoss, adam
 from deepgen.models.configs.diffusion import DiffusionConfig, Schedule
 from deepgen.nn.unet import UNet
 from deepgen.registry import register
@@ -173,10 +173,7 @@ class Diffusion(GenerativeModel):
         return self.denoise(z, self.config.timesteps - 1, self.config.sample_steps, labels, generator)
 
     def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
-        check_count(n)
-        if self.conditional and labels is None:
-            labels = torch.arange(n) % len(self.classes)
-        labels = None if labels is None else labels.to(self.device)
+        labels = self.sampling_labels(n, labels)
         return self.decode(self.prior(n, generator), labels, generator)
 
     def vary(

@@ -28,13 +28,18 @@ class Gallery:
     caption: str = ""
 
 
+def md_text(text: str) -> str:
+    """Text from the data (a class or file name) as Markdown shows it: HTML in it is shown, never run."""
+    return html.escape(str(text), quote=False)
+
+
 def markdown(table: Table) -> str:
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return md_text(text).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(map(cell, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
-    return "\n".join(lines + [""] + [f"- {note}" for note in table.notes]) + "\n"
+    return "\n".join(lines + [""] + [f"- {md_text(note)}" for note in table.notes]) + "\n"
 
 
 def csv_text(columns: list[str], rows: list[list[object]]) -> str:

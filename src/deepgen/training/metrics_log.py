@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 from torch import Tensor
 
 from deepgen.errors import NonFiniteLossError
-from deepgen.io import atomic_write_text, writing
+from deepgen.io import atomic_write_text, to_json, writing
 from deepgen.run import METRICS, read_jsonl
 from deepgen.training.distributed import SINGLE, World, mean
 
@@ -30,7 +29,7 @@ class MetricsLog:
         if not world.main:
             return
         rows = [r for r in read_jsonl(self.path) if r.get("step", 0) <= start_step]
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(self.path, "".join(to_json(r) + "\n" for r in rows))
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -70,7 +69,7 @@ class MetricsLog:
         if not self.world.main:
             return
         with writing(self.path), open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(to_json(row) + "\n")
         if self.tb is not None:
             for k, v in row.items():
                 if k != "step":

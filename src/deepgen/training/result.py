@@ -19,4 +19,5 @@ class TrainResult:
     interrupted: bool = False
     outside_step: float | None = None  # the share of this session's wall time spent outside the training steps
     images_seen: int = 0  # real training images drawn, over every phase and session
+    elapsed_s: float = 0.0  # training wall time over every session, as the newest checkpoint records it
     rank: int = 0  # this process's rank under torchrun: rank 0 writes the files and reports them

@@ -30,9 +30,15 @@ def resume_config(
 def check_resumable(cfg: RunConfig, keys: Iterable[str], run: str | Path) -> None:
     """A ConfigError unless every option in `keys` ("steps" or "train.steps") may change when `run` continues."""
     changed = {key.strip().rpartition(".")[2] for key in keys}
-    refused = changed - cfg.resumable()
+    if "out" in changed:
+        raise ConfigError(
+            f"{flag('resume')} {run} continues that run in its own folder; {flag('out')} cannot send it elsewhere. "
+            f"Copy the folder and resume the copy, or start a new run with {flag('config')} {Path(run) / 'config.yaml'}"
+        )
+    resumable = cfg.resumable() - {"out"}  # out follows a moved run folder, but is not the user's to change
+    refused = changed - resumable
     if refused:
-        allowed = ", ".join(flag(n) for n in sorted(cfg.resumable()))
+        allowed = ", ".join(flag(n) for n in sorted(resumable))
         raise ConfigError(
             f"{flag('resume')} continues {run} exactly as configured; it can change only {allowed}, "
             f"not {', '.join(sorted(refused))}"

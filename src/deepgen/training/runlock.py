@@ -14,7 +14,7 @@ from typing import Any
 
 from deepgen.config import flag
 from deepgen.errors import ConfigError
-from deepgen.io import atomic_write_text
+from deepgen.io import atomic_write_text, writing
 from deepgen.run import LOCK
 
 
@@ -57,8 +57,9 @@ def locked(folder: Path, what: str) -> Iterator[None]:
                 f"{what} {folder} is in use by another deepgen process (pid {owner}); wait for it to finish, "
                 "or choose another --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with writing(folder / LOCK):  # a full disk: one line, not a traceback
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock

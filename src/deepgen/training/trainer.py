@@ -19,12 +19,14 @@ import torch
 from tqdm.auto import tqdm
 
 from deepgen.config import RunConfig, flag
-from deepgen.data import Splits, load_data, resolve_size
+from deepgen.data import Splits, images_fit, load_data, resolve_size
 from deepgen.data.imageset import to_float
 from deepgen.data.loader import Batches
 from deepgen.device import resolve_device
 from deepgen.errors import CheckpointError, ConfigError, NonFiniteLossError, OutputError
+from deepgen.footprint import check_training_memory
 from deepgen.io import atomic_write_text
+from deepgen.limits import need_steps
 from deepgen.models.base import GenerativeModel, Phase
 from deepgen.models.sizing import Sizing
 from deepgen.run import (
@@ -84,7 +86,10 @@ def train_in(
     """`train` in the run directory `run`, once it is owned."""
     t = cfg.train
     cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
-    splits = splits or load_data(cfg.data)
+    if splits is None:
+        splits = load_data(cfg.data, plan=lambda n, shape, classes: plan(cfg, n, shape, classes, device))
+    else:
+        plan(cfg, len(splits.train) + len(splits.test), splits.train.shape, splits.train.classes, device)
     size_options(cfg, splits, device, world)
     resumed = latest_checkpoint(run) if resume else None
     stored = read_checkpoint(resumed, cfg) if resumed else None  # checked against cfg before anything is built
@@ -93,6 +98,7 @@ def train_in(
     total = t.steps
     if t.epochs is not None:
         total = math.ceil(t.epochs * batches.per_epoch / sum(p.repeat / p.every for p in phases))
+        need_steps(total, flag("epochs", t.epochs), f"give fewer {flag('epochs')} or {flag('steps')}")
     step, elapsed = restore(stored, model, phases, scalers, batches, world) if stored else (0, 0.0)
     if step > total:
         asked = flag("steps", t.steps) if t.epochs is None else f"{flag('epochs', t.epochs)} ({total} steps)"
@@ -106,7 +112,7 @@ def train_in(
     broadcast_module(model, world)
     if world.main:
         atomic_write_text(run / CONFIG, cfg.to_yaml())
-    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank)
+    result = TrainResult(run, step, checkpoint=resumed, rank=world.rank, elapsed_s=elapsed)
     saved = step if resumed else None
     log = MetricsLog(run, step, t.tensorboard, world)
     options = {name: getattr(getattr(cfg, section), name) for name, (section, _) in cfg.fields().items()}
@@ -116,13 +122,14 @@ def train_in(
     def checkpoint() -> None:
         nonlocal saved
         rng = gather(rng_state(), world)
+        result.elapsed_s = elapsed + time.perf_counter() - started
         if world.main:
             state = {
                 "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
                 "scalers": {name: s.state_dict() for name, s in scalers.items()},
                 "rng": rng,
                 "data_position": batches.position,
-                "elapsed_s": elapsed + time.perf_counter() - started,
+                "elapsed_s": result.elapsed_s,
                 "config": json.dumps(cfg.to_dict()),
             }
             result.checkpoint = save_checkpoint(run, step, model, state, t.keep_checkpoints)
@@ -211,15 +218,31 @@ def train_in(
     return result
 
 
+def plan(cfg: RunConfig, n: int, shape: tuple[int, int, int], classes: list[str], device: torch.device) -> None:
+    """Refuse, before the data is resized or the model built, a run whose `n` images of `shape` do not fit in the
+    host's memory, or whose model and training step do not fit in `device`'s."""
+    images_fit(cfg.data)(n, shape, classes)
+    check_training_memory(cfg, n, shape, classes, device)
+
+
 def size_options(cfg: RunConfig, splits: Splits, device: torch.device, world: World) -> None:
-    """Give the options left at auto their values for this data and device (printed once; config.yaml and each
-    checkpoint record them, so --config and --resume repeat them)."""
+    """Give the options left at auto their values for this data and device, and cap a batch size beyond the
+    training images at their number (printed once; config.yaml and each checkpoint record them, so --config and
+    --resume repeat them)."""
     c, size, _ = splits.train.shape
     present = sum(1 for n in splits.train.class_counts() if n)  # a one-class split of many classes has one
     sizing = Sizing(size, c, len(splits.train), device.type, present)
     sized = cfg.size_to(sizing)
     if sized and world.main:
         print(f"auto-sized for {sizing}: " + ", ".join(f"{k}={v}" for k, v in sized.items()))
+    if cfg.train.batch_size > len(splits.train):
+        if world.main:
+            warnings.warn(
+                f"{flag('batch_size', cfg.train.batch_size)} exceeds the {len(splits.train)} training images; using "
+                f"{len(splits.train)} (recorded in config.yaml)",
+                stacklevel=2,
+            )
+        cfg.train.batch_size = len(splits.train)
     if world.distributed:
         shard_batch_size(cfg.train.batch_size, world)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, (phase, names) in zip(axes[0], panels.items()):
         for name in names:
-            points = [(r["step"], r[name]) for r in rows if name in r]
+            points = [(r["step"], math.nan if r[name] is None else r[name]) for r in rows if name in r]  # null: NaN
             term = name.split("/", 1)[-1]
             label = name if phase in OWN_PANELS.values() else term
             ax.plot(

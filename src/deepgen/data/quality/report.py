@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image
 
 from deepgen.data.quality.findings import Finding, Inspection
-from deepgen.io import atomic_write_text
-from deepgen.report import Gallery, Table, markdown, write_html
+from deepgen.io import atomic_write_text, writing
+from deepgen.report import Gallery, Table, markdown, md_text, write_html
 
 THUMB = 64  # thumbnails are enlarged (nearest neighbour) to at least this many pixels
 
@@ -64,12 +64,14 @@ def printed(result: Inspection, shown: int = 3) -> str:
 
 def write(result: Inspection, out: Path, thumbnails: int = 24) -> dict[str, Path]:
     """inspect.md and inspect.html in `out` (thumbnails of at most `thumbnails` items per finding)."""
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "inspect.md", "html": out / "inspect.html"}
-    text = [f"# deepgen inspect: {result.collection.data}", "", about(result), "", markdown(table(result))]
+    text = [f"# deepgen inspect: {md_text(result.collection.data)}", "", md_text(about(result)), ""]
+    text.append(markdown(table(result)))
     for f in result.findings:
-        text += [f"## {f.check}", "", f"{f.message}. Remedy: {f.remedy}.", ""]
-        text += [f"- {name}" for name in names(result, f)] + [""]
+        text += [f"## {f.check}", "", md_text(f"{f.message}. Remedy: {f.remedy}."), ""]
+        text += [f"- {md_text(name)}" for name in names(result, f)] + [""]
     if not result.findings:
         text.append("No findings.")
     atomic_write_text(paths["markdown"], "\n".join(text) + "\n")
@@ -82,11 +84,13 @@ def write(result: Inspection, out: Path, thumbnails: int = 24) -> dict[str, Path
 
 def gallery(result: Inspection, finding: Finding, folder: Path, limit: int) -> Gallery:
     """Thumbnails of a finding's first `limit` items (a pair side by side), labelled with their files."""
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     images = {}
     for k, (item, label) in enumerate(zip(finding.items[:limit], item_names(result, finding, limit))):
         path = folder / f"{k:03d}.png"
-        Image.fromarray(side_by_side([result.collection.images[i].numpy() for i in item])).save(path)
+        with writing(path):
+            Image.fromarray(side_by_side([result.collection.images[i].numpy() for i in item])).save(path)
         images[label] = path
     listed = len(finding.items) + len(finding.files)
     caption = f"{finding.message}; remedy: {finding.remedy}" + (f" (first {limit} of {listed} shown)" if listed > limit

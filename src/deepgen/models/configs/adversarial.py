@@ -24,8 +24,10 @@ class AdversarialConfig(AutoSized):
     conditional: bool = opt(False, "condition generator and discriminator on the class label")
     loss: AdversarialLoss = opt("bce", "adversarial loss: bce (non-saturating), hinge or wasserstein")
     regularizer: Literal["none", "gp", "clip"] = opt("none", "critic regulariser: none, gp (gradient penalty), clip")
-    gp_lambda: float = opt(10.0, "weight of the gradient penalty", ge=0)
-    clip_value: float = opt(0.01, "critic weights are clipped to [-c, c] (regularizer=clip)", gt=0)
+    gp_lambda: float = opt(10.0, "weight of the gradient penalty", needs="regularizer=gp", ge=0)
+    clip_value: float = opt(
+        0.01, "critic weights are clipped to [-c, c] (regularizer=clip)", needs="regularizer=clip", gt=0
+    )
     r1_gamma: float = opt(0.0, "R1 penalty weight on real images (0 = off)", ge=0)
     r1_interval: int = opt(
         1,

@@ -36,7 +36,13 @@ class DiffusionConfig(AutoSized):
     )
     sample_steps: int = opt(20, "denoising steps of the sampler", resumable=True, ge=1, le=100_000)
     guidance: float = opt(
-        2.0, "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class", resumable=True, ge=0
+        2.0,
+        "classifier-free guidance w: 0 unconditional, 1 conditional, >1 stronger class (beyond 100 every image "
+        "saturates)",
+        resumable=True,
+        needs="conditional",
+        ge=0,
+        le=100,
     )
 
     def sized(self, s: Sizing, batch_size: int | None) -> dict[str, Any]:
