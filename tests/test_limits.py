@@ -40,6 +40,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def absurd(runs: dict[str, Path], out: Path) -> list[list[str]]:
     train = ["train", "vae", *TINY, "--steps", "2"]
     vae, stylegan = str(runs["vae"]), str(runs["stylegan"])
+    augment = ["augment", "--data", "digits", "--train-generator", "dcgan", "--device", "cpu"]
     return [
         [*train, "--epochs", "1e30", "--out", str(out / "t1")],
         [*train, "--latent-dim", "100000000", "--out", str(out / "t2")],
@@ -53,6 +54,10 @@ def absurd(runs: dict[str, Path], out: Path) -> list[list[str]]:
         ["inspect", "--data", "digits", "--similarity", "1e-300", "--out", str(out / "i1")],
         ["latent", vae, "--grid", "1000000", "--out", str(out / "l1")],
         ["latent", vae, "--pairs", "1000000000", "--out", str(out / "l2")],
+        [*augment, "--ratios", "0", "--synthetic-fraction", "0.5", "--pool", "10000000000", "--out", str(out / "a1")],
+        [*augment, "--ratios", "0", "1e9", "--out", str(out / "a2")],
+        [*augment, "--ratios", "0", "1", "--max-steps", "1000000000000", "--out", str(out / "a3")],
+        [*augment, "--ratios", "0", "1", "--seeds", "100000000", "--out", str(out / "a4")],
     ]
 
 
@@ -61,6 +66,7 @@ CHILD = textwrap.dedent(
     import contextlib, io, json, resource, sys, time
     from deepgen.cli import main
     import deepgen.commands.sample, deepgen.data.quality.findings, deepgen.latent.analyse, deepgen.training.trainer
+    import deepgen.augmentation.experiment
     from deepgen.config import DataConfig
     from deepgen.data import load_data
     load_data(DataConfig(data="digits"))  # the imports above and scikit-learn's first read: not timed

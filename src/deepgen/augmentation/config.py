@@ -52,7 +52,7 @@ class AugmentConfig:
     out: Path = opt(MISSING, "folder for results.csv, summary.md, confusion/, provenance/")
     classifiers: list[str] = opt(["small-cnn"], "small-cnn resnet18 sae torchvision:NAME timm:NAME", metavar="NAME")
     ratios: list[float] = opt([0.0, 0.5, 1.0, 2.0], "synthetic images per real one", ge=0)
-    seeds: int = opt(3, "seeds (splits, classifiers, generators)", ge=1)
+    seeds: int = opt(3, "seeds (splits, classifiers, generators)", ge=1, le=10000)
     generator: list[Path] = opt([], "conditional runs (trained with --conditional), each one generator", metavar="RUN")
     generators: dict[str, Path] = opt({}, "an unconditional run per class", metavar="CLASS=RUN")
     train_generator: list[str] = opt(

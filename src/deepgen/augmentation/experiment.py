@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepgen.augmentation.cells import Cell, one_generator, plan, positive, read_cell, row_head, wants_generated
+from deepgen.augmentation.cells import Cell, limits, one_generator, plan, positive, read_cell, row_head, wants_generated
 from deepgen.augmentation.config import LEFTOVERS, RECORD, RERUNNABLE, AugmentConfig
 from deepgen.augmentation.outputs import write_outputs, write_results
 from deepgen.augmentation.pool import image_hashes
@@ -26,6 +26,7 @@ from deepgen.augmentation.stats import pack
 from deepgen.config import validate
 from deepgen.data import load_data
 from deepgen.errors import ConfigError, DeepgenError
+from deepgen.limits import image_bytes, need_memory, need_steps
 from deepgen.models.base import GenerativeModel
 from deepgen.registry import get_model
 from deepgen.registry import models as registry_models
@@ -162,10 +163,25 @@ def check(cfg: AugmentConfig) -> None:
             f"--attack-steps {cfg.attack_steps}: the evaluation attack must be stronger than {trained[0]} training's "
             f"{cfg.fit.attack.steps} steps (--adv-steps)"
         )
+    need_steps(cfg.fit.max_steps * len(plan(cfg)), f"--max-steps {cfg.fit.max_steps} for every classifier", "lower it")
     if wants_generated(cfg):
         for one in one_generator(cfg).values():
             check_generators(one)
         check_unlabeled(cfg)
+        check_sizes(cfg)
+
+
+def check_sizes(cfg: AugmentConfig) -> None:
+    """Refuse, before anything is made, generated images that could not fit in memory (--pool N, --ratios R x the
+    real training images of the largest --limit-per-class): an estimate of the pool and its copies."""
+    largest = None if None in limits(cfg) else max(limits(cfg))
+    train = load_data(dataclasses.replace(cfg.data, limit_per_class=largest)).train
+    real = round(len(train) * (1 - cfg.val_fraction))
+    if cfg.synthetic_fraction > 0:
+        n, what, remedy = cfg.pool or 10 * real, f"--pool {cfg.pool or 10 * real}", "lower --pool"
+    else:
+        n, what, remedy = round(max(positive(cfg)) * real), f"--ratios {max(positive(cfg)):g}", "lower --ratios"
+    need_memory(3 * image_bytes(n, train.shape), f"{what} ({n} generated images of {train.shape})", remedy)
 
 
 # Options that take effect only where another says so: (flag, its value, its default, whether it can take effect, why
