@@ -138,7 +138,7 @@ def add_data_options(
 
 
 def data_options(args: argparse.Namespace) -> DataConfig:
-    """The data options given, with the image size of a folder resolved (and printed) once."""
-    from deepgen.data import resolve_size
+    """The data options given, with what a folder leaves to its files resolved (and printed) once (see resolved)."""
+    from deepgen.data import resolved
 
-    return resolve_size(options(DataConfig, args, "data"))
+    return resolved(options(DataConfig, args, "data"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepgen.config import RunConfig, flag
-from deepgen.data import resolve_size
+from deepgen.data import resolved
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Judge, write_metrics
 from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
@@ -104,7 +104,7 @@ def compare(
     continues it (trained runs are kept, interrupted ones resumed), with other settings is refused."""
     if any(c.data != configs[0].data for c in configs):
         raise ConfigError(f"compare needs every model on the same data settings; got {[c.data for c in configs]}")
-    data = resolve_size(configs[0].data, log)  # a folder's image size, chosen (and printed) once for every run
+    data = resolved(configs[0].data, log)  # a folder's size, channels, --dedupe: chosen (and printed) once
     for cfg in configs:
         cfg.data = data
     with locked(out, flag("out")):

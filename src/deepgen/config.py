@@ -139,8 +139,10 @@ class DataConfig:
     limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)", ge=1)
     test_fraction: float = opt(0.2, "held-out share for datasets without an official test split", gt=0, lt=1)
     split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class", ge=0, le=MAX_SEED)
-    dedupe: bool = opt(
-        False, "leave out of the test split every image with an exact or near copy in the training split"
+    dedupe: bool | None = opt(
+        None,
+        "leave out of the test split every image with an exact or near copy in the training split (default: on "
+        "for folder: data, off for the built-in data sets)",
     )
     hflip: bool = opt(False, "random horizontal flips of training batches")
 

@@ -83,7 +83,7 @@ class Judge:
         """What the metrics were computed with."""
         return {
             "data": self.splits.name,
-            "real": f"test split, {len(self.real)} images",
+            "real": f"test split, {len(self.real)} images{left_out(self.splits)}",
             "features": self.features.description,
             "classifier": self.classifier.description,
             "feature_precision": self.settings.precision,
@@ -226,6 +226,11 @@ class Judge:
         if model.can_encode:
             metrics += reconstruction_metrics(model, self.real, s.seed, s.iw_samples)
         return metrics
+
+
+def left_out(splits: Splits) -> str:
+    """', N left out (a copy in the training split)' when --dedupe left test images out, else ''."""
+    return f", {splits.left_out} left out (a copy in the training split)" if splits.left_out else ""
 
 
 def timed_generate(

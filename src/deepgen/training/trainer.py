@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from deepgen.config import RunConfig, flag
-from deepgen.data import Splits, load_data, resolve_size
+from deepgen.data import Splits, load_data, resolved
 from deepgen.data.imageset import to_float
 from deepgen.data.loader import Batches
 from deepgen.device import resolve_device
@@ -83,7 +83,7 @@ def train_in(
 ) -> TrainResult:
     """`train` in the run directory `run`, once it is owned."""
     t = cfg.train
-    cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
+    cfg.data = resolved(cfg.data)  # config.yaml records a folder's image size and channels, and --dedupe
     splits = splits or load_data(cfg.data)
     size_options(cfg, splits, device, world)
     resumed = latest_checkpoint(run) if resume else None

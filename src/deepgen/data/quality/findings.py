@@ -116,8 +116,8 @@ def duplicates(data: Collection, pairs: list[Pair]) -> list[Finding]:
     remedies = {
         "within a class": "remove the extra copies: they weigh those images more and may inflate test scores",
         "across classes": "one picture under two labels: decide its class and remove the other copy",
-        "across the split": "a test image with a copy in training inflates test scores: remove the copies, or "
-        "train, compare and augment with --dedupe (leaves them out of the test split)",
+        "across the split": "a test image with a copy in training inflates test scores: remove the copies; train, "
+        "eval, compare and augment leave them out of the test split of a folder (--dedupe, the default for folders)",
     }
     found = []
     for exact in (True, False):
