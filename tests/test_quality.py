@@ -28,6 +28,7 @@ from deepgen.data.quality.signals import pixel_digests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from defect_folder import field, make  # noqa: E402
+from markdown_tables import assert_markdown_tables  # noqa: E402
 from test_report import CHROMIUM, chromium  # noqa: E402
 
 
@@ -167,6 +168,26 @@ def test_dedupe_is_on_for_folders_and_off_for_built_in_data(defects: Path) -> No
     assert digits.left_out == 0 and len(digits.test) == 360 and "--dedupe leaves them out" in digits.checks[-1]
 
 
+def test_inspect_writes_markdown_tables_that_render(
+    defects: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "inspect"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["inspect", "--data", f"folder:{defects}", "--out", str(out), "--thumbnails", "1"]) == 0
+    assert_markdown_tables((out / "inspect.md").read_text(), "inspect.md")
+    assert_markdown_tables(capsys.readouterr().out, "inspect's output")
+
+
+def test_the_markdown_table_check_catches_a_missing_separator_cell() -> None:
+    good = "# t\n\n| a | b \\| c |\n| --- | --- |\n| 1 | 2 |\n\ntext | with a pipe\n"
+    assert assert_markdown_tables(good) == 1
+    with pytest.raises(AssertionError, match="header has 3 cells, line 1 has 2"):
+        assert_markdown_tables("| a | b | c |\n| --- | --- |\n| 1 | 2 | 3 |\n")
+    with pytest.raises(AssertionError, match="line 2 has 4"):
+        assert_markdown_tables("| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 | 4 |\n")
+
+
 def test_the_command_states_the_threshold_the_checks_use() -> None:
     import deepgen.commands.inspect as command  # keeps its own copy so that --help imports no torch
 
@@ -245,6 +266,8 @@ def test_eval_and_compare_leave_copies_out_of_a_folders_test_split(
         assert main([*args, "--eval-device", "cpu"]) == 0
     results = (out / "results.md").read_text()
     assert f"Data check: duplicates across the split: left out the {left} of {n} test images" in results
+    assert assert_markdown_tables(results, "compare's results.md") == 1
+    assert assert_markdown_tables(printed, "eval's output", least=0) == 0  # eval prints a plain-text table
     assert json.loads((out / "compare.json").read_text())["runs"][0]["data"]["dedupe"] is True
 
 

@@ -76,3 +76,39 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert red.sum() > 200 * 200 and blue.sum() > 200 * 200  # both images drawn (scaled to >= 240 px)
     dark = pixels.sum(-1) < 200
     assert dark[: pixels.shape[0] // 3].sum() > 500  # the title and the table's text
+
+
+def wide_table() -> Table:
+    """A table as wide as augment's: 11 columns, long headers and cells (variant names, mean ± CI, p-values)."""
+    columns = ["classifier", "per class", "variant", "baseline", "accuracy % (95% CI)", "balanced accuracy %",
+               "macro-F1", "Δ accuracy vs real-only (paired t, Holm)", "McNemar p (pooled test images)",
+               "robust PGD-20 × 2 restarts ε = 0.1 %", "Δ robust (paired t, Holm)"]  # fmt: skip
+    row = ["small-cnn", "10", "classic + diffusion pool + adversarial training (fgsm)", "classic + AT",
+           "91.92 ± 1.48", "91.80 ± 1.52", "0.9188 ± 0.0150",
+           "0.58 (1; cannot test: the same difference on every seed)",
+           "0.000123", "62.19 ± 2.05", "0.44 (0.77)"]  # fmt: skip
+    return Table(columns, [row] * 6, ["accuracy: mean ± 95% CI over 5 seeds"])
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.is_file() and not os.environ.get("DEEPGEN_REQUIRE_CHROMIUM"),
+    reason="needs Chromium at /usr/bin/chromium (Debian package chromium; DEEPGEN_REQUIRE_CHROMIUM=1 fails instead)",
+)
+def test_a_wide_table_fits_a_1200_px_window(tmp_path: Path) -> None:
+    """The page's width, measured by Chromium itself at a 1,200 px window, is the window's: no horizontal scrolling,
+    no column cut off. DEEPGEN_SCREENSHOT=PATH also keeps the screenshot."""
+    assert CHROMIUM.is_file(), f"DEEPGEN_REQUIRE_CHROMIUM is set but {CHROMIUM} is missing (apt-get install chromium)"
+    page = html_page("deepgen augment", ["a table as wide as augment's"], wide_table(), [])
+    probe = "<script>document.body.dataset.width = document.documentElement.scrollWidth;</script></body>"
+    report = tmp_path / "report.html"
+    report.write_text(page.replace("</body>", probe))
+    window = ["--window-size=1200,900", report.as_uri()]
+    dom = chromium("--dump-dom", *window, profile=tmp_path / "profile-1").stdout
+    width = int(re.search(r'data-width="(\d+)"', dom)[1])
+    assert width <= 1200, f"the page is {width} px wide at a 1,200 px window"
+    shot = Path(os.environ.get("DEEPGEN_SCREENSHOT") or tmp_path / "shot.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(page)
+    chromium(f"--screenshot={shot}", *window, profile=tmp_path / "profile-2")
+    pixels = np.asarray(Image.open(shot).convert("L")).astype(int)
+    assert pixels.shape[1] == 1200 and (pixels[:, 1150:] < 200).sum() > 100  # the last column is drawn, not cut

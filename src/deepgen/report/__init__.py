@@ -1,4 +1,5 @@
-"""Reports: a table as markdown or CSV, and a self-contained HTML page (images embedded as data URIs)."""
+"""Reports: a table as markdown or CSV, and a self-contained HTML page (images embedded as data URIs) whose table
+wraps its cells to the page's width (1,200 px and wider: no horizontal scrolling)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def data_uri(png: Path) -> str:
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; background: #fff; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; max-width: 100%; }
+th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; overflow-wrap: anywhere; }
+th { font-size: 13px; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #eef; }
 .gallery { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
