@@ -79,15 +79,16 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def wide_table() -> Table:
-    """A table as wide as augment's: 11 columns, long headers and cells (variant names, mean ± CI, p-values)."""
-    columns = ["classifier", "per class", "variant", "baseline", "accuracy % (95% CI)", "balanced accuracy %",
-               "macro-F1", "Δ accuracy vs real-only (paired t, Holm)", "McNemar p (pooled test images)",
-               "robust PGD-20 × 2 restarts ε = 0.1 %", "Δ robust (paired t, Holm)"]  # fmt: skip
-    row = ["small-cnn", "10", "classic + diffusion pool + adversarial training (fgsm)", "classic + AT",
-           "91.92 ± 1.48", "91.80 ± 1.52", "0.9188 ± 0.0150",
-           "0.58 (1; cannot test: the same difference on every seed)",
-           "0.000123", "62.19 ± 2.05", "0.44 (0.77)"]  # fmt: skip
-    return Table(columns, [row] * 6, ["accuracy: mean ± 95% CI over 5 seeds"])
+    """A table as wide as augment's with its default --eps --noise --blur: 15 columns, variant names without spaces
+    (recipe, ratio, classic, adversarial training), mean ± CI cells and long test verdicts."""
+    columns = ["classifier", "variant", "accuracy", "balanced acc.", "macro-F1", "Δ accuracy vs real", "p (paired t)",
+               "p (Holm)", "p (McNemar, pooled)", "fgsm@0.05", "pgd-20x2@0.05", "fgsm@0.1", "pgd-20x2@0.1",
+               "noise@0.2", "blur@1"]  # fmt: skip
+    row = ["torchvision:resnet18", "stylegan-x2+classic+filter+trades-AT", "98.25 ± 7.55", "97.90 ± 8.01",
+           "0.9788 ± 0.0812", "+1.25 ± 3.10", "cannot test: 2 seeds, 3 needed", "cannot test: 2 seeds, 3 needed",
+           "2.3e-05", "61.20 ± 12.05", "44.53 ± 13.67", "40.86 ± 15.71", "25.75 ± 14.34", "89.69 ± 12.42",
+           "84.81 ± 11.99"]  # fmt: skip
+    return Table(columns, [row] * 6, ["accuracy: mean ± 95% CI over 2 seeds"])
 
 
 @pytest.mark.skipif(
