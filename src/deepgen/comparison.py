@@ -240,7 +240,7 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
         ["steps", ""] + [fmt([r.steps for r in model], 0) for model in runs],
         ["images seen", ""] + [fmt([r.seen for r in model], 0) for model in runs],
         ["train wall s", ""] + [fmt([r.wall_s for r in model], 0) for model in runs],
-        ["share outside steps", ""] + [fmt([r.outside_step for r in model], 2) for model in runs],
+        ["train wall outside steps", ""] + [fmt([100 * r.outside_step for r in model], 0) + " %" for model in runs],
         ["eval wall s", ""] + [fmt([r.eval_s for r in model], 0) for model in runs],
         ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
     ]

@@ -129,10 +129,11 @@ def duplicates(data: Collection, pairs: list[Pair]) -> list[Finding]:
             if place == "across the split":  # name the test image second
                 mine = [p if test[p.b] else Pair(p.b, p.a, p.similarity, p.exact) for p in mine]
                 n = len({p.b for p in mine})
-                what = f"{n} test image(s) have {'an exact' if exact else 'a near'} copy in the training split"
+                have = "test image has" if n == 1 else "test images have"
+                what = f"{n} {have} {'an exact' if exact else 'a near'} copy in the training split"
             else:
                 n = len({i for p in mine for i in (p.a, p.b)})
-                what = f"{len(mine)} pair(s) of {kind} {place} ({n} images)"
+                what = f"{len(mine)} {'pair' if len(mine) == 1 else 'pairs'} of {kind} {place} ({n} images)"
             items, similarity = [(p.a, p.b) for p in mine], [p.similarity for p in mine]
             found.append(Finding(f"{kind} {place}", what, remedies[place], items, similarity=similarity))
     return found
