@@ -55,8 +55,10 @@ def resolved(cfg: DataConfig, log: Callable[[str], None] = print) -> DataConfig:
         channels, why = source.channels(cfg)
         if why:
             kind = {1: "grey", 3: "RGB"}
-            log(f"channels {channels} ({kind[channels]}) for {cfg.data}: {why}; --channels {4 - channels} reads "
-                f"every image in {kind[4 - channels]}")
+            log(
+                f"channels {channels} ({kind[channels]}) for {cfg.data}: {why}; --channels {4 - channels} reads "
+                f"every image in {kind[4 - channels]}"
+            )
         changes["channels"] = channels
     if cfg.dedupe is None:
         changes["dedupe"] = name == "folder"
