@@ -119,8 +119,7 @@ def test_celeba_folder(tmp_path: Path) -> None:
 
 
 def test_folder_of_mixed_files(class_folder: Path) -> None:
-    cfg = DataConfig(data=f"folder:{class_folder}", image_size=24, test_fraction=0.3, dedupe=False)  # files share seeds
-    splits = load_data(cfg)
+    splits = load_data(DataConfig(data=f"folder:{class_folder}", image_size=24, test_fraction=0.3))
     data = torch.cat([splits.train.images, splits.test.images])
     assert splits.train.classes == ["no", "yes"]
     assert data.shape == (7, 3, 24, 24)  # RGB because some files are colour; the .txt file is ignored
