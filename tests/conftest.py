@@ -87,10 +87,10 @@ def class_folder(tmp_path: Path) -> Path:
         ],
         "no": [("e.PNG", (70, 20), "P"), ("f.png", (64, 64), "LA"), ("g.Jpeg", (16, 16), "CMYK")],
     }
-    for label, entries in files.items():
+    for k, (label, entries) in enumerate(files.items()):
         (root / label).mkdir(parents=True)
         for i, (name, size, mode) in enumerate(entries):
-            write_image(root / label / name, size, mode, seed=i)
+            write_image(root / label / name, size, mode, seed=10 * k + i)  # distinct pictures: no copies
     (root / "yes" / "notes.txt").write_text("not an image")
     return root
 

@@ -61,6 +61,21 @@ def test_a_bad_keyword_gives_the_command_lines_error(tmp_path: Path) -> None:
         deepgen.compare(["vae"], data="digits", budget="3", budgets=3, out=tmp_path / "cmp")
 
 
+def test_an_error_written_with_flags_names_keywords_in_the_api(tmp_path: Path) -> None:
+    """The README's augment example without per_class_generators: the experiment's own message (written with
+    flags, far from the parser) names the keyword; paths and words with dashes are left alone."""
+    match = r"cannot draw a requested class \(it has no conditional\): add per_class_generators \(one per class\)"
+    with pytest.raises(ConfigError, match=match):
+        deepgen.augment(data="digits", train_generator="vae", ratios=[0, 1], out=tmp_path / "aug")
+    from deepgen.config import as_keywords
+
+    text = "see runs/a--b and x--y-z; give --dedupe or '--no-dedupe', not --set"
+    assert as_keywords(text) == "see runs/a--b and x--y-z; give dedupe or 'no_dedupe', not set"
+    from deepgen.cli import main
+
+    assert main(["augment", "--data", "digits", "--train-generator", "vae", "--out", str(tmp_path / "cli")]) == 2
+
+
 @pytest.mark.slow  # ~20 s: trains and scores a model, and trains the classifier evaluator
 def test_compare_returns_its_results_table(tmp_path: Path) -> None:
     result = deepgen.compare(

@@ -92,6 +92,28 @@ def test_default_run_directory_is_numbered(
     assert (tmp_path / "runs" / "ae-digits").is_dir() and (tmp_path / "runs" / "ae-digits-2").is_dir()
 
 
+def test_datasets_export_writes_a_class_folder_that_reads_back(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    from deepgen.config import DataConfig
+    from deepgen.data import load_data
+    from deepgen.data.sources import read_digits
+
+    out = tmp_path / "scans"
+    code, printed, _ = run(["datasets", "--export", "digits", str(out), "--per-class", "3"], capsys)
+    assert code == 0 and printed.startswith(f"wrote 30 images of digits into {out}/") and f"folder:{out}" in printed
+    assert sorted(p.name for p in out.iterdir()) == [str(d) for d in range(10)]
+    digits, _ = read_digits(DataConfig(data="digits"))
+    first = torch.cat([torch.nonzero(digits.labels == c).squeeze(1)[:3] for c in range(10)])
+    back = load_data(DataConfig(data=f"folder:{out}", test_fraction=0.5, dedupe=False))
+    written = torch.cat([back.train.images, back.test.images])
+    assert sorted(map(bytes, written.flatten(1).numpy())) == sorted(map(bytes, digits.images[first].flatten(1).numpy()))
+    code, _, err = run(["datasets", "--export", "digits", str(out)], capsys)
+    assert code == 2 and f"--export: {out} exists and is not an empty folder" in err
+    code, _, err = run(["datasets", "--per-class", "3"], capsys)
+    assert code == 2 and "--per-class goes with --export NAME DIR" in err
+
+
 def test_listings_and_usage(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run(["models"], capsys)
     assert code == 0 and out.startswith("ae ") and "\nvae " in out

@@ -131,3 +131,42 @@ def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["compare", "vae", "--data", "digits", "--budget", "soon", "--out", str(tmp_path / "x")]) == 2
     assert main(["compare", "gan", *common, "--set", "beta=2", "--budget", "3", "--out", str(tmp_path / "y")]) == 2
     assert "--set beta=2" in capsys.readouterr().err
+
+
+def test_fid_and_kid_from_a_small_folder_come_with_their_interval(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """3 classes of 30 images: 18 test images. FID and KID are printed with a bootstrap 95% CI, and a line says how
+    many images would make them meaningful; with 200 of each, no interval."""
+    import sys
+    import warnings
+
+    import torch
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from defect_folder import field
+
+    from deepgen.eval.evaluate import MIN_SAMPLES, few_images
+
+    root = tmp_path / "small"
+    for c, name in enumerate(("a", "b", "c")):
+        (root / name).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(field(100 * c + i, (16, 16))).save(root / name / f"{i}.png")
+    floor = ["eval", "--data", f"folder:{root}", "--evaluator-steps", "5", "--n", "16", "--eval-device", "cpu"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*floor, "--out", str(tmp_path / "floor.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "against the 18 test images" in printed
+    fid_line = next(line for line in printed.splitlines() if line.startswith("fid "))
+    low, high = map(float, re.search(r"\(95% CI (\S+) to (\S+): few images\)", fid_line).groups())
+    assert low <= high and "kid " in printed and printed.count(": few images)") == 2
+    assert f"fid: few images: real 18, generated 16, under the {MIN_SAMPLES} each that make it meaningful" in printed
+    assert "a folder needs about 1,000 images for 200 test images at --test-fraction 0.2" in printed
+    saved = json.loads((tmp_path / "floor.json").read_text())["eval"]["metrics"]
+    fid = next(v for k, v in saved.items() if k.startswith("fid["))
+    assert len(fid["extra"]["interval"]) == 2
+    enough = torch.randn(MIN_SAMPLES, 8, generator=torch.Generator().manual_seed(0))
+    assert few_images(enough, enough + 0.1, 0) == {} and set(few_images(enough[:50], enough[:60], 0)) == {"fid", "kid"}

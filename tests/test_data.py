@@ -14,7 +14,7 @@ from PIL import Image
 
 from deepgen.cli import main
 from deepgen.config import DataConfig, RunConfig
-from deepgen.data import load_data, resolve_size
+from deepgen.data import load_data, resolved
 from deepgen.data.folder import MAX_AUTO_SIZE
 from deepgen.data.loader import Batches
 from deepgen.data.sources import read_idx
@@ -220,26 +220,27 @@ def uniform_folder(root: Path, size: tuple[int, int], per_class: int = 3) -> Pat
 def test_a_folder_keeps_its_images_own_size(tmp_path: Path) -> None:
     spec = f"folder:{uniform_folder(tmp_path / 'digits', (28, 28))}"
     logs: list[str] = []
-    cfg = resolve_size(DataConfig(data=spec), logs.append)
+    cfg = resolved(DataConfig(data=spec), logs.append)
     assert cfg.image_size == 28
     assert logs == [f"image size 28 px for {spec} (every image is 28x28); --image-size N chooses another"]
-    assert resolve_size(cfg, logs.append) is cfg and len(logs) == 1  # resolved once, then silent
+    assert resolved(cfg, logs.append) is cfg and len(logs) == 1  # resolved once, then silent
     assert load_data(DataConfig(data=spec)).train.images.shape[1:] == (1, 28, 28)
     assert load_data(DataConfig(data=spec, image_size=16)).train.images.shape[1:] == (1, 16, 16)  # unless told
     wide = f"folder:{uniform_folder(tmp_path / 'wide', (40, 30))}"
-    assert resolve_size(DataConfig(data=wide), logs.append).image_size == 30  # crop: the shorter side
-    assert resolve_size(DataConfig(data=wide, fit="pad"), logs.append).image_size == 40  # pad: the longer side
+    assert resolved(DataConfig(data=wide), logs.append).image_size == 30  # crop: the shorter side
+    assert resolved(DataConfig(data=wide, fit="pad"), logs.append).image_size == 40  # pad: the longer side
     large = f"folder:{uniform_folder(tmp_path / 'large', (300, 200), per_class=1)}"
-    assert resolve_size(DataConfig(data=large), logs.append).image_size == MAX_AUTO_SIZE == 128
+    assert resolved(DataConfig(data=large), logs.append).image_size == MAX_AUTO_SIZE == 128
     assert logs[-1].endswith("(every image is 300x200; capped at 128 px); --image-size N chooses another")
 
 
 def test_a_mixed_folder_takes_its_most_common_size(class_folder: Path) -> None:
     logs: list[str] = []
-    cfg = resolve_size(DataConfig(data=f"folder:{class_folder}"), logs.append)
+    cfg = resolved(DataConfig(data=f"folder:{class_folder}"), logs.append)
     assert cfg.image_size == 64 and "2 of 7 images are 64x64, the most common of 6 sizes" in logs[0]
     assert load_data(DataConfig(data=f"folder:{class_folder}", test_fraction=0.3)).train.images.shape[2:] == (64, 64)
-    assert resolve_size(DataConfig(data="mnist10k"), logs.append).image_size is None and len(logs) == 1
+    assert "channels 3 (RGB) for folder:" in logs[1] and "5 of 7 images are in colour" in logs[1]  # 2 grey
+    assert resolved(DataConfig(data="mnist10k"), logs.append).image_size is None and len(logs) == 2
 
 
 def test_a_run_records_the_size_it_read_a_folder_at(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -249,3 +250,36 @@ def test_a_run_records_the_size_it_read_a_folder_at(tmp_path: Path, capsys: pyte
                  "--device", "cpu", "--no-tensorboard", "--out", str(run)]) == 0  # fmt: skip
     assert capsys.readouterr().out.count("image size 12 px for folder:") == 1
     assert RunConfig.load(run / "config.yaml").data.image_size == 12  # --config reproduces it
+
+
+def test_a_folder_of_mostly_grey_images_is_read_in_grey_and_says_so(tmp_path: Path) -> None:
+    """26 grey, 3 RGB and 1 RGBA images: the majority's one channel, printed with the counts and --channels 3;
+    RGB files whose channels are all equal are grey; a folder of colour photos stays RGB, silently."""
+    root, rng = tmp_path / "mixed", np.random.default_rng(0)
+    for i in range(30):
+        (root / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        mode = "L" if i < 26 else "RGB" if i < 29 else "RGBA"
+        Image.fromarray(rng.integers(0, 256, (12, 12, 4), dtype=np.uint8)[..., :len(mode)].squeeze()).convert(
+            mode).save(root / "ab"[i % 2] / f"{i}.png")  # fmt: skip
+    logs: list[str] = []
+    cfg = resolved(DataConfig(data=f"folder:{root}"), logs.append)
+    assert cfg.channels == 1 and len(logs) == 2
+    assert logs[1] == (
+        f"channels 1 (grey) for folder:{root}: 26 of 30 images are grey (26 L, 3 RGB, 1 RGBA), the colour ones are "
+        "converted to grey; --channels 3 reads every image in RGB"
+    )
+    assert load_data(cfg).train.images.shape[1] == 1 and load_data(DataConfig(data=f"folder:{root}", channels=3))
+    grey_rgb = tmp_path / "grey-rgb"
+    for i in range(6):
+        (grey_rgb / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        grey = Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8))
+        grey.convert("RGB").save(grey_rgb / "ab"[i % 2] / f"{i}.png")
+    logs.clear()
+    assert resolved(DataConfig(data=f"folder:{grey_rgb}"), logs.append).channels == 1
+    assert logs[1].endswith("every image is grey, stored as 6 RGB; --channels 3 reads every image in RGB")
+    colour = tmp_path / "colour"
+    for i in range(6):
+        (colour / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(colour / "ab"[i % 2] / f"{i}.png")
+    logs.clear()
+    assert resolved(DataConfig(data=f"folder:{colour}"), logs.append).channels == 3 and len(logs) == 1

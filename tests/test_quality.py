@@ -4,6 +4,7 @@ against the split load_data makes, the warnings on load and --dedupe, no false a
 from __future__ import annotations
 
 import csv
+import json
 import re
 import sys
 import warnings
@@ -16,7 +17,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from deepgen.cli import main
 from deepgen.config import DataConfig
-from deepgen.data import load_data
+from deepgen.data import load_data, resolved
 from deepgen.data.imageset import ImageSet, split_index
 from deepgen.data.quality.collect import Collection, collect
 from deepgen.data.quality.duplicates import NEAR, Fingerprints, copies
@@ -27,6 +28,7 @@ from deepgen.data.quality.signals import pixel_digests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from defect_folder import field, make  # noqa: E402
+from markdown_tables import assert_markdown_tables  # noqa: E402
 from test_report import CHROMIUM, chromium  # noqa: E402
 
 
@@ -130,7 +132,7 @@ def test_dark_light_low_information_and_blurry_images_are_named() -> None:
 
 
 def test_load_warns_once_per_finding_and_dedupe_keeps_copies_out_of_the_test_split(defects: Path) -> None:
-    cfg = DataConfig(data=f"folder:{defects}")
+    cfg = DataConfig(data=f"folder:{defects}", dedupe=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plain = load_data(cfg)
@@ -141,12 +143,49 @@ def test_load_warns_once_per_finding_and_dedupe_keeps_copies_out_of_the_test_spl
     assert lines[1].startswith("tiny classes: 1 class(es) have fewer than 10 images ('one' 1;")
     leaked = int(re.search(r"(\d+) of \d+ test images have an exact \(\d+\) or near \(\d+\) copy", lines[2])[1])
     assert "so test scores are inflated; --dedupe leaves them out" in lines[2] and leaked >= 2
+    assert plain.left_out == 0
+    for dedupe in (None, True):  # a folder's default, or asked for
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            deduped = load_data(DataConfig(data=f"folder:{defects}", dedupe=dedupe))
+        assert len(deduped.test) == len(plain.test) - leaked and torch.equal(deduped.train.images, plain.train.images)
+        assert deduped.left_out == leaked
+        assert not copies(Fingerprints.of(deduped.test.images), Fingerprints.of(deduped.train.images))
+        line = f"duplicates across the split: left out the {leaked} of {len(plain.test)} test images with an exact ("
+        assert deduped.checks[-1].startswith(line) and deduped.checks[-1].count("--no-dedupe keeps them") == 1
+
+
+def test_dedupe_is_on_for_folders_and_off_for_built_in_data(defects: Path) -> None:
+    """A folder's run records dedupe: true (config.yaml repeats it); the built-in sets keep their published split,
+    and mnist10k's official-free split and digits' with them (digits' one near pair stays where it falls)."""
+    assert resolved(DataConfig(data=f"folder:{defects}"), lambda _: None).dedupe is True
+    assert resolved(DataConfig(data=f"folder:{defects}", dedupe=False), lambda _: None).dedupe is False
+    for name in ("digits", "mnist10k", "mnist", "cifar10"):
+        assert resolved(DataConfig(data=name)).dedupe is False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        deduped = load_data(DataConfig(data=f"folder:{defects}", dedupe=True))
-    assert len(deduped.test) == len(plain.test) - leaked and torch.equal(deduped.train.images, plain.train.images)
-    assert not copies(Fingerprints.of(deduped.test.images), Fingerprints.of(deduped.train.images))
-    assert deduped.checks[-1].startswith(f"duplicates across the split: --dedupe left out the {leaked} of")
+        digits = load_data(DataConfig(data="digits", split_seed=1))
+    assert digits.left_out == 0 and len(digits.test) == 360 and "--dedupe leaves them out" in digits.checks[-1]
+
+
+def test_inspect_writes_markdown_tables_that_render(
+    defects: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "inspect"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["inspect", "--data", f"folder:{defects}", "--out", str(out), "--thumbnails", "1"]) == 0
+    assert_markdown_tables((out / "inspect.md").read_text(), "inspect.md")
+    assert_markdown_tables(capsys.readouterr().out, "inspect's output")
+
+
+def test_the_markdown_table_check_catches_a_missing_separator_cell() -> None:
+    good = "# t\n\n| a | b \\| c |\n| --- | --- |\n| 1 | 2 |\n\ntext | with a pipe\n"
+    assert assert_markdown_tables(good) == 1
+    with pytest.raises(AssertionError, match="header has 3 cells, line 1 has 2"):
+        assert_markdown_tables("| a | b | c |\n| --- | --- |\n| 1 | 2 | 3 |\n")
+    with pytest.raises(AssertionError, match="line 2 has 4"):
+        assert_markdown_tables("| a | b | c |\n|---|---|---|\n| 1 | 2 | 3 | 4 |\n")
 
 
 def test_the_command_states_the_threshold_the_checks_use() -> None:
@@ -168,21 +207,68 @@ def test_mnist10k_finds_only_its_one_binary_digit() -> None:
 
 
 def test_augment_on_the_defect_folder_warns_and_dedupes(defects: Path, tmp_path: Path) -> None:
+    """By default (a folder) and with --no-dedupe: copies across the split leave the test split, or stay and are
+    warned of."""
+    shared = ["augment", "--data", f"folder:{defects}", "--ratios", "0", "--no-classic", "--max-steps", "3"]
+    shared += ["--eps", "--noise", "--blur", "--device", "cpu"]
     out = tmp_path / "augment"
-    args = ["augment", "--data", f"folder:{defects}", "--dedupe", "--ratios", "0", "--seeds", "2", "--no-classic"]
-    args += ["--max-steps", "3", "--eps", "--noise", "--blur", "--device", "cpu", "--out", str(out)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert main(args) == 0
+        assert main([*shared, "--seeds", "2", "--out", str(out)]) == 0
     summary, report = (out / "summary.md").read_text(), (out / "report.html").read_text()
     assert "## Data checks" in summary and "- warning: dynamic range: 10 image(s) of class(es) 'dark'" in summary
     assert "Data check: tiny classes: 1 class(es)" in report
-    assert "duplicates across the split: --dedupe left out the" in summary and "(split seed 1)" in summary
+    assert "duplicates across the split: left out the" in summary and "(split seed 1)" in summary
+    assert "--no-dedupe keeps them" in summary and json.loads((out / "augment.json").read_text())
     for seed in (0, 1):
         rows = list(csv.DictReader((out / "provenance" / f"seed{seed}.csv").open()))
         assert not {r["sha1"] for r in rows if r["split"] == "test"} & {r["sha1"] for r in rows if r["split"] != "test"}
-        splits = load_data(DataConfig(data=f"folder:{defects}", dedupe=True, split_seed=seed))
+        splits = load_data(DataConfig(data=f"folder:{defects}", split_seed=seed))
         assert not copies(Fingerprints.of(splits.test.images), Fingerprints.of(splits.train.images))
+    kept = tmp_path / "kept"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*shared, "--seeds", "1", "--no-dedupe", "--out", str(kept)]) == 0
+    summary = (kept / "summary.md").read_text()
+    assert "so test scores are inflated; --dedupe leaves them out" in summary and "left out the" not in summary
+    rows = list(csv.DictReader((kept / "provenance" / "seed0.csv").open()))
+    assert {r["sha1"] for r in rows if r["split"] == "test"} & {r["sha1"] for r in rows if r["split"] != "test"}
+
+
+def test_eval_and_compare_leave_copies_out_of_a_folders_test_split(
+    defects: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("DEEPGEN_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = load_data(DataConfig(data=f"folder:{defects}", dedupe=False))
+        deduped = load_data(DataConfig(data=f"folder:{defects}"))
+    n, left = len(plain.test), deduped.left_out
+    floor = ["eval", "--data", f"folder:{defects}", "--evaluator-steps", "5", "--n", "16", "--eval-device", "cpu"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*floor, "--out", str(tmp_path / "floor.json")]) == 0
+    printed = capsys.readouterr().out
+    assert f"against the {n - left} test images, {left} left out (a copy in the training split)" in printed
+    assert any(f"left out the {left} of {n} test images" in str(w.message) for w in caught)
+    about = json.loads((tmp_path / "floor.json").read_text())["eval"]
+    assert about["real"] == f"test split, {n - left} images, {left} left out (a copy in the training split)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*floor, "--no-dedupe"]) == 0
+    assert f"against the {n} test images\n" in capsys.readouterr().out
+    assert any("so test scores are inflated" in str(w.message) for w in caught)
+    out = tmp_path / "cmp"
+    args = ["compare", "vae", "--data", f"folder:{defects}", "--device", "cpu", "--budget", "2", "--out", str(out)]
+    args += ["--set", "batch_size=8", "--set", "tensorboard=false", "--evaluator-steps", "5", "--n", "16"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*args, "--eval-device", "cpu"]) == 0
+    results = (out / "results.md").read_text()
+    assert f"Data check: duplicates across the split: left out the {left} of {n} test images" in results
+    assert assert_markdown_tables(results, "compare's results.md") == 1
+    assert assert_markdown_tables(printed, "eval's output", least=0) == 0  # eval prints a plain-text table
+    assert json.loads((out / "compare.json").read_text())["runs"][0]["data"]["dedupe"] is True
 
 
 @pytest.mark.skipif(
@@ -196,7 +282,7 @@ def test_inspect_command_writes_a_page_that_renders_in_chromium(
     out = tmp_path / "inspect"
     assert main(["inspect", "--data", f"folder:{defects}", "--out", str(out), "--thumbnails", "4"]) == 0
     printed = capsys.readouterr().out
-    assert "exact copies across classes: 1 pair(s)" in printed and "cat/c02.png = dog/from_cat.png" in printed
+    assert "exact copies across classes: 1 pair of" in printed and "cat/c02.png = dog/from_cat.png" in printed
     md = (out / "inspect.md").read_text()
     assert "- cat/broken.png: " in md and "- dog/wide.png" in md and "- one/o00.png" in md
     page = out / "inspect.html"

@@ -1,16 +1,19 @@
 """The README's code blocks run, in the order a reader meets them, so that the README cannot drift from the code.
 
 Every fenced block names its kind after the backticks: `sh` (deepgen commands) and `python` run; `text` (printed
-output, a folder's layout) does not. A word after the kind marks a block that the default run leaves out:
-`slow` (runs under `pytest -m slow`, e.g. a compare of every model) and `no-test` (cannot run here at all: other
-machines, downloads, GPUs). A new block without a kind fails the test, so every block is either run or marked.
+output, a folder's layout) does not. A word after the kind marks a block that the default run leaves out: `slow`
+(runs under `pytest -m slow`, e.g. a compare of every model) and `no-test` (cannot run here at all: other machines,
+downloads, GPUs). A new block without a kind fails the test, so every block is either run or marked.
 
 The commands run as written, in one working folder, with the sizes made tiny: `--steps N` becomes N/1000 (at least
-2), `--budget` 2 steps, `--n` 16 images, `--per-class` 2, `--seeds` 1, `--sample-steps` 2; new training runs also get
-`--batch-size 16 --device cpu --no-tensorboard` (and `--steps 2` if they give none), evaluations
-`--evaluator-steps 20 --cas-steps 5 --n 64` on the CPU, `latent` `--max-points 300`.
-The folder holds small image folders for the paths the README names (`path/to/scans`, `path/to/mri`: two classes;
-`real/`: the ten digit classes), as a reader's own data would be.
+2), `--budget` 2 steps, `--n` 16 images, `--per-class` 2 (but `datasets --export`'s), `--seeds` 1, `--sample-steps`
+2; new training runs also get `--batch-size 16 --device cpu --no-tensorboard` (and `--steps 2` if they give none),
+evaluations `--evaluator-steps 20 --cas-steps 5 --n 64` on the CPU, `latent` `--max-points 300`. The folder starts
+empty, as a fresh checkout's would: every path a command reads (`--data folder:DIR`, a run or folder given as a
+positional argument or to `--resume`, `--config`, `--from-images`, `--compare-with`, `--generator`, ...) must have
+been made by an earlier block (`deepgen datasets --export` writes the README's image folder), or the test fails
+naming the block and the path; presets (`configs/NAME.yaml`) are found from any folder, and trained with the tiny
+sizes too.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ import shlex
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from deepgen.cli import main
 
@@ -70,6 +71,8 @@ def tiny(argv: list[str]) -> list[str]:
     values = {"--budget": lambda v: "2", "--n": lambda v: "16", "--per-class": lambda v: "2", "--seeds": lambda v: "1"}
     values["--steps"] = lambda v: str(max(2, int(v) // 1000))
     values["--sample-steps"] = lambda v: "2"
+    if argv[0] == "datasets":
+        del values["--per-class"]  # the README's image folder, as large as it says
     i = 0
     while i < len(argv):
         out.append(argv[i])
@@ -78,7 +81,8 @@ def tiny(argv: list[str]) -> list[str]:
             i += 1
         i += 1
     command = out[0]
-    if command == "train" and "--resume" not in out and "--config" not in out:
+    preset = "--config" in out and out[out.index("--config") + 1].startswith("configs/")
+    if command == "train" and "--resume" not in out and ("--config" not in out or preset):
         out += ["--batch-size", "16", "--device", "cpu", "--no-tensorboard"]
         out += [] if "--steps" in out else ["--steps", "2"]
     if command == "compare":
@@ -93,19 +97,32 @@ def tiny(argv: list[str]) -> list[str]:
     return out
 
 
-def image_folder(root: Path, classes: list[str], size: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    for name in classes:
-        (root / name).mkdir(parents=True)
-        for k in range(6):
-            Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(root / name / f"{k}.png")
+READS = {"--resume", "--config", "--from-images", "--compare-with", "--generator", "--generator-config"}
+RUN_ARGUMENTS = {"sample", "eval", "latent"}  # commands whose positional arguments are runs to read
+
+
+def reads(argv: list[str]) -> list[str]:
+    """The paths a `deepgen ...` command line reads (see the module's docstring)."""
+    found, command, args = [], argv[1], argv[2:]
+    for i, arg in enumerate(args):
+        before = args[i - 1] if i else ""
+        if before == "--data" and arg.startswith("folder:"):
+            found.append(arg.partition(":")[2])
+        elif before in READS or before == "--generators":
+            found.append(arg.partition("=")[2] if before == "--generators" else arg)
+        elif command in RUN_ARGUMENTS and not arg.startswith("-") and not before.startswith("-"):
+            found.append(arg)
+    return found
+
+
+def made_before(line: int, argv: list[str]) -> None:
+    """Fail when `argv` reads a path that no earlier block made (presets under configs/ excepted)."""
+    missing = [p for p in reads(argv) if not Path(p).exists() and not p.startswith("configs/")]
+    assert not missing, f"README.md:{line}: {' '.join(argv)} reads {', '.join(missing)}, which no earlier block made"
 
 
 def run_readme(folder: Path, capsys: pytest.CaptureFixture[str], slow: bool) -> list[str]:
-    """Run the README's blocks in order in `folder`; the commands run."""
-    image_folder(folder / "path/to/scans", ["no", "yes"], 24, 0)
-    image_folder(folder / "path/to/mri", ["healthy", "tumour"], 24, 1)
-    image_folder(folder / "real", [str(d) for d in range(10)], 28, 2)
+    """Run the README's blocks in order in `folder`, which starts empty; the commands run."""
     ran, namespace = [], {}
     for line, kind, marks, code in blocks():
         if kind not in RUN or "no-test" in marks or ("slow" in marks and not slow):
@@ -115,12 +132,30 @@ def run_readme(folder: Path, capsys: pytest.CaptureFixture[str], slow: bool) -> 
             ran.append(f"README.md:{line}: python")
             continue
         for argv in commands(code):
+            made_before(line, argv)
             args = tiny(argv)
             code_ = main(args)
             out = capsys.readouterr()
             assert code_ == 0, f"README.md:{line}: {' '.join(argv)}\n(ran as deepgen {' '.join(args)})\n{out.err}"
             ran.append(f"README.md:{line}: {' '.join(argv)}")
     return ran
+
+
+def test_a_block_that_reads_what_no_earlier_block_made_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/made").mkdir(parents=True)
+    made_before(1, ["deepgen", "sample", "runs/made", "--n", "4", "--out", "new/"])  # --out is written, not read
+    made_before(1, ["deepgen", "train", "--config", "configs/dcgan-mnist.yaml"])
+    cases = [
+        (["deepgen", "sample", "runs/cdcgan", "--per-class", "100"], "runs/cdcgan"),
+        (["deepgen", "sample", "runs/made", "--from-images", "real/"], "real/"),
+        (["deepgen", "train", "ae", "--data", "folder:path/to/scans"], "path/to/scans"),
+        (["deepgen", "latent", "runs/made", "--compare-with", "runs/ae2d"], "runs/ae2d"),
+        (["deepgen", "augment", "--data", "digits", "--generators", "0=runs/g0"], "runs/g0"),
+    ]
+    for argv, path in cases:
+        with pytest.raises(AssertionError, match=f"reads {path}, which no earlier block made"):
+            made_before(7, argv)
 
 
 @pytest.fixture

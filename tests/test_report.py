@@ -76,3 +76,40 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert red.sum() > 200 * 200 and blue.sum() > 200 * 200  # both images drawn (scaled to >= 240 px)
     dark = pixels.sum(-1) < 200
     assert dark[: pixels.shape[0] // 3].sum() > 500  # the title and the table's text
+
+
+def wide_table() -> Table:
+    """A table as wide as augment's with its default --eps --noise --blur: 15 columns, variant names without spaces
+    (recipe, ratio, classic, adversarial training), mean ± CI cells and long test verdicts."""
+    columns = ["classifier", "variant", "accuracy", "balanced acc.", "macro-F1", "Δ accuracy vs real", "p (paired t)",
+               "p (Holm)", "p (McNemar, pooled)", "fgsm@0.05", "pgd-20x2@0.05", "fgsm@0.1", "pgd-20x2@0.1",
+               "noise@0.2", "blur@1"]  # fmt: skip
+    row = ["torchvision:resnet18", "stylegan-x2+classic+filter+trades-AT", "98.25 ± 7.55", "97.90 ± 8.01",
+           "0.9788 ± 0.0812", "+1.25 ± 3.10", "cannot test: 2 seeds, 3 needed", "cannot test: 2 seeds, 3 needed",
+           "2.3e-05", "61.20 ± 12.05", "44.53 ± 13.67", "40.86 ± 15.71", "25.75 ± 14.34", "89.69 ± 12.42",
+           "84.81 ± 11.99"]  # fmt: skip
+    return Table(columns, [row] * 6, ["accuracy: mean ± 95% CI over 2 seeds"])
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.is_file() and not os.environ.get("DEEPGEN_REQUIRE_CHROMIUM"),
+    reason="needs Chromium at /usr/bin/chromium (Debian package chromium; DEEPGEN_REQUIRE_CHROMIUM=1 fails instead)",
+)
+def test_a_wide_table_fits_a_1200_px_window(tmp_path: Path) -> None:
+    """The page's width, measured by Chromium itself at a 1,200 px window, is the window's: no horizontal scrolling,
+    no column cut off. DEEPGEN_SCREENSHOT=PATH also keeps the screenshot."""
+    assert CHROMIUM.is_file(), f"DEEPGEN_REQUIRE_CHROMIUM is set but {CHROMIUM} is missing (apt-get install chromium)"
+    page = html_page("deepgen augment", ["a table as wide as augment's"], wide_table(), [])
+    probe = "<script>document.body.dataset.width = document.documentElement.scrollWidth;</script></body>"
+    report = tmp_path / "report.html"
+    report.write_text(page.replace("</body>", probe))
+    window = ["--window-size=1200,900", report.as_uri()]
+    dom = chromium("--dump-dom", *window, profile=tmp_path / "profile-1").stdout
+    width = int(re.search(r'data-width="(\d+)"', dom)[1])
+    assert width <= 1200, f"the page is {width} px wide at a 1,200 px window"
+    shot = Path(os.environ.get("DEEPGEN_SCREENSHOT") or tmp_path / "shot.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(page)
+    chromium(f"--screenshot={shot}", *window, profile=tmp_path / "profile-2")
+    pixels = np.asarray(Image.open(shot).convert("L")).astype(int)
+    assert pixels.shape[1] == 1200 and (pixels[:, 1150:] < 200).sum() > 100  # the last column is drawn, not cut

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from deepgen.config import RunConfig, api_call, cli_flag, given_once, key_value
-from deepgen.errors import ConfigError
+from deepgen.config import RunConfig, api_call, as_keywords, cli_flag, given_once, key_value
+from deepgen.errors import ConfigError, DeepgenError
 
 if TYPE_CHECKING:
     from deepgen.models.base import GenerativeModel
@@ -37,7 +37,11 @@ def keywords(function: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> T:
         with api_call():
-            return function(*args, **kwargs)
+            try:
+                return function(*args, **kwargs)
+            except DeepgenError as e:  # a message written for the command line names its flags: name keywords
+                e.args = (as_keywords(str(e)), *e.args[1:])
+                raise
 
     return call
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import types
 import typing
 from collections.abc import Callable, Collection
@@ -29,9 +28,7 @@ class Parser(argparse.ArgumentParser):
         unknown = message.removeprefix("unrecognized arguments: ")
         if unknown != message and unknown.startswith("-"):
             text = did_you_mean(text, unknown.split()[0].partition("=")[0], self._option_string_actions)
-        if api:
-            text = re.sub(r"--([a-z][a-z0-9-]*)", lambda m: m[1].replace("-", "_"), text)
-        raise ConfigError(text)
+        raise ConfigError(text)  # inside the Python API its flags become keywords (api.keywords)
 
 
 def add_options(
@@ -138,7 +135,7 @@ def add_data_options(
 
 
 def data_options(args: argparse.Namespace) -> DataConfig:
-    """The data options given, with the image size of a folder resolved (and printed) once."""
-    from deepgen.data import resolve_size
+    """The data options given, with what a folder leaves to its files resolved (and printed) once (see resolved)."""
+    from deepgen.data import resolved
 
-    return resolve_size(options(DataConfig, args, "data"))
+    return resolved(options(DataConfig, args, "data"))

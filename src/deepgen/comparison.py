@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepgen.config import RunConfig, flag
-from deepgen.data import resolve_size
+from deepgen.data import resolved
 from deepgen.errors import ConfigError, Interrupted
 from deepgen.eval.evaluate import Judge, write_metrics
 from deepgen.eval.evaluator import ACCURACY, accuracy_label, weak_warning
@@ -104,7 +104,7 @@ def compare(
     continues it (trained runs are kept, interrupted ones resumed), with other settings is refused."""
     if any(c.data != configs[0].data for c in configs):
         raise ConfigError(f"compare needs every model on the same data settings; got {[c.data for c in configs]}")
-    data = resolve_size(configs[0].data, log)  # a folder's image size, chosen (and printed) once for every run
+    data = resolved(configs[0].data, log)  # a folder's size, channels, --dedupe: chosen (and printed) once
     for cfg in configs:
         cfg.data = data
     with locked(out, flag("out")):
@@ -240,20 +240,27 @@ def summary(comparison: Comparison, keys: list[str]) -> Table:
         ["steps", ""] + [fmt([r.steps for r in model], 0) for model in runs],
         ["images seen", ""] + [fmt([r.seen for r in model], 0) for model in runs],
         ["train wall s", ""] + [fmt([r.wall_s for r in model], 0) for model in runs],
-        ["share outside steps", ""] + [fmt([r.outside_step for r in model], 2) for model in runs],
+        ["train wall outside steps", ""] + [fmt([100 * r.outside_step for r in model], 0) + " %" for model in runs],
         ["eval wall s", ""] + [fmt([r.eval_s for r in model], 0) for model in runs],
         ["parameters", ""] + [f"{model[0].parameters:,}" for model in runs],
     ]
     for key in keys:
-        row = [row_label(first[key]), fmt(cells(comparison.floor, [key]))]
+        row = [row_label(first[key]), fmt(cells(comparison.floor, [key])) + interval(comparison.floor, key)]
         for model in runs:
             cell = fmt([v for r in model for v in cells(r.metrics, [key])])
+            cell += interval([m for r in model for m in r.metrics], key) if len(model) == 1 else ""
             collapsed = [str(r.seed) for r in model for m in r.metrics if m.key == key and m.extra.get("collapsed")]
             if collapsed:
                 cell += f" (collapsed, seed {', '.join(collapsed)})" if len(model) > 1 else " (collapsed)"
             row.append(cell)
         rows.append(row)
     return Table(["", REAL, *by_model], rows, [describe(first[k]) for k in keys])
+
+
+def interval(metrics: list[Metric], key: str) -> str:
+    """' (95% CI a to b)' for a score from few images (see deepgen.eval.evaluate.few_images), else ''."""
+    found = [m.extra["interval"] for m in metrics if m.key == key and "interval" in m.extra]
+    return f" (95% CI {found[0][0]:.3g} to {found[0][1]:.3g})" if found else ""
 
 
 def row_label(m: Metric) -> str:
@@ -282,4 +289,5 @@ def describe(m: Metric) -> str:
     )
     features = f" on {m.features}" if m.features else ""
     better = f" ({m.better} is better)" if m.better else ""
-    return f"{m.key}{better}{features}: {m.note}; {counts}"
+    few = f"; {m.extra['few']}: each cell gives its bootstrap 95% CI" if "few" in m.extra else ""
+    return f"{m.key}{better}{features}: {m.note}; {counts}{few}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -37,6 +38,7 @@ MAX_SEED = 2**32 - 1  # what every seeded library (numpy, scikit-learn, torch) a
 MAX_INT = 2**63 - 1  # the largest whole number a tensor holds
 API: ContextVar[bool] = ContextVar("deepgen_api", default=False)  # inside a Python API call (see `flag`)
 MAX_AUTO_SIZE = 128  # the largest image size a folder is read at without --image-size
+PRESETS = Path(__file__).resolve().parents[2] / "configs"  # the checkout's presets: --config configs/NAME.yaml
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,10 @@ class DataConfig:
     limit_per_class: int | None = opt(None, "keep at most N training images per class (simulates scarce data)", ge=1)
     test_fraction: float = opt(0.2, "held-out share for datasets without an official test split", gt=0, lt=1)
     split_seed: int = opt(0, "seed of the train/test split and of --limit-per-class", ge=0, le=MAX_SEED)
-    dedupe: bool = opt(
-        False, "leave out of the test split every image with an exact or near copy in the training split"
+    dedupe: bool | None = opt(
+        None,
+        "leave out of the test split every image with an exact or near copy in the training split (default: on "
+        "for folder: data, off for the built-in data sets)",
     )
     hflip: bool = opt(False, "random horizontal flips of training batches")
 
@@ -224,7 +228,11 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
+        """A run config file; `configs/NAME.yaml` not found here is the preset of that name (see PRESETS)."""
         path = Path(path)
+        preset = PRESETS / path.relative_to("configs") if path.parts[:1] == ("configs",) else None
+        if not path.is_file() and preset is not None and preset.is_file():
+            path = preset
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         try:
@@ -423,9 +431,22 @@ def field_flag(f: dataclasses.Field) -> str:
 
 def spelled(cli: str, *value: Any) -> str:
     if API.get():
-        keyword = cli.removeprefix("--").replace("-", "_")
-        return f"{keyword}={value[0]!r}" if value else keyword
+        return f"{keyword(cli)}={value[0]!r}" if value else keyword(cli)
     return f"{cli} {value[0]}" if value else cli
+
+
+def keyword(cli: str) -> str:
+    """The Python API's keyword argument for command-line flag `cli` (`--latent-dim` -> `latent_dim`)."""
+    return cli.removeprefix("--").replace("-", "_")
+
+
+FLAG = re.compile(r"(?<![\w/.-])--[a-z][a-z0-9-]*")  # a flag in a message, not part of a path or a word
+
+
+def as_keywords(text: str) -> str:
+    """`text` with every flag named as its keyword (see `keyword`): what an error says inside a Python API call,
+    whichever part of deepgen wrote it."""
+    return FLAG.sub(lambda m: keyword(m[0]), text)
 
 
 @contextmanager

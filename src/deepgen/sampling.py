@@ -137,7 +137,8 @@ def output_files(
     if taken:
         more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
         raise ConfigError(
-            f"--out {out}: {taken[0]}{more} exist(s) already; deepgen never overwrites them: choose a new --out"
+            f"--out {out}: {taken[0]}{more} {'exist' if more else 'exists'} already; deepgen never overwrites "
+            f"{'them' if more else 'it'}: choose a new --out"
         )
     return files
 

@@ -71,14 +71,17 @@ def run(argv: list[str]) -> EvalResults:
     if not args.runs and not given_data:
         parser.error("name one or more RUN directories, or --data for the real-data floor")
     s = settings(parsed)
-    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, write_metrics
+    from deepgen.eval.evaluate import Judge, evaluate_run, format_table, left_out, write_metrics
     from deepgen.results import EvalResults, metric_row
     from deepgen.run import open_run
 
     if not args.runs:
         judge = Judge(data_options(parsed), s)
         metrics = judge.real_metrics()
-        lines = [f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images"]
+        lines = [
+            f"real {judge.splits.name}: {judge.n} training images against the {len(judge.real)} test images"
+            f"{left_out(judge.splits)}"
+        ]
         lines.append(format_table(metrics))
         outputs = {}
         if args.out:
@@ -104,6 +107,8 @@ def run(argv: list[str]) -> EvalResults:
         result.outputs[str(run_dir)] = done.path
         result.features = result.features or row.features
         lines.append(f"{run_dir}: {done.about['model']} at step {done.step} ({done.checkpoint})")
+        if judges[key].splits.left_out:
+            lines.append(f"against the {done.about['real']}")
         lines += [format_table(done.metrics), f"wrote {done.path}"]
         if (run_dir / "memorisation.png").is_file():
             lines.append(f"wrote {run_dir / 'memorisation.png'} (samples closest to a training image, above it)")

@@ -16,7 +16,7 @@ from deepgen.errors import ConfigError, did_you_mean
 if TYPE_CHECKING:
     from deepgen.data.imageset import ImageSet, Splits, to_float, to_uint8
 
-__all__ = ["ImageSet", "Splits", "images_fit", "load_data", "resolve_size", "source_name", "to_float", "to_uint8"]
+__all__ = ["ImageSet", "Splits", "images_fit", "load_data", "resolved", "source_name", "to_float", "to_uint8"]
 LAZY = ("ImageSet", "Splits", "to_float", "to_uint8")
 
 
@@ -39,16 +39,30 @@ def source_name(spec: str) -> str:
     return name
 
 
-def resolve_size(cfg: DataConfig, log: Callable[[str], None] = print) -> DataConfig:
-    """`cfg` with `image_size` filled in where its source measures the size from its files (folders) and
-    --image-size was not given; the choice is logged here, once, so that callers can record the result (a
-    run's config.yaml then reproduces it) and later loads of it are silent."""
-    source = SOURCES[source_name(cfg.data)]
-    if cfg.image_size is not None or source.measure is None:
-        return cfg
-    size, why = source.measure(cfg)
-    log(f"image size {size} px for {cfg.data} ({why}); --image-size N chooses another")
-    return dataclasses.replace(cfg, image_size=size)
+def resolved(cfg: DataConfig, log: Callable[[str], None] = print) -> DataConfig:
+    """`cfg` with what was left to the data filled in, so that callers can record it (a run's config.yaml then
+    reproduces it) and later loads of it are silent: the image size and channels a folder's files give when
+    --image-size and --channels were not given (each choice logged here, once; the channels only when the folder
+    mixes grey and colour images), and whether copies across the split leave the test split (--dedupe: by
+    default on for folder: data, off for the built-in data sets, whose splits published scores use)."""
+    name = source_name(cfg.data)
+    source, changes = SOURCES[name], {}
+    if cfg.image_size is None and source.measure is not None:
+        size, why = source.measure(cfg)
+        log(f"image size {size} px for {cfg.data} ({why}); --image-size N chooses another")
+        changes["image_size"] = size
+    if cfg.channels is None and source.channels is not None:
+        channels, why = source.channels(cfg)
+        if why:
+            kind = {1: "grey", 3: "RGB"}
+            log(
+                f"channels {channels} ({kind[channels]}) for {cfg.data}: {why}; --channels {4 - channels} reads "
+                f"every image in {kind[4 - channels]}"
+            )
+        changes["channels"] = channels
+    if cfg.dedupe is None:
+        changes["dedupe"] = name == "folder"
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 Plan = Callable[[int, tuple[int, int, int], list[str]], None]
@@ -72,9 +86,10 @@ def images_fit(cfg: DataConfig) -> Plan:
 
 def load_data(cfg: DataConfig, plan: Plan | None = None) -> Splits:
     """Load, convert, resize and split the dataset `cfg.data` as configured; warn of what the cheap data checks find
-    (Splits.checks), and with `cfg.dedupe` leave out of the test split the images with a copy in the training split.
-    Before the images are resized, `plan(n, shape, classes)` (default: `images_fit`) may refuse what `n` images of
-    the final `shape` (C, H, W) would take (the trainer adds its model and batch)."""
+    (Splits.checks), and with `cfg.dedupe` (by default for folders, see `resolved`) leave out of the test split the
+    images with a copy in the training split (Splits.left_out). Before the images are resized, `plan(n, shape,
+    classes)` (default: `images_fit`) may refuse what `n` images of the final `shape` (C, H, W) would take (the
+    trainer adds its model and batch)."""
     import warnings
 
     import torch
@@ -85,7 +100,7 @@ def load_data(cfg: DataConfig, plan: Plan | None = None) -> Splits:
     name = source_name(cfg.data)
     validate(cfg)
     source = SOURCES[name]
-    cfg = resolve_size(cfg)
+    cfg = resolved(cfg)
     train, test = source.read(cfg)
     origin = "its own test split" if test is not None else f"split seed {cfg.split_seed}"
     if test is None:
@@ -104,8 +119,9 @@ def load_data(cfg: DataConfig, plan: Plan | None = None) -> Splits:
     found = check_on_load(train, test, origin, cfg.dedupe, cfg.data)
     for line in found.lines:
         warnings.warn(line, DataWarning, stacklevel=1)  # one location: the same line is shown once per process
+    left_out = int(found.leaked.sum()) if cfg.dedupe else 0
     if cfg.dedupe:
         test = test.subset(torch.nonzero(~found.leaked).squeeze(1))
     if cfg.limit_per_class is not None:
         train = limit_per_class(train, cfg.limit_per_class, cfg.split_seed)
-    return Splits(cfg.data, train, test, found.lines)
+    return Splits(cfg.data, train, test, found.lines, left_out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,11 +87,56 @@ def class_folder_size(root: str | Path, fit: str = "crop") -> tuple[int, str]:
 
 def header_size(path: Path) -> tuple[int, int] | None:
     """(width, height) from an image file's header, or None if it cannot be read."""
+    found = header(path)
+    return found[0] if found else None
+
+
+def header(path: Path) -> tuple[tuple[int, int], str] | None:
+    """((width, height), mode) from an image file's header, or None if it cannot be read."""
     try:
         with Image.open(path) as img:
-            return img.size
+            return img.size, img.mode
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
+
+
+def class_folder_channels(root: str | Path) -> tuple[int, str | None]:
+    """The channels a class folder is read at when --channels is not given, and why when its images mix grey and
+    colour modes (None when they do not); see `choose_channels`. Only headers are read, and colour images only
+    while the choice depends on them."""
+    root = existing_dir(root)
+    _, files, _ = class_files(root)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        found = [(f, h[1]) for f, h in zip(files, pool.map(header, files)) if h is not None]
+    if not found:
+        raise DataError(f"none of the {len(files)} image files in {root} could be read")
+    return choose_channels([mode for _, mode in found], lambda i: colourful(open_image(found[i][0])[0]))
+
+
+def choose_channels(modes: list[str], colour: Callable[[int], bool]) -> tuple[int, str | None]:
+    """1 or 3 channels for images of these PIL `modes`: the majority's (grey on a tie only if no image is in
+    colour), and grey when no image in a colour mode has colour (`colour(i)`: image i's channels differ); with
+    why, when grey and colour modes are mixed."""
+    counts = Counter(modes)
+    grey = sum(n for mode, n in counts.items() if mode in GRAYSCALE_MODES)
+    if grey == len(modes):
+        return 1, None
+    listing = ", ".join(f"{n} {mode}" for mode, n in counts.most_common())
+    if grey > len(modes) - grey:
+        return 1, f"{grey} of {len(modes)} images are grey ({listing}), the colour ones are converted to grey"
+    if not any(colour(i) for i, mode in enumerate(modes) if mode not in GRAYSCALE_MODES):
+        return 1, f"every image is grey, stored as {listing}"
+    if not grey:
+        return 3, None
+    return 3, f"{len(modes) - grey} of {len(modes)} images are in colour ({listing}), the grey ones are repeated"
+
+
+def colourful(img: Image.Image | None) -> bool:
+    """Whether an image's red, green and blue channels differ anywhere (unreadable: no)."""
+    if img is None:
+        return False
+    rgb = TF.pil_to_tensor(img.convert("RGB"))
+    return not (torch.equal(rgb[0], rgb[1]) and torch.equal(rgb[1], rgb[2]))
 
 
 def read_flat_folder(root: str | Path, size: int, channels: int | None, class_name: str, fit: str = "crop") -> ImageSet:
@@ -118,8 +164,7 @@ def read_images(
     """Decode, convert and resize `files` in parallel.
 
     Unreadable files are skipped with one warning that lists them all. Returns the uint8 images
-    and a boolean mask of which files were kept. `channels=None` picks 1 if every image is
-    grayscale, else 3.
+    and a boolean mask of which files were kept. `channels=None` picks them as `choose_channels` does.
     """
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         decoded = list(pool.map(open_image, files))
@@ -133,7 +178,7 @@ def read_images(
     if not good:
         raise DataError(f"none of the {len(files)} image files in {root} could be read")
     if channels is None:
-        channels = 1 if all(img.mode in GRAYSCALE_MODES for img in good) else 3
+        channels, _ = choose_channels([img.mode for img in good], lambda i: colourful(good[i]))
     mode = "L" if channels == 1 else "RGB"
     images = torch.cat([resize(TF.pil_to_tensor(img.convert(mode))[None], size, fit) for img in good])
     return images, torch.tensor([img is not None for img, _ in decoded])

@@ -48,6 +48,7 @@ class Splits:
     train: ImageSet
     test: ImageSet
     checks: list[str] = field(default_factory=list)  # what the data checks on load found (deepgen.data.quality)
+    left_out: int = 0  # test images left out for an exact or near copy in the training split (--dedupe)
 
 
 def split(data: ImageSet, test_fraction: float, seed: int, name: str = "the data") -> tuple[ImageSet, ImageSet]:

@@ -33,6 +33,7 @@ class Source:
     image_size: int  # the size images are read at unless --image-size (or `measure`) says otherwise
     offline: bool = False  # ships with deepgen
     measure: Callable[[DataConfig], tuple[int, str]] | None = None  # size from the files, and why (folders)
+    channels: Callable[[DataConfig], tuple[int, str | None]] | None = None  # channels from the files, why if mixed
 
 
 def read_idx(path: Path, ndim: int | None = None, what: str = "data") -> np.ndarray:
@@ -233,7 +234,7 @@ def read_celeba(cfg: DataConfig) -> tuple[ImageSet, None]:
         raise missing("celeba", folder, "the aligned JPEGs 000001.jpg ... of img_align_celeba")
     from deepgen.data.folder import read_flat_folder
 
-    return read_flat_folder(folder, cfg.image_size or 64, cfg.channels, "celeba", cfg.fit), None
+    return read_flat_folder(folder, cfg.image_size or 64, cfg.channels or 3, "celeba", cfg.fit), None  # RGB faces
 
 
 def folder_path(cfg: DataConfig) -> str:
@@ -250,6 +251,12 @@ def measure_folder(cfg: DataConfig) -> tuple[int, str]:
     from deepgen.data.folder import class_folder_size
 
     return class_folder_size(folder_path(cfg), cfg.fit)
+
+
+def folder_channels(cfg: DataConfig) -> tuple[int, str | None]:
+    from deepgen.data.folder import class_folder_channels
+
+    return class_folder_channels(folder_path(cfg))
 
 
 SOURCES: dict[str, Source] = {
@@ -273,5 +280,6 @@ SOURCES: dict[str, Source] = {
         read_folder,
         MAX_AUTO_SIZE,
         measure=measure_folder,
+        channels=folder_channels,
     ),
 }

@@ -7,6 +7,7 @@ metrics use `n` generated images (default: as many as the test split holds, at m
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from deepgen.sampling import balanced_labels, generate
 from deepgen.viz.grids import save_png
 
 MAX_SAMPLES = 10_000
+MIN_SAMPLES = 200  # FID and KID from fewer real or generated images come with a bootstrap 95% interval
+BOOTSTRAP = 20  # resamples of that interval
 LOWER_IS_BETTER = {"neg_elbo"}  # of the metrics models report from evaluate()
 
 
@@ -83,7 +86,7 @@ class Judge:
         """What the metrics were computed with."""
         return {
             "data": self.splits.name,
-            "real": f"test split, {len(self.real)} images",
+            "real": f"test split, {len(self.real)} images{left_out(self.splits)}",
             "features": self.features.description,
             "classifier": self.classifier.description,
             "feature_precision": self.settings.precision,
@@ -104,9 +107,25 @@ class Judge:
         precision, recall = precision_recall(self.real_features, fake, k=3)
         density, coverage = density_coverage(self.real_features, fake, k=5)
         subset = kid_subset_size(n_real, n)
+        few = few_images(self.real_features, fake, s.seed)
         metrics = [
-            Metric("fid", frechet_distance(self.real_features, fake), "lower", **common, note="torchmetrics FID"),
-            Metric("kid", kid, "lower", **common, std=kid_std, note=f"100 subsets of {subset}, cubic kernel"),
+            Metric(
+                "fid",
+                frechet_distance(self.real_features, fake),
+                "lower",
+                **common,
+                note="torchmetrics FID",
+                extra=few.get("fid", {}),
+            ),
+            Metric(
+                "kid",
+                kid,
+                "lower",
+                **common,
+                std=kid_std,
+                note=f"100 subsets of {subset}, cubic kernel",
+                extra=few.get("kid", {}),
+            ),
             Metric("precision", precision, "higher", **common, note="Kynkäänniemi 2019, k=3"),
             Metric("recall", recall, "higher", **common, note="Kynkäänniemi 2019, k=3"),
             Metric("density", density, "higher", **common, note="Naeem 2020, k=5; ~1 for real data"),
@@ -228,6 +247,42 @@ class Judge:
         return metrics
 
 
+def few_images(real: Tensor, fake: Tensor, seed: int) -> dict[str, dict[str, Any]]:
+    """For FID and KID from fewer than MIN_SAMPLES real or generated images: a bootstrap 95% interval (BOOTSTRAP
+    resamples of both sets, seeded) and what would make them meaningful; {} with enough images."""
+    n_real, n = len(real), len(fake)
+    if min(n_real, n) >= MIN_SAMPLES:
+        return {}
+    g = torch.Generator().manual_seed(seed)
+    draws: dict[str, list[float]] = {"fid": [], "kid": []}
+    for _ in range(BOOTSTRAP):
+        a, b = real[torch.randint(n_real, (n_real,), generator=g)], fake[torch.randint(n, (n,), generator=g)]
+        draws["fid"].append(frechet_distance(a, b))
+        draws["kid"].append(kernel_distance(a, b, seed, subsets=10)[0])
+    need = ", ".join(f"{what} {k}" for what, k in (("real", n_real), ("generated", n)) if k < MIN_SAMPLES)
+    few = (
+        f"few images: {need}, under the {MIN_SAMPLES} each that make it meaningful (a folder needs about "
+        f"{math.ceil(MIN_SAMPLES / 0.2):,} images for {MIN_SAMPLES} test images at --test-fraction 0.2)"
+    )
+    tails = torch.tensor([0.025, 0.975], dtype=torch.float64)
+    intervals = {k: torch.tensor(v, dtype=torch.float64).quantile(tails).tolist() for k, v in draws.items()}
+    return {k: {"interval": v, "few": few} for k, v in intervals.items()}
+
+
+def value_text(m: Metric) -> str:
+    """A metric's value as printed: ± its std, and with its bootstrap interval when it rests on few images."""
+    text = f"{m.value:.5g}" + (f" ± {m.std:.2g}" if m.std is not None else "")
+    if "interval" in m.extra:
+        low, high = m.extra["interval"]
+        text += f" (95% CI {low:.3g} to {high:.3g}: few images)"
+    return text
+
+
+def left_out(splits: Splits) -> str:
+    """', N left out (a copy in the training split)' when --dedupe left test images out, else ''."""
+    return f", {splits.left_out} left out (a copy in the training split)" if splits.left_out else ""
+
+
 def timed_generate(
     model: GenerativeModel, n: int, seed: int, labels: Tensor | None, progress: str | None = None
 ) -> tuple[Tensor, float]:
@@ -318,11 +373,10 @@ def format_table(metrics: list[Metric]) -> str:
     """A plain-text table: metric, value (± std), features, counts, seed, note."""
     rows = [("metric", "value", "features", "generated", "real", "seed", "note")]
     for m in metrics:
-        value = f"{m.value:.5g}" + (f" ± {m.std:.2g}" if m.std is not None else "")
         rows.append(
             (
                 m.name,
-                value,
+                value_text(m),
                 m.features + (f" ({accuracy_label(m.extra[ACCURACY])})" if ACCURACY in m.extra else "") or "-",
                 str(m.n_generated or "-"),
                 str(m.n_real or "-"),
@@ -331,4 +385,6 @@ def format_table(metrics: list[Metric]) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    few = dict.fromkeys(f"{m.name}: {m.extra['few']}" for m in metrics if "few" in m.extra)
+    return "\n".join([table, *few])

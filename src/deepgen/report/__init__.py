@@ -1,4 +1,5 @@
-"""Reports: a table as markdown or CSV, and a self-contained HTML page (images embedded as data URIs)."""
+"""Reports: a table as markdown or CSV, and a self-contained HTML page (images embedded as data URIs) whose table
+wraps its cells to the page's width (1,200 px and wider: no horizontal scrolling)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import csv
 import html
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +58,9 @@ def data_uri(png: Path) -> str:
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; background: #fff; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-th, td { border: 1px solid #bbb; padding: 4px 8px; text-align: right; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; max-width: 100%; }
+th, td { border: 1px solid #bbb; padding: 4px 6px; text-align: right; overflow-wrap: break-word; }
+th { font-size: 13px; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #eef; }
 .gallery { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
@@ -67,11 +70,17 @@ figcaption, .note { font-size: 13px; color: #555; }
 """
 
 
+def breakable(text: object) -> str:
+    """`text` escaped for HTML, with a line break allowed after each '+', '@', '/', ':' and '_', so that names
+    such as 'gan-x2+classic+filter+fgsm-AT' or 'pgd-20x2@0.1' wrap in a narrow column instead of widening the table."""
+    return re.sub(r"([+@/:_])", r"\1<wbr>", html.escape(str(text)))
+
+
 def html_page(title: str, intro: list[str], table: Table, galleries: list[Gallery]) -> str:
     """A complete HTML document that needs no other file."""
     e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in table.columns)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    head = "".join(f"<th>{breakable(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{breakable(c)}</td>" for c in row) + "</tr>" for row in table.rows)
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
         f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>",

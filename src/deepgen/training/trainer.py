@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from deepgen.config import RunConfig, flag
-from deepgen.data import Splits, images_fit, load_data, resolve_size
+from deepgen.data import Splits, images_fit, load_data, resolved
 from deepgen.data.imageset import to_float
 from deepgen.data.loader import Batches
 from deepgen.device import resolve_device
@@ -85,7 +85,7 @@ def train_in(
 ) -> TrainResult:
     """`train` in the run directory `run`, once it is owned."""
     t = cfg.train
-    cfg.data = resolve_size(cfg.data)  # config.yaml records the image size a folder was read at
+    cfg.data = resolved(cfg.data)  # config.yaml records a folder's image size and channels, and --dedupe
     if splits is None:
         splits = load_data(cfg.data, plan=lambda n, shape, classes: plan(cfg, n, shape, classes, device))
     else:

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import Tensor
 
 from deepgen.config import DataConfig
-from deepgen.data import resolve_size, source_name
+from deepgen.data import resolved, source_name
 from deepgen.data.folder import MAX_AUTO_SIZE, class_files, existing_dir, open_image, read_images
 from deepgen.data.imageset import ImageSet, split_index
 from deepgen.data.sources import SOURCES, folder_path
@@ -47,7 +47,7 @@ def collect(cfg: DataConfig) -> Collection:
     """Read `cfg.data` for inspection (a folder at the size deepgen would read it at)."""
     name = source_name(cfg.data)
     if name == "folder":
-        return collect_folder(resolve_size(cfg), folder_path(cfg))
+        return collect_folder(resolved(cfg), folder_path(cfg))
     train, test = SOURCES[name].read(cfg)
     if test is not None:
         data = ImageSet(torch.cat([train.images, test.images]), torch.cat([train.labels, test.labels]), train.classes)

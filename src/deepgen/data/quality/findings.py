@@ -116,8 +116,8 @@ def duplicates(data: Collection, pairs: list[Pair]) -> list[Finding]:
     remedies = {
         "within a class": "remove the extra copies: they weigh those images more and may inflate test scores",
         "across classes": "one picture under two labels: decide its class and remove the other copy",
-        "across the split": "a test image with a copy in training inflates test scores: remove the copies, or "
-        "train, compare and augment with --dedupe (leaves them out of the test split)",
+        "across the split": "a test image with a copy in training inflates test scores: remove the copies; train, "
+        "eval, compare and augment leave them out of the test split of a folder (--dedupe, the default for folders)",
     }
     found = []
     for exact in (True, False):
@@ -129,10 +129,11 @@ def duplicates(data: Collection, pairs: list[Pair]) -> list[Finding]:
             if place == "across the split":  # name the test image second
                 mine = [p if test[p.b] else Pair(p.b, p.a, p.similarity, p.exact) for p in mine]
                 n = len({p.b for p in mine})
-                what = f"{n} test image(s) have {'an exact' if exact else 'a near'} copy in the training split"
+                have = "test image has" if n == 1 else "test images have"
+                what = f"{n} {have} {'an exact' if exact else 'a near'} copy in the training split"
             else:
                 n = len({i for p in mine for i in (p.a, p.b)})
-                what = f"{len(mine)} pair(s) of {kind} {place} ({n} images)"
+                what = f"{len(mine)} {'pair' if len(mine) == 1 else 'pairs'} of {kind} {place} ({n} images)"
             items, similarity = [(p.a, p.b) for p in mine], [p.similarity for p in mine]
             found.append(Finding(f"{kind} {place}", what, remedies[place], items, similarity=similarity))
     return found

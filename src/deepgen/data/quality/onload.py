@@ -1,6 +1,6 @@
 """The cheap checks every load runs (dynamic range, copies across the split, tiny classes): one warning line each,
-with the number of images affected and the remedy; and --dedupe, which leaves out of the test split every image
-with an exact or near copy in the training split."""
+with the number of images affected and the remedy; and --dedupe (the default for folders), which leaves out of the
+test split every image with an exact or near copy in the training split."""
 
 from __future__ import annotations
 
@@ -118,6 +118,11 @@ def leakage(train: ImageSet, test: ImageSet, split: str, dedupe: bool, data: str
     where = f"{kinds} copy in the training split ({split})"
     only = "; near copies were not compared on load (too many images), deepgen inspect compares them"
     only = "" if near else only
+    if dedupe and data.startswith("folder:"):
+        return leaked, (
+            f"duplicates across the split: left out the {n} of {len(test)} test images with {where}, as for every "
+            f"folder, so that copies cannot inflate test scores; --no-dedupe keeps them{only}"
+        )
     if dedupe:
         return (
             leaked,
