@@ -29,7 +29,7 @@ EXPERIMENT = [
 
 def deepgen(args: list[str], **popen: object) -> subprocess.Popen:
     env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "deepgen.cli", "augment", *args], env=env, text=True, **popen)
+    return subprocess.Popen([sys.executable, "-m", "deepgen", "augment", *args], env=env, text=True, **popen)
 
 
 def timed(args: list[str]) -> tuple[float, str]:

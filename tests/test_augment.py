@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from markdown_tables import assert_markdown_tables
 
 from conftest import tiny_config
 from deepgen.augmentation.robustness import robust_accuracy
@@ -67,6 +68,7 @@ def test_synthetic_images_only_ever_enter_the_training_split(tmp_path: Path) -> 
     assert all(float(r["fgsm@0"]) == float(r["accuracy"]) == float(r["pgd@0"]) for r in results)
     summary = (out / "summary.md").read_text()
     assert "Conclusion (small-cnn, paired over 2 seeds)" in summary and "p (Holm)" in summary
+    assert_markdown_tables(summary)
     assert len(list((out / "confusion").glob("*.png"))) == 4
     report = (out / "report.html").read_text()
     assert "<table id='results'>" in report and "the largest change in test accuracy is" in report

@@ -298,7 +298,7 @@ OTHER_COMMANDS = [
     ([*AUGMENT, "--val-fraction", "0"], "argument --val-fraction: expected > 0 and < 1, got 0"),
     ([*AUGMENT, "--max-steps", "0"], "argument --max-steps: expected >= 1, got 0"),
     ([*AUGMENT, "--generator-steps", "0"], "argument --generator-steps: expected >= 1, got 0"),
-    ([*AUGMENT, "--seeds", "0"], "argument --seeds: expected >= 1, got 0"),
+    ([*AUGMENT, "--seeds", "0"], "argument --seeds: expected >= 1 and <= 10000, got 0"),
     ([*AUGMENT, "--ratios", "-1"], "argument --ratios: expected >= 0, got -1"),
     (["eval", "RUN", "--n", "0"], "argument --n: expected >= 1, got 0"),
     (["latent", "RUN", "--grid", "1"], "argument --grid: expected >= 2, got 1"),

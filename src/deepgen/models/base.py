@@ -114,7 +114,8 @@ class GenerativeModel(nn.Module):
         ConfigError for a bad `n`, labels on an unconditional model or outside the classes, or an option set in
         code to a value the command line refuses (`model.config.guidance = float('nan')`)."""
         check_count(n)
-        validate(self.config)
+        if self.config is not None:  # a model built in code without a config has no options to check
+            validate(self.config)
         if labels is None:
             return (torch.arange(n) % len(self.classes)).to(self.device) if self.conditional else None
         if not self.conditional:
