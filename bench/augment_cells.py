@@ -41,7 +41,11 @@ def timed(args: list[str]) -> tuple[float, str]:
 
 
 def rows(out: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader((out / "results.csv").open())]
+    """results.csv without its timing column, the experiment's folder written as OUT (the generator column names it)."""
+    return [
+        {k: v.replace(str(out), "OUT") for k, v in r.items() if k != "seconds"}
+        for r in csv.DictReader((out / "results.csv").open())
+    ]
 
 
 def cells(out: Path) -> dict[str, int]:
