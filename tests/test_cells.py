@@ -14,7 +14,7 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from deepgen.augmentation.cells import Cell, plan, run_cell
+from deepgen.augmentation.cells import TIMING, Cell, plan, run_cell
 from deepgen.augmentation.config import AugmentConfig
 from deepgen.augmentation.stats import pack, paired_difference, seeds_needed
 from deepgen.augmentation.summary import summarise
@@ -105,7 +105,7 @@ def test_continuing_runs_only_the_missing_cells(tmp_path: Path, capsys: pytest.C
 
 
 def strip_timing(text: str) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(text.splitlines())]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(text.splitlines())]
 
 
 def test_two_jobs_give_the_rows_of_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
