@@ -108,3 +108,19 @@ def test_augment_scores_an_apgd_column_with_its_statistics(tmp_path: Path, capsy
     summary = (out / "summary.md").read_text()
     section = summary.split("### Robust accuracy, apgd@0.1")[1].split("###")[0]
     assert "APGD-CE + APGD-T" in section and "real+fgsm-AT | real |" in section  # compared with its baseline
+
+
+def test_a_pool_of_100_times_the_real_images(tmp_path: Path) -> None:
+    from deepgen.augmentation.cells import generated_sets
+    from deepgen.augmentation.config import AugmentConfig
+    from deepgen.config import DataConfig
+    from deepgen.data.imageset import ImageSet
+
+    def source(counts: list[int], seed: int) -> ImageSet:
+        labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+        return ImageSet(torch.zeros(len(labels), 1, 8, 8, dtype=torch.uint8), labels, ["a", "b", "c"])
+
+    counts = [5, 3, 2]
+    cfg = AugmentConfig(DataConfig("digits"), tmp_path, synthetic_fraction=0.5, pool=100 * sum(counts))
+    (pool,) = generated_sets(cfg, source, counts, 0, "fake", "fake").values()
+    assert len(pool) == 1000 and torch.bincount(pool.labels).tolist() == [500, 300, 200]

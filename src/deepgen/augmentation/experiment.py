@@ -191,6 +191,7 @@ def unused(cfg: AugmentConfig) -> list[tuple[str, object, object, bool, str]]:
         ("--adv-step-size", fit.attack.step_size, None, bool(trained), "--adversarial none trains no classifier so"),
         ("--adv-steps", fit.attack.steps, 7, bool({"pgd", "trades"} & set(trained)), "only pgd and trades take steps"),
         ("--trades-beta", fit.attack.beta, 6.0, "trades" in trained, "it is TRADES' (--adversarial trades)"),
+        ("--attack", cfg.attack, "pgd", bool(cfg.eps), "--eps gives it no budget"),
         ("--select", fit.select, "clean", bool(trained), "--adversarial none trains no classifier adversarially"),
         ("--select-steps", fit.select_steps, 10, fit.select == "robust", "it is --select robust's"),
         ("--select-n", fit.select_images, 500, fit.select == "robust", "it is --select robust's"),

@@ -211,7 +211,8 @@ def fit(
         if early is not None:
             stop = early(model, step, last=step == cfg.max_steps)
             if early.best_step:
-                bar.set_postfix(best_val_acc=f"{early.best:.4f}", refresh=False)
+                name = "best_val_acc" if early.attack is None else "best_val_robust_acc"
+                bar.set_postfix({name: f"{early.best:.4f}"}, refresh=False)
             if stop:
                 break
     bar.close()
