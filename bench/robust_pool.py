@@ -24,6 +24,7 @@ A reduced run:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.1, help="L-inf budget in [0, 1] pixel units (train and test)")
     parser.add_argument("--max-steps", type=int, default=400, help="classifier steps (early stopping on val)")
     parser.add_argument("--robust-n", type=int, default=500, help="test images attacked")
+    parser.add_argument("--attack", choices=["pgd", "autoattack", "apgd"], default="pgd",
+                        help="the attack beside PGD-20 in the AT experiment (augment --attack)")  # fmt: skip
+    parser.add_argument("--select", choices=["clean", "robust"], default="clean",
+                        help="AT classifiers keep the checkpoint of the best validation (robust) accuracy")  # fmt: skip
+    parser.add_argument("--patience", type=int, default=4, help="validation checks without a better score")
+    parser.add_argument("--pool", type=int, default=0, help="generated images per seed (0: 10 x the real ones)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes of each experiment, one thread each")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-robust-pool"))
     args = parser.parse_args()
@@ -62,7 +69,9 @@ def main() -> None:
                 args, data, n, seeds[data], args.out / data / f"{n}pc" / "experiment", classic_kind=kind,
                 classic_only=True, adversarial=["none", "fgsm"], train_generator=args.generators,
                 generator_steps=args.generator_steps, synthetic_fraction=args.fraction, generator_set=GENERATOR_SET,
+                attack=args.attack, pool=args.pool,
             )  # fmt: skip
+            cfg.fit = dataclasses.replace(cfg.fit, select=args.select)
             run_experiment(cfg, log=lambda line: print(line, flush=True))
             chosen = (args.out / data / f"{n}pc" / "classic.txt").read_text().strip()
             text = (cfg.out / "summary.md").read_text().replace("# ", f"# {data}, {n} per class: ", 1)
@@ -73,7 +82,9 @@ def main() -> None:
 
 
 def config(args: argparse.Namespace, data: str, n: int, seeds: int, out: Path, **settings: object) -> AugmentConfig:
-    fit = FitConfig(max_steps=args.max_steps, eval_every=25, patience=4, attack=AdversarialConfig(eps=args.eps))
+    fit = FitConfig(
+        max_steps=args.max_steps, eval_every=25, patience=args.patience, attack=AdversarialConfig(eps=args.eps)
+    )
     return AugmentConfig(
         data=DataConfig(data=data, limit_per_class=n), out=out, seeds=seeds, eps=[args.eps], noise=[], blur=[],
         robust_images=args.robust_n, attack_steps=20, attack_restarts=2, fit=fit, device="cpu", jobs=args.jobs,

@@ -14,7 +14,7 @@ import cloudpickle
 import numpy as np
 import pytest
 
-from deepgen.augmentation.cells import Cell, plan, run_cell
+from deepgen.augmentation.cells import TIMING, Cell, plan, run_cell
 from deepgen.augmentation.config import AugmentConfig
 from deepgen.augmentation.stats import pack, paired_difference, seeds_needed
 from deepgen.augmentation.summary import summarise
@@ -105,7 +105,7 @@ def test_continuing_runs_only_the_missing_cells(tmp_path: Path, capsys: pytest.C
 
 
 def strip_timing(text: str) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(text.splitlines())]
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in csv.DictReader(text.splitlines())]
 
 
 def test_two_jobs_give_the_rows_of_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -246,6 +246,8 @@ def test_the_plan_shares_each_seeds_baselines_among_generators() -> None:
         (["--ratios", "0", "--train-generator", "dcgan"], "no variant uses generated images"),
         (["--ratios", "0", "1", "--train-generator", "dcgan", "dcgan"], "two generators go by the name dcgan"),
         (["--ratios", "0", "--launcher", "slurm", "--jobs", "2"], "--jobs 2 sizes the local pool"),
+        (["--ratios", "0", "--select", "robust"], "--select robust: .*--adversarial none"),
+        (["--ratios", "0", "--adversarial", "fgsm", "--select-n", "50"], "--select-n 50: .*--select robust"),
     ],
 )
 def test_an_option_that_cannot_take_effect_is_refused(
@@ -273,3 +275,5 @@ def test_augments_generator_is_sized_as_train_sizes_it(tmp_path: Path, capsys: p
     sized = [yaml.safe_load((run / "config.yaml").read_text())["train"]["batch_size"]
              for run in (tmp_path / "train", out / "generators" / "seed0" / "dcgan")]  # fmt: skip
     assert sized == [25, 25] and "batch_size=25" in printed and "batch_size=25" in capsys.readouterr().out
+    made = next(r for r in csv.DictReader((out / "results.csv").open()) if r["generator"])
+    assert float(made["generation_seconds"]) >= 0  # the time its generator took to draw the images

@@ -26,7 +26,7 @@ from deepgen.augmentation.sources import Source, describe_generator, generator_s
 from deepgen.augmentation.synthetic import cached_pool, leaked, pool_counts, read_pool
 from deepgen.classify.base import Classifier
 from deepgen.classify.classic import classic_augmentation
-from deepgen.classify.fit import EarlyStopping, TrainingSet, fit, predict
+from deepgen.classify.fit import TrainingSet, early_stopping, fit, predict
 from deepgen.classify.zoo import build_classifier
 from deepgen.data import Splits, load_data
 from deepgen.data.imageset import ImageSet, split
@@ -35,7 +35,7 @@ from deepgen.errors import DataError
 from deepgen.io import atomic_write_bytes, atomic_write_text
 
 CELLS = "cells"
-TIMING = ("seconds",)  # columns that differ between two runs of the same cell
+TIMING = ("seconds", "generation_seconds")  # columns that differ between two runs of the same cell
 
 
 @dataclass(frozen=True)
@@ -234,9 +234,12 @@ def run_generator(cfg: AugmentConfig, cell: Cell, device: torch.device) -> dict:
     stem = cfg.out / "provenance" / f"{cfg.part(cell.seed)}-{cell.generator}"
     if settings:
         atomic_write_text(stem.with_name(stem.name + "-generator.json"), settings + "\n")
+    start = time.perf_counter()  # drawing the pool (or ratios) alone: 10x vs 100x the real images is a measured choice
     synthetic = generated_sets(cfg, source, train_set.class_counts(), cell.seed, described, cell.generator)
+    seconds = round(time.perf_counter() - start, 3)
     write_provenance(stem.with_suffix(".csv"), train_set, val, splits.test, synthetic, pool)
-    return {"generator": described, "generator_settings": settings}
+    made = {amount_label(a): len(images) for a, images in synthetic.items()}
+    return {"generator": described, "generator_settings": settings, "generation_seconds": seconds, "generated": made}
 
 
 def run_variant(cfg: AugmentConfig, cell: Cell, device: torch.device) -> dict:
@@ -259,6 +262,7 @@ def run_variant(cfg: AugmentConfig, cell: Cell, device: torch.device) -> dict:
     row = {"ratio": len(synthetic) / len(train_set), "recipe": cell.recipe}
     row |= {"recipe_settings": recipe.settings(cfg.recipe), "generator": made["generator"]}
     row |= {"generator_settings": made["generator_settings"], "real_train": len(train_set)}
+    row |= {"generation_seconds": made.get("generation_seconds", "")}  # the generator cell's, for all its images
     row |= {"synthetic": made_plan.stages[0][1].n_generated, "synthetic_fraction": cfg.synthetic_fraction}
     return scored(cfg, cell, model, splits, row | made_plan.info | info)
 
@@ -310,15 +314,16 @@ def train_stages(
     cfg: AugmentConfig, cell: Cell, stages: list[tuple[str, TrainingSet]], val: ImageSet, device: torch.device
 ) -> tuple[Classifier, dict]:
     """A new classifier (seeded) trained on each stage's data in turn (with the cell's adversarial objective), with
-    early stopping on the real `val`; the last stage's figures, and every stage's images (real and generated) and
-    steps as JSON (`stages`)."""
+    early stopping on the real `val` (by robust accuracy with --select robust and adversarial training); the last
+    stage's figures, and every stage's images (real and generated) and steps as JSON (`stages`)."""
     model = new_classifier(cfg, cell.classifier, stages[0][1].data, cell.seed)
     augment = classic_augmentation(cfg.classic_kind, cfg.flip) if cell.classic else None
     history, fit_cfg = [], dataclasses.replace(cfg.fit, adversarial=cell.mode)
     for name, data in stages:
-        early = EarlyStopping(val, cfg.fit.eval_every, cfg.fit.patience)
+        early = early_stopping(val, fit_cfg)
         info = fit(model, data, fit_cfg, device, cell.seed, early, augment)
-        history.append({"stage": name, "real": len(data) - data.n_generated, "generated": data.n_generated} | info)
+        figures = {k: v for k, v in info.items() if k != "val_robust_curve"}
+        history.append({"stage": name, "real": len(data) - data.n_generated, "generated": data.n_generated} | figures)
     return model, info | {"stages": json.dumps(history)}
 
 

@@ -124,6 +124,12 @@ class AugmentConfig:
     eps: list[float] = opt([0.05, 0.1], "FGSM/PGD budgets in [0, 1] pixel units", nargs="*", ge=0, le=1)
     noise: list[float] = opt([0.2], "Gaussian noise std levels", nargs="*", ge=0)
     blur: list[float] = opt([1.0], "Gaussian blur sigmas (pixels)", nargs="*", ge=0)
+    attack: Literal["pgd", "autoattack", "apgd"] = opt(
+        "pgd",
+        "the attack beside FGSM and PGD, its own column per budget (e.g. autoattack@0.1): autoattack (standard "
+        "version through adversarial-robustness-toolbox, less FAB-T, which it lacks: APGD-CE, APGD-T, Square), apgd "
+        "(APGD-CE + APGD-T, cheaper), pgd (none; pip install 'deepgen[robust]' for the others)",
+    )
     attack_steps: int = opt(20, "PGD steps of the evaluation attack (more than adversarial training's)", ge=1)
     attack_restarts: int = opt(2, "random restarts of the evaluation's PGD", ge=1)
     attack_loss: Literal["ce", "margin"] = opt("ce", "the evaluation PGD's loss: cross-entropy or the CW margin")

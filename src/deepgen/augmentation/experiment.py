@@ -6,6 +6,7 @@ the real held-out split, clean and under attack. The work is a grid of cells (se
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import json
 import tempfile
@@ -20,6 +21,7 @@ from deepgen.augmentation.config import LEFTOVERS, RECORD, RERUNNABLE, AugmentCo
 from deepgen.augmentation.outputs import write_outputs, write_results
 from deepgen.augmentation.pool import image_hashes
 from deepgen.augmentation.recipes import get_recipe
+from deepgen.augmentation.robustness import Attack
 from deepgen.augmentation.runner import run_missing
 from deepgen.augmentation.sources import generator_config, given_options
 from deepgen.augmentation.stats import pack
@@ -98,7 +100,7 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
     experiment's shape — each row a cell would write, with made-up scores, one of them a classifier that learned
     nothing — in a temporary folder: an experiment whose summary cannot be built fails here, before it trains."""
     keys = ["accuracy", "balanced_accuracy", "macro_f1"]
-    keys += [f"{kind}@{e:g}" for kind in ("fgsm", "pgd") for e in cfg.eps]
+    keys += [f"{kind}@{e:g}" for kind in Attack(kind=cfg.attack).kinds for e in cfg.eps]
     keys += [f"noise@{s:g}" for s in cfg.noise] + [f"blur@{s:g}" for s in cfg.blur]
     g = np.random.default_rng(0)
     found = Found(classes=["a", "b"])
@@ -164,6 +166,11 @@ def check(cfg: AugmentConfig) -> None:
             f"{cfg.fit.attack.steps} steps (--adv-steps)"
         )
     need_steps(cfg.fit.max_steps * len(plan(cfg)), f"--max-steps {cfg.fit.max_steps} for every classifier", "lower it")
+    if cfg.attack != "pgd" and importlib.util.find_spec("art") is None:
+        raise ConfigError(
+            f"--attack {cfg.attack} uses adversarial-robustness-toolbox, which is not installed: "
+            "pip install 'deepgen[robust]', or drop --attack"
+        )
     if wants_generated(cfg):
         for one in one_generator(cfg).values():
             check_generators(one)
@@ -200,6 +207,10 @@ def unused(cfg: AugmentConfig) -> list[tuple[str, object, object, bool, str]]:
         ("--adv-step-size", fit.attack.step_size, None, bool(trained), "--adversarial none trains no classifier so"),
         ("--adv-steps", fit.attack.steps, 7, bool({"pgd", "trades"} & set(trained)), "only pgd and trades take steps"),
         ("--trades-beta", fit.attack.beta, 6.0, "trades" in trained, "it is TRADES' (--adversarial trades)"),
+        ("--attack", cfg.attack, "pgd", bool(cfg.eps), "--eps gives it no budget"),
+        ("--select", fit.select, "clean", bool(trained), "--adversarial none trains no classifier adversarially"),
+        ("--select-steps", fit.select_steps, 10, fit.select == "robust", "it is --select robust's"),
+        ("--select-n", fit.select_images, 500, fit.select == "robust", "it is --select robust's"),
         ("--pseudo", cfg.recipe.pseudo, "hard", "pseudo" in cfg.recipe.names, "it is --recipes pseudo's"),
         ("--pseudo-tau", cfg.recipe.pseudo_tau, 0.0, "pseudo" in cfg.recipe.names, "it is --recipes pseudo's"),
         ("--tau", cfg.recipe.tau, 0.9, "filter" in cfg.recipe.names, "it is --recipes filter's"),

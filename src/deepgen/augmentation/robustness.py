@@ -1,5 +1,6 @@
 """Accuracy under adversarial attacks (FGSM, PGD: the attacks of classify/adversarial.py, which adversarial training
-uses too) and common corruptions (Gaussian noise, blur).
+uses too; AutoAttack or its APGD pair beside PGD, through adversarial-robustness-toolbox) and common corruptions
+(Gaussian noise, blur).
 
 Budgets are in [0, 1] pixel units (eps = 8/255 moves each pixel by at most 8 grey levels); images stay
 in range.
@@ -13,22 +14,31 @@ import torch
 from torch import Tensor, nn
 from torchvision.transforms.v2 import functional as TF
 
-from deepgen.classify.adversarial import fgsm, pgd
+from deepgen.classify.adversarial import LIBRARY, autoattack, fgsm, pgd
 from deepgen.data.imageset import to_float
 
 
 @dataclass(frozen=True)
 class Attack:
     """The evaluation's PGD: `steps` steps of eps/4 from a random start, `restarts` tries (each image keeps the first
-    that fools the model), on the cross-entropy or the Carlini-Wagner `loss` (margin)."""
+    that fools the model), on the cross-entropy or the Carlini-Wagner `loss` (margin); with `kind` autoattack or
+    apgd, that attack too (its own column beside PGD's, e.g. "autoattack@0.1")."""
 
     steps: int = 10
     restarts: int = 1
     loss: str = "ce"
+    kind: str = "pgd"
 
     def __str__(self) -> str:
         tries = f", {self.restarts} restarts" if self.restarts > 1 else ""
-        return f"L-inf PGD-{self.steps} ({self.loss} loss, step eps/4, random start{tries}); FGSM one step of eps"
+        extra = f"; {self.kind}: {LIBRARY[self.kind]}" if self.kind in LIBRARY else ""
+        pgd = f"L-inf PGD-{self.steps} ({self.loss} loss, step eps/4, random start{tries})"
+        return f"{pgd}; FGSM one step of eps{extra}"
+
+    @property
+    def kinds(self) -> list[str]:
+        """The attacks of each budget, as their columns name them."""
+        return ["fgsm", "pgd"] + ([self.kind] if self.kind in LIBRARY else [])
 
 
 def corrupt(x: Tensor, kind: str, level: float, generator: torch.Generator) -> Tensor:
@@ -58,7 +68,7 @@ def robust_answers(
     tensor per setting, keyed like "pgd@0.1")."""
     model.eval()
     g = torch.Generator().manual_seed(0)
-    settings = [("fgsm", e) for e in eps] + [("pgd", e) for e in eps]
+    settings = [(kind, e) for kind in attack.kinds for e in eps]
     settings += [("noise", s) for s in noise] + [("blur", s) for s in blur]
     right: dict[str, list[Tensor]] = {f"{kind}@{level:g}": [] for kind, level in settings}
     for chunk, y in zip(images.split(batch_size), labels.split(batch_size)):
@@ -77,4 +87,6 @@ def perturb(
         return fgsm(model, x, y, level)
     if kind == "pgd":
         return pgd(model, x, y, level, attack.steps, restarts=attack.restarts, loss=attack.loss)
+    if kind in LIBRARY:
+        return autoattack(model, x, y, level, kind)
     return corrupt(x, kind, level, generator)

@@ -23,7 +23,7 @@ def test_scores(model: Classifier, test: ImageSet, device: torch.device, cfg: Au
     """The scores of `model` on `test` under the augment config `cfg` (its attack, budgets and corruptions), and
     its confusion matrix."""
     truth, pred = test.labels.numpy(), predict(model, test.images).argmax(1).numpy()
-    n, attack = cfg.robust_images, Attack(cfg.attack_steps, cfg.attack_restarts, cfg.attack_loss)
+    n, attack = cfg.robust_images, Attack(cfg.attack_steps, cfg.attack_restarts, cfg.attack_loss, cfg.attack)
     classes = list(range(len(test.classes)))
     report = classification_report(
         truth, pred, labels=classes, target_names=test.classes, output_dict=True, zero_division=0

@@ -21,6 +21,9 @@ from deepgen.training.health import Episode, describe, verdict
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
 TESTS = ["Δ accuracy vs real", "p (paired t)", "p (Holm)", "p (McNemar, pooled)"]
 ROBUST = ["baseline", "robust", "Δ vs baseline", "p (paired t)", "p (Holm)", "p (McNemar, pooled)"]
+CORRUPTIONS = ("noise", "blur")  # robust columns that are no attack
+LIBRARY = {"autoattack": "AutoAttack", "apgd": "APGD"}  # attacks scored beside PGD (augmentation/robustness.py)
+MASKING = 0.10  # PGD above AutoAttack by more than this (a share) at one budget: possible gradient masking
 IDENTICAL = "identical on every seed"  # in place of a p-value, which is undefined when no difference varies
 SHARES = ("accuracy", "balanced_accuracy", "macro_f1")  # scores in [0, 1]; robust columns are too
 ADVICE = (
@@ -253,10 +256,12 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
             table = [[v, *study.robust_cells(v, "accuracy")] for v in study.by_variant]
             lines += markdown(["variant", "baseline", "accuracy", *ROBUST[2:]], table)
         for key in robustness:
-            attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") and "gd@" in key else ""
+            attacked = key.split("@")[0] not in CORRUPTIONS
+            attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") and attacked else ""
             lines += ["", f"### Robust accuracy, {key} ({rows[0].get('robust_images', '?')} test images{attack})", ""]
             lines += markdown(["variant", *ROBUST], [[v, *study.robust_cells(v, key)] for v in study.by_variant])
         lines += ["", *flagged(study)] if flagged(study) else []
+        lines += ["", *masking(study)] if masking(study) else []
         lines += ["", *conclusion(study, seeds)]
         lines.append("")
     if health:
@@ -288,6 +293,28 @@ def flagged(study: Study) -> list[str]:
         f"{first['learned_nothing']}). Their robust accuracy is left out of the robust comparisons and the "
         f"conclusion; {ADVICE}."
     ]
+
+
+def masking(study: Study) -> list[str]:
+    """Where PGD's robust accuracy stands more than MASKING above AutoAttack's (or APGD's) at the same budget, for
+    a variant's mean over the seeds that learned something: PGD that cannot find what a stronger attack finds
+    suggests masked gradients (Croce & Hein 2020), so that variant's PGD numbers over-state its robustness."""
+    found = []
+    for variant, runs in study.by_variant.items():
+        kept = [r for r in runs if not learned_nothing(r)]
+        for key in [k for k in (kept[0] if kept else {}) if k.split("@")[0] in LIBRARY]:
+            kind, budget = key.split("@")
+            pgd, strong = (sum(r[k] for r in kept) / len(kept) for k in (f"pgd@{budget}", key))
+            if pgd - strong > MASKING:
+                found.append(
+                    f"{variant} at eps {budget}: PGD {100 * pgd:.1f} % vs {LIBRARY[kind]} {100 * strong:.1f} %"
+                )
+    if not found:
+        return []
+    return [
+        f"Possible gradient masking (PGD more than {100 * MASKING:.0f} points above the stronger attack): "
+        + "; ".join(found) + ". Trust the stronger attack's column there."
+    ]  # fmt: skip
 
 
 def largest(comparisons: list[Comparison]) -> Comparison | None:

@@ -1,7 +1,8 @@
 """L-inf attacks and adversarial training: one implementation serves training (fit) and evaluation (robustness).
 
 Budgets and step sizes are in [0, 1] pixel units (eps = 8/255 moves each pixel by at most 8 grey levels); models
-see images in [-1, 1], so both are doubled here, and attacked images stay in range.
+see images in [-1, 1], so both are doubled here, and attacked images stay in range. AutoAttack and its APGD pair
+(evaluation only) come from adversarial-robustness-toolbox (ART, the `robust` extra): see `autoattack`.
 
 Training objectives are small callables with one signature, registered by name (`--adversarial`):
     none    standard training
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepgen.classify.config import AdversarialConfig
+from deepgen.errors import ConfigError
 from deepgen.registry import lookup
 
 Loss = Callable[[Tensor], Tensor]  # logits (N, K) -> per-image loss to maximise (N,)
@@ -83,6 +86,67 @@ def pgd(
 def fgsm(model: nn.Module, x: Tensor, y: Tensor, eps: float) -> Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): one step of size eps from x."""
     return pgd(model, x, y, eps, steps=1, step_size=eps, random_start=False)
+
+
+LIBRARY = {
+    "autoattack": "AutoAttack through ART: APGD-CE, APGD-T (targeted DLR, up to 9 targets), Square (5000 queries); "
+    "no FAB-T (ART has none)",
+    "apgd": "APGD-CE + APGD-T through ART (100 steps each, up to 9 targets)",
+}
+
+
+def autoattack(model: nn.Module, x: Tensor, y: Tensor, eps: float, version: str = "autoattack") -> Tensor:
+    """AutoAttack (Croce & Hein 2020) from adversarial-robustness-toolbox (ART) on images `x` in [-1, 1] with labels
+    `y`: each attack runs on the images the ones before it left unfooled (ART's own `run_attack`), as AutoAttack does.
+
+    ART attacks the model's own inputs, so its clip values are (-1, 1) and its L-inf budget is 2 * eps (eps in [0, 1]
+    pixel units, as everywhere here); APGD's first step is twice the budget (AutoAttack's). `version` "autoattack":
+    the standard version's APGD-CE (100 steps), APGD-T (targeted DLR, 100 steps, against each of the 9 classes the
+    clean image scores highest after its own) and Square (5000 queries) — FAB-T is left out: ART 1.20 has no FAB;
+    "apgd": APGD-CE and APGD-T only. APGD-T needs 3 classes or more (DLR's denominator); with 2 it is skipped.
+    Seeded (numpy's global state is restored afterwards)."""
+    try:
+        from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+        from art.attacks.evasion.auto_attack import run_attack
+        from art.estimators.classification import PyTorchClassifier
+    except ImportError as e:
+        raise ConfigError(
+            f"--attack {version} uses adversarial-robustness-toolbox: pip install 'deepgen[robust]'"
+        ) from e
+    device, training = x.device, model.training
+    with torch.no_grad():
+        logits = model(x)
+    classes = logits.shape[1]
+    estimator = PyTorchClassifier(
+        model, nn.CrossEntropyLoss(), tuple(x.shape[1:]), classes, clip_values=(-1.0, 1.0),
+        device_type="gpu" if device.type == "cuda" else "cpu",
+    )  # fmt: skip
+    radius = 2 * eps
+    common = dict(norm=np.inf, eps=radius, eps_step=2 * radius, max_iter=100, nb_random_init=1, batch_size=len(x))
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        adv, truth = x.detach().cpu().numpy().copy(), F.one_hot(y, classes).cpu().numpy()
+        robust = (logits.argmax(1) == y).cpu().numpy()
+        ce = AutoProjectedGradientDescent(estimator, loss_type="cross_entropy", verbose=False, **common)
+        adv, robust = run_attack(adv, truth, robust, ce, estimator, np.inf, radius)
+        if classes >= 3:
+            targeted = AutoProjectedGradientDescent(
+                estimator, loss_type="difference_logits_ratio", targeted=True, verbose=False, **common
+            )
+            ranked = logits.scatter(1, y[:, None], -torch.inf).argsort(1, descending=True)
+            for k in range(min(9, classes - 1)):
+                if not robust.any():
+                    break
+                target = F.one_hot(ranked[:, k], classes).cpu().numpy()
+                adv, robust = run_attack(adv, target, robust, targeted, estimator, np.inf, radius)
+        if version == "autoattack" and robust.any():
+            square = SquareAttack(estimator, norm=np.inf, max_iter=5000, eps=radius, p_init=0.8, verbose=False)
+            adv, robust = run_attack(adv, truth, robust, square, estimator, np.inf, radius)
+    finally:
+        np.random.set_state(state)
+        model.to(device).train(training)
+    return torch.from_numpy(adv).to(device).clamp(-1, 1)
 
 
 Objective = Callable[[nn.Module, Tensor, Tensor, Supervised, AdversarialConfig], Tensor]

@@ -33,3 +33,8 @@ class FitConfig:
     mix_alpha: float = 1.0  # mixup/CutMix share ~ Beta(alpha, alpha)
     adversarial: str = "none"  # training objective: none, fgsm (fast AT), pgd, trades (see classify/adversarial.py)
     attack: AdversarialConfig = field(default_factory=AdversarialConfig)  # eps, step size, steps, TRADES' beta
+    # keep the weights of the best validation accuracy (clean) or, for adversarial training, the best validation
+    # robust accuracy (robust: PGD of select_steps at the training eps on the first select_images; Rice et al. 2020)
+    select: str = "clean"
+    select_steps: int = 10
+    select_images: int = 500

@@ -8,6 +8,8 @@ outlier exposure, class-balanced loss weights, soft labels and per-image loss we
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from deepgen.classify.adversarial import get_objective
+from deepgen.classify.adversarial import get_objective, pgd
 from deepgen.classify.base import Classifier
 from deepgen.classify.classic import Augment, mix
 from deepgen.classify.config import FitConfig
@@ -68,15 +70,23 @@ class TrainingSet:
 @dataclass
 class EarlyStopping:
     """Checks accuracy on `val` every `every` steps (and at the last), keeps the weights that scored best,
-    and says to stop after `patience` checks in a row without a better accuracy."""
+    and says to stop after `patience` checks in a row without a better accuracy. With an `attack` (a function of
+    the model, images in [-1, 1] and labels to attacked images), the score is the robust accuracy on the first
+    `images` of `val` under it, and every check's is kept in `curve` (model selection by validation robust
+    accuracy, as Rice et al. 2020 keep against robust overfitting); `clean` is the best checkpoint's clean
+    accuracy."""
 
     val: ImageSet
     every: int = 50
     patience: int = 6
+    attack: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None
+    images: int = 500
     best: float = -1.0
     best_step: int = 0
     steps: int = 0
     waited: int = 0
+    clean: float = -1.0
+    curve: list[dict] = field(default_factory=list)
     state: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
     def __call__(self, model: nn.Module, step: int, last: bool = False) -> bool:
@@ -86,17 +96,48 @@ class EarlyStopping:
             return False
         training = model.training
         accuracy = (predict(model.eval(), self.val.images).argmax(1) == self.val.labels).float().mean().item()
+        score = accuracy if self.attack is None else self.robust(model)
+        if self.attack is not None:
+            self.curve.append({"step": step, "robust": round(score, 4), "clean": round(accuracy, 4)})
         model.train(training)
-        if accuracy > self.best:
-            self.best, self.best_step, self.waited = accuracy, step, 0
+        if score > self.best:
+            self.best, self.best_step, self.clean, self.waited = score, step, accuracy, 0
             self.state = copy.deepcopy(model.state_dict())
         else:
             self.waited += 1
         return self.waited >= self.patience
 
+    def robust(self, model: nn.Module) -> float:
+        """Accuracy under `attack` on the first `images` validation images (the model in eval mode)."""
+        device = next(model.parameters()).device
+        x, y = to_float(self.val.images[: self.images].to(device)), self.val.labels[: self.images].to(device)
+        adv = self.attack(model, x, y)
+        with torch.no_grad():
+            return (model(adv).argmax(1) == y).float().mean().item()
+
     def restore(self, model: nn.Module) -> None:
         """Load the best weights into `model`."""
         model.load_state_dict(self.state)
+
+    def figures(self) -> dict[str, float | str]:
+        """The validation figures of the run: best (clean) accuracy and its step; by robust accuracy also the best
+        and last robust accuracy, their gap (robust overfitting) and the curve (JSON)."""
+        found: dict[str, float | str] = {"val_accuracy": self.clean, "best_step": self.best_step, "steps": self.steps}
+        if self.attack is not None and self.curve:
+            last = self.curve[-1]["robust"]
+            found |= {"val_robust_best": self.best, "val_robust_last": last, "val_robust_gap": self.best - last}
+            found |= {"val_robust_curve": json.dumps(self.curve)}
+        return found
+
+
+def early_stopping(val: ImageSet, cfg: FitConfig) -> EarlyStopping:
+    """The early stopping of `cfg`: by validation accuracy, or with select "robust" and adversarial training, by
+    validation robust accuracy under PGD (select_steps steps of eps/4, no random start so that the check draws
+    nothing from torch's generator, at the training eps in [0, 1] pixel units) on at most select_images images."""
+    attack = None
+    if cfg.select == "robust" and cfg.adversarial != "none":
+        attack = functools.partial(pgd, eps=cfg.attack.eps, steps=cfg.select_steps, random_start=False)
+    return EarlyStopping(val, cfg.eval_every, cfg.patience, attack, cfg.select_images)
 
 
 def class_weights(labels: Tensor, num_classes: int) -> Tensor:
@@ -115,9 +156,10 @@ def fit(
     early: EarlyStopping | None = None,
     augment: Augment | None = None,
     progress: str | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Train `model` in place (the caller seeds torch before building it, for a reproducible start) and return it in
-    eval mode; with `early`, stop when its validation accuracy stops improving and keep the best weights. `augment`
+    eval mode; with `early`, stop when its validation accuracy (or robust accuracy) stops improving and keep the best
+    weights. `augment`
     changes each batch (see classify/classic.py) before mixup/CutMix and the attack of adversarial training.
     `progress` names a progress bar (on stderr). Returns the steps run (and the validation figures)."""
     train = train if isinstance(train, TrainingSet) else TrainingSet(train)
@@ -169,7 +211,8 @@ def fit(
         if early is not None:
             stop = early(model, step, last=step == cfg.max_steps)
             if early.best_step:
-                bar.set_postfix(best_val_acc=f"{early.best:.4f}", refresh=False)
+                name = "best_val_acc" if early.attack is None else "best_val_robust_acc"
+                bar.set_postfix({name: f"{early.best:.4f}"}, refresh=False)
             if stop:
                 break
     bar.close()
@@ -177,7 +220,7 @@ def fit(
     if early is None:
         return {"steps": cfg.max_steps}
     early.restore(model)
-    return {"val_accuracy": early.best, "best_step": early.best_step, "steps": early.steps}
+    return early.figures()
 
 
 def batch_indices(train: TrainingSet, batch_size: int, device: torch.device, seed: int) -> Callable[[], Tensor]:

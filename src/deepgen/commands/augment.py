@@ -36,6 +36,17 @@ class FitOptions:
     adv_steps: int = opt(7, "adversarial training's attack steps (pgd, trades)", ge=1)
     adv_step_size: float | None = opt(None, "its step size (default: 1.25 eps for fgsm, 2.5 eps / steps)", gt=0)
     trades_beta: float = opt(6.0, "TRADES: the weight of the robustness (KL) term", ge=0)
+    patience: int = opt(FitConfig.patience, "validation checks without a better score before stopping", ge=1)
+    select: Literal["clean", "robust"] = opt(
+        "clean",
+        "keep the classifier's weights of the best validation accuracy, or (adversarial training) of the best "
+        "validation robust accuracy under PGD at --adv-eps (Rice et al. 2020); robust records the best and last "
+        "validation robust accuracy, their gap and the curve",
+    )
+    select_steps: int = opt(FitConfig.select_steps, "--select robust: the validation PGD's steps", ge=1)
+    select_images: int = opt(
+        FitConfig.select_images, "--select robust: validation images attacked (at most)", flag="--select-n", ge=1
+    )
 
 
 def run(argv: list[str]) -> AugmentResults:
