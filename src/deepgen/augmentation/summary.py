@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from deepgen.augmentation.stats import MIN_SEEDS, mcnemar, mean_ci, paired_difference, seeds_needed, unpack, untestable
-from deepgen.report import Table
+from deepgen.report import Table, markdown
 from deepgen.training.health import Episode, describe, verdict
 
 SCORES = [("accuracy", "accuracy"), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1")]
@@ -228,13 +228,9 @@ def health_lines(episodes_by_run: dict[str, list[Episode]]) -> list[str]:
     return lines
 
 
-def markdown(columns: list[str], body: list[list[str]]) -> list[str]:
-    """A Markdown table: header, separator and rows with one cell per column ('|' in a cell escaped)."""
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    return [line(columns), "|" + " --- |" * len(columns), *(line(r) for r in body)]
+def markdown_lines(columns: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown table as lines (report.markdown: a cell per column, '|' escaped)."""
+    return markdown(Table(columns, body)).strip().splitlines()
 
 
 def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
@@ -245,7 +241,7 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
         lines += [f"## {study.classifier}", ""]
         columns = ["variant", *(n for _, n in SCORES), *(TESTS if study.vs_real else [])]
         body = [[v, *study.cells(v)[: len(columns) - 1]] for v in study.by_variant]
-        lines += markdown(columns, body)
+        lines += markdown_lines(columns, body)
         if kinds:
             lines += ["", f"classic = {', '.join(kinds)} augmentation."]
         compared = [f"{c.variant} with {c.baseline}" for c in study.own["accuracy"]]
@@ -254,12 +250,12 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
         if study.own["accuracy"]:
             lines += ["", "### Test accuracy against each variant's baseline", ""]
             table = [[v, *study.robust_cells(v, "accuracy")] for v in study.by_variant]
-            lines += markdown(["variant", "baseline", "accuracy", *ROBUST[2:]], table)
+            lines += markdown_lines(["variant", "baseline", "accuracy", *ROBUST[2:]], table)
         for key in robustness:
             attacked = key.split("@")[0] not in CORRUPTIONS
             attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") and attacked else ""
             lines += ["", f"### Robust accuracy, {key} ({rows[0].get('robust_images', '?')} test images{attack})", ""]
-            lines += markdown(["variant", *ROBUST], [[v, *study.robust_cells(v, key)] for v in study.by_variant])
+            lines += markdown_lines(["variant", *ROBUST], [[v, *study.robust_cells(v, key)] for v in study.by_variant])
         lines += ["", *flagged(study)] if flagged(study) else []
         lines += ["", *masking(study)] if masking(study) else []
         lines += ["", *conclusion(study, seeds)]
