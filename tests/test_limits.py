@@ -63,7 +63,9 @@ def absurd(runs: dict[str, Path], out: Path) -> list[list[str]]:
 
 CHILD = textwrap.dedent(
     """
-    import contextlib, io, json, resource, sys, time
+    import contextlib, io, json, sys, time
+    def peak_kb():  # VmHWM: this process's own peak (ru_maxrss would carry the forking parent's RSS across exec)
+        return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
     from deepgen.cli import main
     import deepgen.commands.sample, deepgen.data.quality.findings, deepgen.latent.analyse, deepgen.training.trainer
     import deepgen.augmentation.experiment
@@ -75,10 +77,10 @@ CHILD = textwrap.dedent(
         began = time.perf_counter()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = main(argv)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss = peak_kb()
         took = time.perf_counter() - began
         print(json.dumps({"argv": argv, "code": code, "s": took, "err": err.getvalue(), "rss": rss}))
-    print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"maxrss_kb": peak_kb()}))
     """
 )
 
