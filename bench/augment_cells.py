@@ -41,9 +41,12 @@ def timed(args: list[str]) -> tuple[float, str]:
 
 
 def rows(out: Path) -> list[dict]:
-    """results.csv without its timing column, the experiment's folder written as OUT (the generator column names it)."""
+    """results.csv without its timing columns, the experiment's folder written as OUT (the generator column names
+    it)."""
+    from deepgen.augmentation.cells import TIMING
+
     return [
-        {k: v.replace(str(out), "OUT") for k, v in r.items() if k != "seconds"}
+        {k: v.replace(str(out), "OUT") for k, v in r.items() if k not in TIMING}
         for r in csv.DictReader((out / "results.csv").open())
     ]
 
