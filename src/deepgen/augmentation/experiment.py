@@ -21,7 +21,7 @@ from deepgen.augmentation.config import LEFTOVERS, RECORD, RERUNNABLE, AugmentCo
 from deepgen.augmentation.outputs import write_outputs, write_results
 from deepgen.augmentation.pool import image_hashes
 from deepgen.augmentation.recipes import get_recipe
-from deepgen.augmentation.robustness import Attack
+from deepgen.augmentation.robustness import Attack, column_settings
 from deepgen.augmentation.runner import run_missing
 from deepgen.augmentation.sources import generator_config, given_options
 from deepgen.augmentation.stats import pack
@@ -99,21 +99,20 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
     """Build every output (results.csv, summary.md, report.html, the plots) from a constructed result set of the
     experiment's shape — each row a cell would write, with made-up scores, one of them a classifier that learned
     nothing — in a temporary folder: an experiment whose summary cannot be built fails here, before it trains."""
-    keys = ["accuracy", "balanced_accuracy", "macro_f1"]
-    keys += [f"{kind}@{e:g}" for kind in Attack(kind=cfg.attack).kinds for e in cfg.eps]
-    keys += [f"noise@{s:g}" for s in cfg.noise] + [f"blur@{s:g}" for s in cfg.blur]
+    robust = column_settings(Attack(kind=cfg.attack), cfg.eps, cfg.noise, cfg.blur)
+    keys = ["accuracy", "balanced_accuracy", "macro_f1", *robust]
     g = np.random.default_rng(0)
     found = Found(classes=["a", "b"])
     for i, cell in enumerate(c for c in cells if c.kind != "generator"):
         part = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, limit_per_class=cell.limit))
         row = row_head(part, cell) | {k: float(g.uniform(0.4, 0.9)) for k in keys}
         answers = {k: pack(g.random(20) < row[k]) for k in keys[3:]}
-        row |= {"correct": pack(g.random(20) < row["accuracy"]), "robust_correct": json_text(answers)}
+        row |= {"correct": pack(g.random(20) < row["accuracy"]), "robust_correct": json.dumps(answers)}
         row |= {"robust_images": 20, "robust_attack": "PGD", "val_accuracy": row["accuracy"], "per_class_f1": "{}"}
         row |= {"learned_nothing": "predicts one class for every test image" if i == 1 else "", "synthetic": 0}
         if cell.kind == "variant":
             row |= {"recipe": cell.recipe, "generator": cell.generator, "synthetic": 10, "kept_share": 0.5}
-            row |= {"kept_per_class": json_text({"a": 0.5, "b": 0.5})}
+            row |= {"kept_per_class": json.dumps({"a": 0.5, "b": 0.5})}
         found.rows.append(row)
     first = found.rows[0]  # one confusion matrix is drawn like any other
     found.confusions[(setting_label(cfg, first["classifier"], first["per_class"]), first["variant"])] = np.eye(
@@ -127,10 +126,6 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
                 f"the summary of this experiment cannot be built ({type(e).__name__}: {e}); nothing was trained. "
                 "Please report this combination of options"
             ) from e
-
-
-def json_text(value: object) -> str:
-    return json.dumps(value)
 
 
 def check(cfg: AugmentConfig) -> None:

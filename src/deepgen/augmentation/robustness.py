@@ -60,6 +60,14 @@ def robust_accuracy(
     ).items()}  # fmt: skip
 
 
+def column_settings(
+    attack: Attack, eps: list[float], noise: list[float], blur: list[float]
+) -> dict[str, tuple[str, float]]:
+    """Every attack budget and corruption level scored, by the robust column it fills ("pgd@0.1": ("pgd", 0.1))."""
+    found = [(kind, e) for kind in attack.kinds for e in eps] + [("noise", s) for s in noise]
+    return {f"{kind}@{level:g}": (kind, level) for kind, level in found + [("blur", s) for s in blur]}
+
+
 def robust_answers(
     model: nn.Module, images: Tensor, labels: Tensor, device: torch.device, eps: list[float],
     noise: list[float], blur: list[float], batch_size: int = 500, attack: Attack = Attack(),
@@ -68,15 +76,14 @@ def robust_answers(
     tensor per setting, keyed like "pgd@0.1")."""
     model.eval()
     g = torch.Generator().manual_seed(0)
-    settings = [(kind, e) for kind in attack.kinds for e in eps]
-    settings += [("noise", s) for s in noise] + [("blur", s) for s in blur]
-    right: dict[str, list[Tensor]] = {f"{kind}@{level:g}": [] for kind, level in settings}
+    chosen = column_settings(attack, eps, noise, blur)
+    right: dict[str, list[Tensor]] = {key: [] for key in chosen}
     for chunk, y in zip(images.split(batch_size), labels.split(batch_size)):
         x, y = to_float(chunk.to(device)), y.to(device)
-        for kind, level in settings:
+        for key, (kind, level) in chosen.items():
             changed = perturb(model, x, y, kind, level, g, attack)
             with torch.no_grad():
-                right[f"{kind}@{level:g}"].append((model(changed).argmax(1) == y).cpu())
+                right[key].append((model(changed).argmax(1) == y).cpu())
     return {name: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool) for name, parts in right.items()}
 
 
