@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import deepgen
+import deepgen.augmentation.cells
 from conftest import ctrl_c_at_call, write_image
 from deepgen.cli import main
 from deepgen.errors import ConfigError
@@ -227,6 +228,44 @@ def test_9_a_disk_that_fills_while_sampling_leaves_no_partial_pngs(trained: Path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_9_a_disk_that_fills_during_augment_stops_it_in_one_line_and_the_same_command_continues(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    out = tmp_path / "augment"
+    args = ["augment", "--data", "digits", "--limit-per-class", "6", "--seeds", "2", "--ratios", "0", "--max-steps"]
+    args += ["3", "--eps", "0.1", "--noise", "--blur", "--robust-n", "20", "--attack-steps", "2", "--device", "cpu"]
+    real_write, written = deepgen.augmentation.cells.atomic_write_text, []
+
+    def write_then_fill(path: Path, text: str) -> None:  # the disk fills once two cells are on it
+        real_write(path, text)
+        written.append(path)
+        if len(written) == 2:
+            fill_disk(monkeypatch, 0)
+
+    monkeypatch.setattr(deepgen.augmentation.cells, "atomic_write_text", write_then_fill)
+    code, err = cli([*args, "--out", str(out)], capsys)
+    assert code == 1 and "the disk is full" in one_line(err)
+    monkeypatch.undo()
+    assert main([*args, "--out", str(out)]) == 0
+    assert "2 of 4 cells done, 2 to run" in capsys.readouterr().out
+
+
+def test_9_a_disk_that_fills_during_compare_stops_it_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    real_loss, calls = VAE.loss, [0]
+
+    def loss(self, phase, batch):  # noqa: ANN001, ANN202
+        calls[0] += 1
+        if calls[0] == 3:
+            fill_disk(monkeypatch, 0)
+        return real_loss(self, phase, batch)
+
+    monkeypatch.setattr(VAE, "loss", loss)
+    args = ["compare", "vae", "ae", "--data", "digits", "--device", "cpu", "--budget", "6", "--out", str(tmp_path)]
+    args += ["--set", "batch_size=16", "--set", "width=8", "--set", "latent_dim=2", "--set", "tensorboard=false"]
+    code, err = cli([*args, *EVAL_FLAGS], capsys)
+    assert code == 1 and "the disk is full" in one_line(err)
+
+
 @pytest.mark.slow  # ~40 s (a fresh interpreter in a mount namespace): a real full tmpfs
 def test_9_training_onto_a_full_disk_stops_in_one_line(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
@@ -311,6 +350,19 @@ def test_14_an_edited_latent_dim_is_named_as_a_configuration_change(run_copy: Pa
     (run_copy / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     code, err = cli(["train", "--resume", str(run_copy), "--steps", "8"], capsys)
     assert code == 2 and "configuration changed since step_000006: latent_dim: 2 -> 4" in one_line(err)
+
+
+def test_14_an_option_the_model_lacks_added_to_config_yaml_is_refused_by_resume(
+    run_copy: Path, tmp_path: Path, capsys
+) -> None:
+    config = yaml.safe_load((run_copy / CONFIG).read_text())
+    config["model_config"]["noise_dim"] = 3  # a GAN's option: the VAE has none
+    (run_copy / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
+    code, err = cli(["train", "--resume", str(run_copy), "--steps", "8"], capsys)
+    assert code == 2 and f"{run_copy / CONFIG}: model_config: unknown option 'noise_dim'" in one_line(err)
+    assert latest_checkpoint(run_copy).name == "step_000006"  # nothing trained
+    code, err = cli(["sample", str(run_copy), "--n", "2", "--out", str(tmp_path / "x.npz")], capsys)
+    assert code == 0  # sample builds the model from the checkpoint's own record of its options, not config.yaml
 
 
 # --- 15. the Python API names keyword arguments -----------------------------------------------------

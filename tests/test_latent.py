@@ -160,10 +160,22 @@ def test_latent_command_on_a_gan_and_on_bad_options(runs: dict[str, Path], capsy
     assert summary["interpolation"]["between"] == "prior draws"
 
     capsys.readouterr()
+    assert main(["latent", str(runs["ae"]), "--components", "1000000000", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--components 1000000000: the mixture is fitted to the codes of 1437 training images" in err
+    assert len(err.strip().splitlines()) == 1
     assert main(["latent", str(runs["ae"]), "--span", "prior", "--device", "cpu"]) == 2
     assert "has no prior" in capsys.readouterr().err
     assert main(["latent", str(runs["ae"]), "--quantiles", "0.9", "0.1"]) == 2
     assert "--quantiles" in capsys.readouterr().err
+
+
+def test_latent_command_at_the_fewest_points(runs: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
+    """--max-points 20 (its floor) on 64-pixel images: t-SNE's PCA reduction takes at most one direction per point."""
+    out = runs["ae"].parent / "ae_latent_20"
+    assert main(["latent", str(runs["ae"]), "--max-points", "20", "--grid", "3", "--out", str(out)]) == 0
+    summary = json.loads((out / "latent.json").read_text())
+    assert summary["test_points"] == 20 and set(summary["embeddings"]) >= {"pixels · t-SNE", "ae · t-SNE"}
 
 
 def test_sample_interpolate_writes_strips(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -54,6 +54,7 @@ def absurd(runs: dict[str, Path], out: Path) -> list[list[str]]:
         ["inspect", "--data", "digits", "--similarity", "1e-300", "--out", str(out / "i1")],
         ["latent", vae, "--grid", "1000000", "--out", str(out / "l1")],
         ["latent", vae, "--pairs", "1000000000", "--out", str(out / "l2")],
+        ["latent", vae, "--components", "1000000000", "--out", str(out / "l3")],
         [*augment, "--ratios", "0", "--synthetic-fraction", "0.5", "--pool", "10000000000", "--out", str(out / "a1")],
         [*augment, "--ratios", "0", "1e9", "--out", str(out / "a2")],
         [*augment, "--ratios", "0", "1", "--max-steps", "1000000000000", "--out", str(out / "a3")],

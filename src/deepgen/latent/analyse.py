@@ -58,6 +58,12 @@ def analyse(run: LoadedRun, out: Path, opts: Options, other: LoadedRun | None = 
     if encoders:
         splits = load_data(run.config.data)
         test, train = subsample(splits.test, opts.max_points, opts.seed), splits.train
+        fit_points = min(len(train), FIT_POINTS)
+        if opts.components > fit_points:
+            raise ConfigError(
+                f"--components {opts.components}: the mixture is fitted to the codes of {fit_points} training images "
+                f"of {run.config.data.data}; give at most {fit_points}"
+            )
         summary["test_points"] = len(test)
         codes = {n: encode(r.model, test.images).numpy() for n, r in encoders}
         embeddings = compare(test, codes, out / "embedding.png", opts.seed)

@@ -41,8 +41,8 @@ def project(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     """(N, D) -> (N, 2) by "pca" or "tsne" (PCA-initialised; inputs reduced to 50 dimensions first)."""
     if method == "pca":
         return PCA(2, random_state=seed).fit_transform(x)
-    if x.shape[1] > TSNE_INPUT_DIM:
-        x = PCA(TSNE_INPUT_DIM, random_state=seed).fit_transform(x)
+    if x.shape[1] > TSNE_INPUT_DIM:  # (at most one direction per point: --max-points may be under 50)
+        x = PCA(min(TSNE_INPUT_DIM, len(x)), random_state=seed).fit_transform(x)
     perplexity = min(30.0, (len(x) - 1) / 3)
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 
