@@ -106,7 +106,7 @@ def test_augment_scores_an_apgd_column_with_its_statistics(tmp_path: Path, capsy
     assert "APGD-CE + APGD-T" in section and "real+fgsm-AT | real |" in section  # compared with its baseline
 
 
-def test_a_pool_of_100_times_the_real_images(tmp_path: Path) -> None:
+def test_pools_of_10_and_100_times_the_real_images(tmp_path: Path) -> None:
     from deepgen.augmentation.cells import generated_sets
     from deepgen.augmentation.config import AugmentConfig
     from deepgen.config import DataConfig
@@ -117,6 +117,24 @@ def test_a_pool_of_100_times_the_real_images(tmp_path: Path) -> None:
         return ImageSet(torch.zeros(len(labels), 1, 8, 8, dtype=torch.uint8), labels, ["a", "b", "c"])
 
     counts = [5, 3, 2]
-    cfg = AugmentConfig(DataConfig("digits"), tmp_path, synthetic_fraction=0.5, pool=100 * sum(counts))
-    (pool,) = generated_sets(cfg, source, counts, 0, "fake", "fake").values()
-    assert len(pool) == 1000 and torch.bincount(pool.labels).tolist() == [500, 300, 200]
+    cfg = AugmentConfig(DataConfig("digits"), tmp_path, synthetic_fraction=0.5, pool=[0, 100 * sum(counts)])
+    pools = generated_sets(cfg, source, counts, 0, "fake", "fake")
+    assert list(pools) == ["pool10x@0.5", "pool1000@0.5"]
+    assert [torch.bincount(p.labels).tolist() for p in pools.values()] == [[50, 30, 20], [500, 300, 200]]
+
+
+def test_an_experiment_with_two_pool_sizes_trains_one_generator_per_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "aug"
+    args = ["augment", "--data", "digits", "--limit-per-class", "6", "--seeds", "1", "--ratios", "0", "--no-classic"]
+    args += ["--max-steps", "3", "--eps", "0.1", "--noise", "--blur", "--robust-n", "20", "--device", "cpu"]
+    args += ["--synthetic-fraction", "0.5", "--pool", "60", "600", "--train-generator", "dcgan"]
+    args += ["--generator-steps", "2", "--out", str(out)]
+    assert main(args) == 0
+    assert "0 of 4 cells done" in capsys.readouterr().out  # real, the generator, a variant per pool
+    rows = {r["variant"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert set(rows) == {"real", "dcgan pool60@0.5", "dcgan pool600@0.5"}
+    assert rows["dcgan pool60@0.5"]["synthetic"] == "60" and rows["dcgan pool600@0.5"]["synthetic"] == "600"
+    assert main([*args[:-1], str(tmp_path / "twice"), "--pool", "60", "60"]) == 2
+    assert "--pool 60 60: give each size once" in capsys.readouterr().err

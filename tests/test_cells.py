@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
+import json
 import os
 import re
 import signal
@@ -177,7 +179,7 @@ def test_slurm_dry_run_prints_the_job_arrays_and_runs_nothing(tmp_path: Path, ca
     list(itertools.product(
         [["none"], ["fgsm"], ["none", "pgd"], ["trades", "fgsm"]],
         [["plain"], ["filter", "pseudo", "two-stage"]],
-        [[], ["--no-classic"], ["--classic-only"]],
+        [[], ["--no-classic"], ["--classic-only"], ["--classic-kind", "auto"]],
         [["--ratios", "0"], ["--ratios", "0", "1", "--train-generator", "dcgan"],
          ["--ratios", "0", "--synthetic-fraction", "0.5", "--train-generator", "dcgan", "gan"]],
     )),
@@ -189,6 +191,8 @@ def test_every_combination_of_options_has_a_summary(
     before it trains (here with --dry-run, which then stops)."""
     if amounts == ["--ratios", "0"] and (recipes != ["plain"] or classic == ["--classic-only"]):
         pytest.skip("no generated images: recipes and --classic-only do not apply")
+    if "auto" in classic and "none" not in modes:
+        pytest.skip("--classic-kind auto chooses on standard training (refused without none)")
     from deepgen.commands import augment
 
     steps = ["--adv-steps", "1"] if {"pgd", "trades"} & set(modes) else []
@@ -277,3 +281,62 @@ def test_augments_generator_is_sized_as_train_sizes_it(tmp_path: Path, capsys: p
     assert sized == [25, 25] and "batch_size=25" in printed and "batch_size=25" in capsys.readouterr().out
     made = next(r for r in csv.DictReader((out / "results.csv").open()) if r["generator"])
     assert float(made["generation_seconds"]) >= 0  # the time its generator took to draw the images
+
+
+def test_auto_classic_kind_trains_each_kind_and_every_classic_cell_uses_the_seeds_choice(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deepgen.augmentation import cells
+
+    def favour(kind: str, seed: int):  # the candidate `kind` of `seed` scores best on validation
+        run = cells.RUNS["baseline"]
+
+        def run_baseline(cfg: AugmentConfig, cell: Cell, device: object) -> dict:
+            result = run(cfg, cell, device)
+            if cell.classic_kind == kind and cell.seed == seed:
+                result["rows"][0]["val_accuracy"] = 2.0
+            return result
+
+        return run_baseline
+
+    monkeypatch.setitem(cells.RUNS, "baseline", favour("randaugment", 1))
+    out = tmp_path / "augment"
+    args = [*TINY, "--seeds", "2", "--ratios", "0", "1", "--train-generator", "dcgan", "--generator-steps", "2"]
+    args += ["--recipes", "plain", "filter", "--classic-kind", "auto", "--adversarial", "none", "fgsm"]
+    assert main(["augment", *args, "--out", str(out)]) == 0
+    assert "0 of 30 cells done" in capsys.readouterr().out  # per seed: real, 3 candidates, 2 AT, dcgan, 8 variants
+    found = list(csv.DictReader((out / "results.csv").open()))
+    for seed in (0, 1):
+        mine = [r for r in found if r["seed"] == str(seed)]
+        [classic] = [r for r in mine if r["variant"] == "classic"]  # the choice only, not the other candidates
+        scores = {k: float(v) for k, v in json.loads(classic["classic_choice"]).items()}
+        assert set(scores) == {"affine", "trivialaugment", "randaugment"}
+        assert classic["classic_kind"] == max(scores, key=scores.get)
+        assert seed == 0 or classic["classic_kind"] == "randaugment"
+        assert {r["classic_kind"] for r in mine if r["classic"] == "True"} == {classic["classic_kind"]}
+        assert len([r for r in mine if r["classic"] == "True"]) == 1 + 1 + 4  # classic, its AT, 2 recipes x 2 modes
+    summary = (out / "summary.md").read_text()
+    assert "classic = each seed's classic augmentation of best validation accuracy (--classic-kind auto)" in summary
+    assert re.search(r"randaugment on seed\(s\) (0, )?1 ", summary)
+    assert main(["augment", *args, "--out", str(out)]) == 0
+    assert "30 of 30 cells done, 0 to run" in capsys.readouterr().out
+
+
+def test_auto_classic_kind_plans_its_candidates_before_the_cells_that_need_them() -> None:
+    cfg = AugmentConfig(DataConfig("digits"), Path("x"), seeds=1, ratios=[0], adversarial=["fgsm", "none"])
+    cfg = dataclasses.replace(cfg, classic_kind="auto")
+    keys = [c.key for c in plan(cfg)]
+    kinds = [f"seed0/baseline/small-cnn/none/classic-{k}" for k in ("affine", "trivialaugment", "randaugment")]
+    assert set(kinds) <= set(keys) and "seed0/baseline/small-cnn/none/classic" not in keys
+    [at] = [c for c in plan(cfg) if c.key == "seed0/baseline/small-cnn/fgsm/classic"]
+    assert set(at.needs) == set(kinds) and keys.index(at.key) > max(keys.index(k) for k in kinds)
+
+
+def test_auto_classic_kind_without_standard_training_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "augment"
+    args = [*TINY, "--seeds", "1", "--ratios", "0", "--classic-kind", "auto", "--adversarial", "fgsm"]
+    assert main(["augment", *args, "--out", str(out)]) == 2
+    assert "--classic-kind auto chooses each seed's kind on the validation accuracy of standard training" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()

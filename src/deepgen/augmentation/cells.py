@@ -25,7 +25,7 @@ from deepgen.augmentation.scores import test_scores
 from deepgen.augmentation.sources import Source, describe_generator, generator_settings, synthetic_source
 from deepgen.augmentation.synthetic import cached_pool, leaked, pool_counts, read_pool
 from deepgen.classify.base import Classifier
-from deepgen.classify.classic import classic_augmentation
+from deepgen.classify.classic import CLASSIC, classic_augmentation
 from deepgen.classify.fit import TrainingSet, early_stopping, fit, predict
 from deepgen.classify.zoo import build_classifier
 from deepgen.data import Splits, load_data
@@ -35,13 +35,15 @@ from deepgen.errors import DataError
 from deepgen.io import atomic_write_bytes, atomic_write_text
 
 CELLS = "cells"
+AUTO = "auto"  # --classic-kind: each seed's kind of best validation accuracy
 TIMING = ("seconds", "generation_seconds")  # columns that differ between two runs of the same cell
 
 
 @dataclass(frozen=True)
 class Cell:
     """One piece of the experiment: `kind` baseline (a classifier on real images, `classic` or not), generator (its
-    images for a seed), or variant (a classifier trained with them); `needs`: the keys of the cells it reads."""
+    images for a seed), or variant (a classifier trained with them); `needs`: the keys of the cells it reads;
+    `classic_kind`: a candidate's own classic augmentation (--classic-kind auto)."""
 
     kind: str
     limit: int | None
@@ -53,13 +55,14 @@ class Cell:
     amount: float | str = 0.0
     recipe: str = ""
     needs: tuple[str, ...] = ()
+    classic_kind: str = ""
 
     @property
     def key(self) -> str:
         """A path below OUT/cells: '10pc/seed0/baseline/small-cnn/fgsm/classic', '.../generator/dcgan',
         '.../variant/dcgan/small-cnn/none/classic/pool@0.5/plain'."""
         where = f"{self.limit}pc/seed{self.seed}" if self.limit else f"seed{self.seed}"
-        data = "classic" if self.classic else "real"
+        data = f"classic-{self.classic_kind}" if self.classic_kind else "classic" if self.classic else "real"
         amount = self.amount if isinstance(self.amount, str) else f"x{self.amount:g}"
         parts = {
             "baseline": [self.classifier, self.mode, data],
@@ -91,9 +94,11 @@ def wants_generated(cfg: AugmentConfig) -> bool:
     return bool(positive(cfg)) or cfg.synthetic_fraction > 0
 
 
-def pool_label(cfg: AugmentConfig) -> str:
-    """How variants name the pool: 'pool@F', F the share of every batch it gives."""
-    return f"pool@{cfg.synthetic_fraction:g}"
+def pool_label(cfg: AugmentConfig, size: int) -> str:
+    """How variants name a pool: 'pool@F', F the share of every batch it gives; of several --pool sizes, with its
+    size: 'pool5000@F' ('pool10x@F' for 0, 10 x the real images)."""
+    named = "" if len(cfg.pool) == 1 else size or "10x"
+    return f"pool{named}@{cfg.synthetic_fraction:g}"
 
 
 def amount_label(amount: float | str) -> str:
@@ -126,10 +131,80 @@ def judge_cell(cfg: AugmentConfig, limit: int | None, seed: int, classifier: str
     return Cell("baseline", limit, seed, classifier, mode, classic)
 
 
+def choosing(cfg: AugmentConfig) -> bool:
+    return cfg.classic and cfg.classic_kind == AUTO
+
+
+def stands_in(cfg: AugmentConfig, cell: Cell) -> bool:
+    """Whether `cell` is a seed's classic standard-training baseline that --classic-kind auto trains once per kind."""
+    return choosing(cfg) and cell.kind == "baseline" and cell.classic and cell.mode == "none" and not cell.classic_kind
+
+
+def candidates(cell: Cell) -> list[Cell]:
+    """The classic standard-training baseline `cell` once per classic augmentation."""
+    stand_in = Cell("baseline", cell.limit, cell.seed, cell.classifier, "none", True)
+    return [dataclasses.replace(stand_in, classic_kind=kind) for kind in CLASSIC]
+
+
+def kind_needs(cfg: AugmentConfig, cell: Cell) -> tuple[str, ...]:
+    """What a classic cell needs to know its augmentation: with --classic-kind auto, its seed's candidates."""
+    return tuple(c.key for c in candidates(cell)) if choosing(cfg) and cell.classic and not cell.classic_kind else ()
+
+
+def chosen(cfg: AugmentConfig, cell: Cell) -> Cell:
+    """The candidate of `cell`'s seed and classifier with the best validation accuracy (the first kind on a tie)."""
+    return max(candidates(cell), key=lambda c: read_cell(cfg, c)["rows"][0]["val_accuracy"])
+
+
+def resolved(cfg: AugmentConfig, cell: Cell) -> Cell:
+    """The cell whose files hold `cell`'s result: with --classic-kind auto, the classic baseline is the choice."""
+    return chosen(cfg, cell) if stands_in(cfg, cell) else cell
+
+
+def kind_of(cfg: AugmentConfig, cell: Cell) -> str:
+    """The classic augmentation a classic cell trains with: its own (a candidate), --classic-kind's, or its seed's
+    choice."""
+    return cell.classic_kind or (chosen(cfg, cell).classic_kind if choosing(cfg) else cfg.classic_kind)
+
+
+def reported(cfg: AugmentConfig, cell: Cell) -> bool:
+    """Whether a finished cell's rows are the experiment's: a candidate's only as its seed's choice."""
+    if not cell.classic_kind:
+        return True
+    return all(done(cfg, c) for c in candidates(cell)) and chosen(cfg, cell) == cell
+
+
+def choice_column(cfg: AugmentConfig, cell: Cell) -> dict:
+    """A chosen candidate's row names the validation accuracy of every kind it was chosen from (`classic_choice`)."""
+    if not cell.classic_kind:
+        return {}
+    scores = {c.classic_kind: read_cell(cfg, c)["rows"][0]["val_accuracy"] for c in candidates(cell)}
+    return {"classic_choice": json.dumps(scores)}
+
+
+def judge_keys(cfg: AugmentConfig, limit: int | None, seed: int, classifier: str) -> tuple[str, ...]:
+    judge = judge_cell(cfg, limit, seed, classifier)
+    return tuple(c.key for c in candidates(judge)) if stands_in(cfg, judge) else (judge.key,)
+
+
+def baselines(cfg: AugmentConfig, limit: int | None, seed: int, classifier: str) -> list[Cell]:
+    """The seed's classifiers on real images per training mode, with classic augmentation and without; with
+    --classic-kind auto the classic standard-training one is a candidate per kind, and the classic cells that
+    need the candidates come after them."""
+    cells = []
+    for mode in cfg.adversarial:
+        for classic in [False] + [True] * cfg.classic:
+            cell = Cell("baseline", limit, seed, classifier, mode, classic)
+            own = [dataclasses.replace(cell, needs=kind_needs(cfg, cell))]
+            cells += candidates(cell) if stands_in(cfg, cell) else own
+    return sorted(cells, key=lambda c: bool(c.needs))
+
+
 def variant_settings(cfg: AugmentConfig) -> list[tuple[float | str, str, bool, str]]:
     """(ratio or pool, recipe, classic augmentation, adversarial training) of every variant with generated images."""
     modes = ([] if cfg.classic_only else [False]) + ([True] if cfg.classic else [])
-    amounts: list[float | str] = [pool_label(cfg)] if cfg.synthetic_fraction > 0 else list(positive(cfg))
+    pools = [pool_label(cfg, size) for size in cfg.pool]
+    amounts: list[float | str] = pools if cfg.synthetic_fraction > 0 else list(positive(cfg))
     return [
         (a, name, classic, mode)
         for mode in cfg.adversarial
@@ -146,25 +221,19 @@ def plan(cfg: AugmentConfig) -> list[Cell]:
     judges = bool(cfg.unlabeled) or any(get_recipe(name).judged for name in cfg.recipe.names)
     for limit in limits(cfg):
         for seed in range(cfg.seeds):
-            cells += [
-                Cell("baseline", limit, seed, classifier, mode, classic)
-                for classifier in cfg.classifiers
-                for mode in cfg.adversarial
-                for classic in [False] + [True] * cfg.classic
-            ]
+            cells += [cell for classifier in cfg.classifiers for cell in baselines(cfg, limit, seed, classifier)]
             if not wants_generated(cfg):
                 continue
-            pool_judge = judge_cell(cfg, limit, seed, cfg.classifiers[0])
+            pool_judge = judge_keys(cfg, limit, seed, cfg.classifiers[0])
             for name in one_generator(cfg):
-                generator = Cell("generator", limit, seed, generator=name)
-                generator = dataclasses.replace(generator, needs=(pool_judge.key,) if cfg.unlabeled else ())
-                cells.append(generator)
+                cells.append(Cell("generator", limit, seed, generator=name, needs=pool_judge if cfg.unlabeled else ()))
                 for classifier in cfg.classifiers:
-                    needs = (generator.key,) + ((judge_cell(cfg, limit, seed, classifier).key,) if judges else ())
-                    cells += [
+                    needs = (cells[-1].key,) + (judge_keys(cfg, limit, seed, classifier) if judges else ())
+                    variants = [
                         Cell("variant", limit, seed, classifier, mode, classic, name, amount, recipe, needs)
                         for amount, recipe, classic, mode in variant_settings(cfg)
                     ]
+                    cells += [dataclasses.replace(c, needs=c.needs + kind_needs(cfg, c)) for c in variants]
     return cells
 
 
@@ -207,7 +276,7 @@ def run_baseline(cfg: AugmentConfig, cell: Cell, device: torch.device) -> dict:
     splits, train_set, val = seed_split(cfg, cell.seed)
     write_provenance(cfg.out / "provenance" / f"{cfg.part(cell.seed)}.csv", train_set, val, splits.test, {})
     model, info = train_stages(cfg, cell, [("train", TrainingSet(train_set))], val, device)
-    if cell == judge_cell(cfg, cell.limit, cell.seed, cell.classifier):
+    if dataclasses.replace(cell, classic_kind="", needs=()) == judge_cell(cfg, cell.limit, cell.seed, cell.classifier):
         save_weights(model, cell.path(cfg.out).with_suffix(".safetensors"))
     row = {"ratio": 0.0, "generator": "", "real_train": len(train_set), "synthetic": 0}
     return scored(cfg, cell, model, splits, row | info)
@@ -317,14 +386,15 @@ def train_stages(
     early stopping on the real `val` (by robust accuracy with --select robust and adversarial training); the last
     stage's figures, and every stage's images (real and generated) and steps as JSON (`stages`)."""
     model = new_classifier(cfg, cell.classifier, stages[0][1].data, cell.seed)
-    augment = classic_augmentation(cfg.classic_kind, cfg.flip) if cell.classic else None
+    kind = kind_of(cfg, cell) if cell.classic else ""
+    augment = classic_augmentation(kind, cfg.flip) if cell.classic else None
     history, fit_cfg = [], dataclasses.replace(cfg.fit, adversarial=cell.mode)
     for name, data in stages:
         early = early_stopping(val, fit_cfg)
         info = fit(model, data, fit_cfg, device, cell.seed, early, augment)
         figures = {k: v for k, v in info.items() if k != "val_robust_curve"}
         history.append({"stage": name, "real": len(data) - data.n_generated, "generated": data.n_generated} | figures)
-    return model, info | {"stages": json.dumps(history)}
+    return model, info | {"stages": json.dumps(history), "classic_kind": kind}
 
 
 def new_classifier(cfg: AugmentConfig, classifier: str, data: ImageSet, seed: int) -> Classifier:
@@ -344,7 +414,7 @@ def save_weights(model: Classifier, path: Path) -> None:
 def load_judge(cfg: AugmentConfig, cell: Cell, train_set: ImageSet) -> Judge:
     """The judge `cell` trained (its saved weights), as a function from uint8 images to class probabilities."""
     model = new_classifier(cfg, cell.classifier, train_set, cell.seed)
-    model.load_state_dict(load_file(cell.path(cfg.out).with_suffix(".safetensors")))
+    model.load_state_dict(load_file(resolved(cfg, cell).path(cfg.out).with_suffix(".safetensors")))
     return functools.partial(predict, model.eval())
 
 
@@ -352,9 +422,11 @@ def generated_sets(
     cfg: AugmentConfig, source: Source, counts: list[int], seed: int, generator: str, name: str
 ) -> dict[float | str, ImageSet]:
     """The seed's generated images: per --ratio (ratio x the real images per class), or the pool drawn at
-    --synthetic-fraction of every batch (--pool images), each cached in OUT/pools with its provenance."""
+    --synthetic-fraction of every batch (a pool per --pool size), each cached in OUT/pools with its provenance."""
     if cfg.synthetic_fraction > 0:
-        wanted = {pool_label(cfg): (pool_counts(counts, cfg.pool or 10 * sum(counts)), 1000 * seed)}
+        wanted = {
+            pool_label(cfg, size): (pool_counts(counts, size or 10 * sum(counts)), 1000 * seed) for size in cfg.pool
+        }
     else:
         wanted = {r: ([round(r * c) for c in counts], 1000 * seed + i) for i, r in enumerate(positive(cfg))}
     return {

@@ -91,8 +91,10 @@ class AugmentConfig:
         ge=0,
     )
     classic: bool = opt(True, "also the classic-augmentation (affine) variants")
-    classic_kind: Literal["affine", "trivialaugment", "randaugment"] = opt(
-        "affine", "the classic augmentation: small affine changes, or torchvision's TrivialAugment or RandAugment"
+    classic_kind: Literal["affine", "trivialaugment", "randaugment", "auto"] = opt(
+        "affine",
+        "the classic augmentation: small affine changes, or torchvision's TrivialAugment or RandAugment; auto: each "
+        "seed's of best validation accuracy (one classifier per kind, the others then use that seed's choice)",
     )
     classic_only: bool = opt(False, "generated images only on top of classic augmentation")
     adversarial: list[str] = opt(
@@ -109,8 +111,12 @@ class AugmentConfig:
         ge=0,
         lt=1,
     )
-    pool: int = opt(
-        0, "with --synthetic-fraction: generated images in the pool, made once per seed (0: 10 x the real ones)", ge=0
+    pool: list[int] = opt(
+        [0],
+        "with --synthetic-fraction: generated images in the pool, made once per seed (0: 10 x the real ones); "
+        "several: a pool of each size, and each variant once per pool",
+        metavar="N",
+        ge=0,
     )
     flip: bool = opt(False, "classic augmentation also flips images horizontally")
     limits: list[int] = opt(

@@ -16,7 +16,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepgen.augmentation.cells import Cell, limits, one_generator, plan, positive, read_cell, row_head, wants_generated
+from deepgen.augmentation.cells import (
+    AUTO,
+    Cell,
+    choice_column,
+    done,
+    limits,
+    one_generator,
+    plan,
+    positive,
+    read_cell,
+    reported,
+    row_head,
+    wants_generated,
+)
 from deepgen.augmentation.config import LEFTOVERS, RECORD, RERUNNABLE, AugmentConfig
 from deepgen.augmentation.outputs import write_outputs, write_results
 from deepgen.augmentation.pool import image_hashes
@@ -79,11 +92,11 @@ class Found:
 def collect(cfg: AugmentConfig, cells: list[Cell]) -> Found:
     found = Found()
     for cell in cells:
-        if not cell.path(cfg.out).is_file():
+        if not done(cfg, cell) or not reported(cfg, cell):
             continue
         result = read_cell(cfg, cell)
         for row in result.get("rows", []):
-            found.rows.append(row)
+            found.rows.append(row | choice_column(cfg, cell))
             key = (setting_label(cfg, row["classifier"], row["per_class"]), row["variant"])
             found.confusions[key] = found.confusions.get(key, 0) + np.array(result["confusion"])
             found.classes = result["classes"]
@@ -103,13 +116,17 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
     keys = ["accuracy", "balanced_accuracy", "macro_f1", *robust]
     g = np.random.default_rng(0)
     found = Found(classes=["a", "b"])
-    for i, cell in enumerate(c for c in cells if c.kind != "generator"):
+    first = cells[0].classic_kind  # one candidate of each seed, as collect reports its choice
+    shaped = [c for c in cells if c.kind != "generator" and c.classic_kind in ("", first)]
+    for i, cell in enumerate(shaped):
         part = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, limit_per_class=cell.limit))
         row = row_head(part, cell) | {k: float(g.uniform(0.4, 0.9)) for k in keys}
         answers = {k: pack(g.random(20) < row[k]) for k in keys[3:]}
         row |= {"correct": pack(g.random(20) < row["accuracy"]), "robust_correct": json.dumps(answers)}
         row |= {"robust_images": 20, "robust_attack": "PGD", "val_accuracy": row["accuracy"], "per_class_f1": "{}"}
         row |= {"learned_nothing": "predicts one class for every test image" if i == 1 else "", "synthetic": 0}
+        if cell.classic_kind:
+            row |= {"classic_kind": cell.classic_kind, "classic_choice": json.dumps({cell.classic_kind: 0.5})}
         if cell.kind == "variant":
             row |= {"recipe": cell.recipe, "generator": cell.generator, "synthetic": 10, "kept_share": 0.5}
             row |= {"kept_per_class": json.dumps({"a": 0.5, "b": 0.5})}
@@ -144,7 +161,10 @@ def check(cfg: AugmentConfig) -> None:
                           "different names")  # fmt: skip
     for flag, value, default, used, why in unused(cfg):
         if value != default and not used:
-            raise ConfigError(f"{flag} {value}: it cannot take effect here ({why}); drop it")
+            shown = " ".join(map(str, value)) if isinstance(value, list) else value
+            raise ConfigError(f"{flag} {shown}: it cannot take effect here ({why}); drop it")
+    if len(set(cfg.pool)) < len(cfg.pool):
+        raise ConfigError(f"--pool {' '.join(map(str, cfg.pool))}: give each size once")
     if cfg.jobs > 1 and cfg.launcher != "local":
         raise ConfigError(f"--jobs {cfg.jobs} sizes the local pool; --launcher {cfg.launcher} runs each cell as a task")
     validate(cfg)  # the bounds of each option (the command line checks them as it reads them)
@@ -152,6 +172,11 @@ def check(cfg: AugmentConfig) -> None:
         get_recipe(name)
     if cfg.classic_only and not cfg.classic:
         raise ConfigError("--classic-only puts generated images on top of classic augmentation; drop --no-classic")
+    if cfg.classic and cfg.classic_kind == AUTO and "none" not in cfg.adversarial:
+        raise ConfigError(
+            "--classic-kind auto chooses each seed's kind on the validation accuracy of standard training: add none "
+            "to --adversarial, or name the kind"
+        )
     if cfg.unlabeled and (cfg.vary is not None or cfg.generator or cfg.generators):
         raise ConfigError("--unlabeled feeds a generator trained here: use it with --train-generator MODEL")
     trained = [m for m in cfg.adversarial if m in ("pgd", "trades")]
@@ -180,7 +205,8 @@ def check_sizes(cfg: AugmentConfig) -> None:
     train = load_data(dataclasses.replace(cfg.data, limit_per_class=largest)).train
     real = round(len(train) * (1 - cfg.val_fraction))
     if cfg.synthetic_fraction > 0:
-        n, what, remedy = cfg.pool or 10 * real, f"--pool {cfg.pool or 10 * real}", "lower --pool"
+        n = sum(size or 10 * real for size in cfg.pool)  # a generator cell holds every pool
+        what, remedy = f"--pool {' '.join(str(size or 10 * real) for size in cfg.pool)}", "lower --pool"
     else:
         n, what, remedy = round(max(positive(cfg)) * real), f"--ratios {max(positive(cfg)):g}", "lower --ratios"
     need_memory(3 * image_bytes(n, train.shape), f"{what} ({n} generated images of {train.shape})", remedy)
@@ -192,7 +218,7 @@ def unused(cfg: AugmentConfig) -> list[tuple[str, object, object, bool, str]]:
     default, fit = AugmentConfig(cfg.data, cfg.out), cfg.fit
     trained = [m for m in cfg.adversarial if m != "none"]
     return [
-        ("--pool", cfg.pool, 0, cfg.synthetic_fraction > 0, "it sizes the pool of --synthetic-fraction"),
+        ("--pool", cfg.pool, [0], cfg.synthetic_fraction > 0, "it sizes the pool of --synthetic-fraction"),
         ("--ratios", cfg.ratios, default.ratios, cfg.synthetic_fraction == 0 or not positive(cfg),
          "--synthetic-fraction draws a pool instead"),
         ("--classic-kind", cfg.classic_kind, "affine", cfg.classic, "--no-classic trains no classic variant"),

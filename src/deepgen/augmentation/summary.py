@@ -233,17 +233,32 @@ def markdown_lines(columns: list[str], body: list[list[str]]) -> list[str]:
     return markdown(Table(columns, body)).strip().splitlines()
 
 
+def classic_line(rows: list[dict]) -> str:
+    """Which classic augmentation the classic variants used; with --classic-kind auto, each seed's choice and the
+    mean validation accuracy of every kind it was chosen from."""
+    kinds = sorted({r["classic_kind"] for r in rows if r.get("classic_kind")})
+    choices = {int(r["seed"]): json.loads(r["classic_choice"]) for r in rows if r.get("classic_choice")}
+    if not choices:
+        return f"classic = {', '.join(kinds)} augmentation." if kinds else ""
+    picked = {s: max(scores, key=scores.get) for s, scores in sorted(choices.items())}
+    per_kind = [f"{k} on seed(s) {', '.join(str(s) for s in picked if picked[s] == k)}" for k in kinds]
+    means = [f"{k} {100 * mean_ci([c[k] for c in choices.values()])[0]:.2f}" for k in next(iter(choices.values()))]
+    return (
+        f"classic = each seed's classic augmentation of best validation accuracy (--classic-kind auto): "
+        f"{'; '.join(per_kind)} (mean validation accuracy: {', '.join(means)} %)."
+    )
+
+
 def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
     lines = [f"# Real vs real + synthetic: test scores over {seeds} seed(s), mean ± 95% CI (percent)", ""]
     robustness = robust_columns(rows)
-    kinds = sorted({r["classic_kind"] for r in rows if r.get("classic_kind")})
     for study in studies(rows):
         lines += [f"## {study.classifier}", ""]
         columns = ["variant", *(n for _, n in SCORES), *(TESTS if study.vs_real else [])]
         body = [[v, *study.cells(v)[: len(columns) - 1]] for v in study.by_variant]
         lines += markdown_lines(columns, body)
-        if kinds:
-            lines += ["", f"classic = {', '.join(kinds)} augmentation."]
+        kinds = classic_line([r for runs in study.by_variant.values() for r in runs])
+        lines += ["", kinds] if kinds else []
         compared = [f"{c.variant} with {c.baseline}" for c in study.own["accuracy"]]
         lines += ["", "Each variant is compared with its baseline: " + "; ".join(compared) + "."] if compared else []
         lines += ["", *why_some_tests_run(study)]
