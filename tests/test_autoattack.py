@@ -104,6 +104,26 @@ def test_augment_scores_an_apgd_column_with_its_statistics(tmp_path: Path, capsy
     summary = (out / "summary.md").read_text()
     section = summary.split("### Robust accuracy, apgd@0.1")[1].split("###")[0]
     assert "APGD-CE + APGD-T" in section and "real+fgsm-AT | real |" in section  # compared with its baseline
+    [figure] = out.glob("robust_curve_*.png")  # seed 0's validation curve under attack of the AT classifier
+    assert "validation robust accuracy while training (seed 0)" in (out / "report.html").read_text()
+    assert figure.stat().st_size > 5000
+
+
+def test_the_robust_curves_are_the_first_seeds_of_each_size() -> None:
+    from deepgen.augmentation.outputs import robust_curves
+
+    def row(seed: int, per_class: int, variant: str) -> dict:
+        curve = json.dumps([{"step": 50, "robust": seed / 10, "clean": 0.9}])
+        return {"seed": seed, "per_class": per_class, "classifier": "cnn", "variant": variant,
+                "val_robust_curve": curve}  # fmt: skip
+
+    rows = [row(1, 10, "a"), row(0, 10, "a"), row(0, 10, "b"), row(2, 50, "a"), row(3, 50, "b")]
+    rows.append({"seed": 0, "per_class": 10, "classifier": "cnn", "variant": "real", "val_robust_curve": ""})
+    found = robust_curves(rows)
+    curve = json.loads(row(0, 10, "a")["val_robust_curve"])
+    assert found["cnn, 10 per class"] == (0, {"a": curve, "b": curve})  # seed 1's and the real row's left out
+    assert found["cnn, 50 per class"][0] == 2 and list(found["cnn, 50 per class"][1]) == ["a"]
+
 
 
 def test_pools_of_10_and_100_times_the_real_images(tmp_path: Path) -> None:

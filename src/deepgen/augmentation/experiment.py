@@ -125,6 +125,8 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
         row |= {"correct": pack(g.random(20) < row["accuracy"]), "robust_correct": json.dumps(answers)}
         row |= {"robust_images": 20, "robust_attack": "PGD", "val_accuracy": row["accuracy"], "per_class_f1": "{}"}
         row |= {"learned_nothing": "predicts one class for every test image" if i == 1 else "", "synthetic": 0}
+        if cell.mode != "none" and cfg.fit.select == "robust":
+            row |= {"val_robust_curve": json.dumps([{"step": s, "robust": 0.5, "clean": 0.8} for s in (50, 100)])}
         if cell.classic_kind:
             row |= {"classic_kind": cell.classic_kind, "classic_choice": json.dumps({cell.classic_kind: 0.5})}
         if cell.kind == "variant":

@@ -56,7 +56,7 @@ def write_outputs(
         + "".join(f"\n{line}\n" for line in notes)
         + (f"\nSynthetic images from:{used}\n" if used else ""),
     )
-    from deepgen.augmentation.plots import save_confusion, save_curve
+    from deepgen.augmentation.plots import save_confusion, save_curve, save_robust_curves
 
     matrices = {}
     for (setting, variant), matrix in confusions.items():
@@ -73,6 +73,11 @@ def write_outputs(
             )
             save_curve(panels, path, f"{cfg.data.data}, {classifier}: mean ± 95% CI over {cfg.seeds} seeds")
         paths["curve"] = next(iter(plots.values()))
+    for setting, (seed, by_variant) in robust_curves(rows).items():
+        path = cfg.out / f"robust_curve_{file_name(setting)}.png"
+        attack = f"PGD-{cfg.fit.select_steps} at eps {cfg.fit.attack.eps:g}"
+        save_robust_curves(by_variant, path, f"{cfg.data.data}, {setting}, seed {seed}: validation accuracy, {attack}")
+        plots[f"{setting}: validation robust accuracy while training (seed {seed})"] = paths["robust curve"] = path
     paths["provenance"] = cfg.out / "provenance"
     paths["report"] = write_report(cfg, rows, matrices | plots, [f"Data check: {c}" for c in checks] + notes)
     return paths
@@ -112,6 +117,18 @@ def recipe_lines(cfg: AugmentConfig, rows: list[dict]) -> list[str]:
             "split, labelled by the seed's real-only classifier; none has the pixels of a test image (SHA-1 checked)."
         )
     return lines
+
+
+def robust_curves(rows: list[dict]) -> dict[str, tuple[int, dict[str, list[dict]]]]:
+    """Per classifier and size, the first seed's validation curve under attack of every variant selected by robust
+    accuracy (--select robust)."""
+    found: dict[str, tuple[int, dict[str, list[dict]]]] = {}
+    for row in sorted((r for r in rows if r.get("val_robust_curve")), key=lambda r: r["seed"]):
+        setting = f"{row['classifier']}, {row['per_class']} per class"
+        seed, by_variant = found.setdefault(setting, (row["seed"], {}))
+        if row["seed"] == seed:
+            by_variant[row["variant"]] = json.loads(row["val_robust_curve"])
+    return found
 
 
 def write_report(cfg: AugmentConfig, rows: list[dict], figures: dict[str, Path], notes: list[str]) -> Path:

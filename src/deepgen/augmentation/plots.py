@@ -1,4 +1,5 @@
-"""Confusion-matrix figures and the scarce-data curve, drawn without pyplot (no global backend is switched)."""
+"""Confusion-matrix figures, the scarce-data curve and validation curves under attack, drawn without pyplot (no
+global backend is switched)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,24 @@ def save_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     ax = fig.subplots()
     ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, colorbar=False, values_format="d")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
+def save_robust_curves(curves: dict[str, list[dict]], path: Path, title: str) -> None:
+    """Validation robust (solid) and clean (dashed) accuracy against training steps, a colour per variant: robust
+    accuracy that peaks and then falls while training goes on is robust overfitting."""
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
+    for i, (variant, points) in enumerate(curves.items()):
+        steps = [p["step"] for p in points]
+        ax.plot(steps, [100 * p["robust"] for p in points], color=f"C{i}", label=f"{variant}: robust")
+        ax.plot(steps, [100 * p["clean"] for p in points], color=f"C{i}", linestyle="--", alpha=0.6, label="clean")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
 
