@@ -31,8 +31,9 @@ def save_robust_curves(curves: dict[str, list[dict]], path: Path, title: str) ->
     ax = fig.subplots()
     for i, (variant, points) in enumerate(curves.items()):
         steps = [p["step"] for p in points]
-        ax.plot(steps, [100 * p["robust"] for p in points], color=f"C{i}", label=f"{variant}: robust")
-        ax.plot(steps, [100 * p["clean"] for p in points], color=f"C{i}", linestyle="--", alpha=0.6, label="clean")
+        style = {"color": f"C{i}", "marker": "o", "markersize": 2}
+        ax.plot(steps, [100 * p["robust"] for p in points], label=f"{variant}: robust", **style)
+        ax.plot(steps, [100 * p["clean"] for p in points], linestyle="--", alpha=0.6, label="clean", **style)
     ax.set_xlabel("training step")
     ax.set_ylabel("validation accuracy (%)")
     ax.grid(alpha=0.3)
