@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from deepgen.augmentation.robustness import Attack
+from deepgen.augmentation.stats import paired_difference
 from deepgen.augmentation.summary import summarise
 from deepgen.classify.adversarial import autoattack, fgsm
 from deepgen.classify.config import FitConfig
@@ -158,3 +159,29 @@ def test_an_experiment_with_two_pool_sizes_trains_one_generator_per_seed(
     assert rows["dcgan pool60@0.5"]["synthetic"] == "60" and rows["dcgan pool600@0.5"]["synthetic"] == "600"
     assert main([*args[:-1], str(tmp_path / "twice"), "--pool", "60", "60"]) == 2
     assert "--pool 60 60: give each size once" in capsys.readouterr().err
+
+
+def test_the_robust_overfitting_gap_is_compared_with_the_baselines() -> None:
+    """A pool that closes the gap between the best and the last validation robust accuracy: a table of best, last
+    and gap, the gap's paired difference from the baseline's and its p-value; variants without AT have no row."""
+    best, last_at = [0.60, 0.62, 0.58, 0.61, 0.63], [0.40, 0.45, 0.38, 0.42, 0.41]
+    last_pool = [0.57, 0.60, 0.55, 0.58, 0.61]
+    rows = []
+    for seed in range(5):
+        for variant, baseline, last in [
+            ("classic", "", None),
+            ("classic+fgsm-AT", "classic", last_at[seed]),
+            ("gen pool@0.5+classic+fgsm-AT", "classic+fgsm-AT", last_pool[seed]),
+        ]:
+            row = {"seed": seed, "classifier": "cnn", "variant": variant, "baseline": baseline, "accuracy": 0.9,
+                   "balanced_accuracy": 0.9, "macro_f1": 0.9, "pgd@0.1": 0.4, "learned_nothing": ""}  # fmt: skip
+            if last is not None:
+                row |= {"val_robust_best": best[seed], "val_robust_last": last, "val_robust_gap": best[seed] - last}
+            rows.append(row)
+    text = summarise(rows, 5)
+    table = text.split("### Robust overfitting")[1].split("\n\n")[1]
+    assert "| classic |" not in table  # trained without AT: no curve under attack
+    gaps = [b - a for b, a in zip(best, last_at)], [b - p for b, p in zip(best, last_pool)]
+    d, half, p = paired_difference(gaps[1], gaps[0])
+    assert f"| gen pool@0.5+classic+fgsm-AT | classic+fgsm-AT | {100 * sum(best) / 5:.2f}" in table
+    assert f"| {100 * d:.2f} ± {100 * half:.2f} | {p:.3g} |" in table and d < 0 and p < 0.01

@@ -127,6 +127,7 @@ def rehearse(cfg: AugmentConfig, cells: list[Cell]) -> None:
         row |= {"learned_nothing": "predicts one class for every test image" if i == 1 else "", "synthetic": 0}
         if cell.mode != "none" and cfg.fit.select == "robust":
             row |= {"val_robust_curve": json.dumps([{"step": s, "robust": 0.5, "clean": 0.8} for s in (50, 100)])}
+            row |= {"val_robust_best": 0.6, "val_robust_last": 0.5, "val_robust_gap": 0.1}
         if cell.classic_kind:
             row |= {"classic_kind": cell.classic_kind, "classic_choice": json.dumps({cell.classic_kind: 0.5})}
         if cell.kind == "variant":

@@ -26,6 +26,7 @@ LIBRARY = {"autoattack": "AutoAttack", "apgd": "APGD"}  # attacks scored beside 
 MASKING = 0.10  # PGD above AutoAttack by more than this (a share) at one budget: possible gradient masking
 IDENTICAL = "identical on every seed"  # in place of a p-value, which is undefined when no difference varies
 SHARES = ("accuracy", "balanced_accuracy", "macro_f1")  # scores in [0, 1]; robust columns are too
+OVERFITTING = ("val_robust_best", "val_robust_last", "val_robust_gap")  # --select robust: kept, last, their gap
 ADVICE = (
     "try a smaller --synthetic-fraction, a smaller --adv-eps, or more --max-steps; a classifier that predicts one "
     "class scores the majority share clean and under every attack alike"
@@ -152,6 +153,7 @@ class Study:
     by_variant: dict[str, list[dict]]
     vs_real: dict[str, Comparison]
     own: dict[str, list[Comparison]] = field(default_factory=dict)  # by key: every variant against its baseline
+    overfitting: dict[str, list[Comparison]] = field(default_factory=dict)  # the same, on OVERFITTING's keys
 
     @classmethod
     def of(cls, classifier: str, by_variant: dict[str, list[dict]], keys: list[str]) -> Study:
@@ -159,10 +161,14 @@ class Study:
         vs_real = (
             {c.variant: c for c in compare(by_variant, "real", others, "accuracy")} if "real" in by_variant else {}
         )
-        own = {}
-        for key in keys:
-            own[key] = [c for b, vs in by_baseline(by_variant).items() for c in compare(by_variant, b, vs, key)]
-        return cls(classifier, by_variant, vs_real, own)
+        groups = by_baseline(by_variant)
+        own = {key: [c for b, vs in groups.items() for c in compare(by_variant, b, vs, key)] for key in keys}
+        overfitting = {
+            key: [c for b, vs in groups.items() for c in compare(by_variant, b, scored(by_variant, vs, b, key), key)]
+            for key in OVERFITTING
+            if any(scored(by_variant, [v], None, key) for v in by_variant)
+        }
+        return cls(classifier, by_variant, vs_real, own, overfitting)
 
     def cells(self, variant: str) -> list[str]:
         """Scores (mean ± CI) and, unless `variant` is real-only, its difference from real-only and p-values."""
@@ -180,10 +186,20 @@ class Study:
         left = len(self.by_variant[variant]) - len(runs)
         score = fmt_share(*mean_ci([r[key] for r in runs])) if runs else "not scored"
         score += f" ({left} of {len(self.by_variant[variant])} seeds learned nothing)" if left else ""
-        c = next((c for c in self.own.get(key, []) if c.variant == variant), None)
+        compared = self.own.get(key, []) + self.overfitting.get(key, [])
+        c = next((c for c in compared if c.variant == variant), None)
         if c is None:
             return ["", score, "", "", "", ""]
         return [c.baseline, score, fmt(*c.test[:2]) if c.values else "", c.p(), c.p(adjusted=True), c.mcnemar()]
+
+
+def scored(by_variant: dict[str, list[dict]], variants: list[str], baseline: str | None, key: str) -> list[str]:
+    """The variants (and their baseline) whose every run has a value for `key`."""
+
+    def full(v: str) -> bool:
+        return all(r.get(key) not in (None, "") for r in by_variant[v])
+
+    return [v for v in variants if full(v) and (baseline is None or full(baseline))]
 
 
 def by_baseline(by_variant: dict[str, list[dict]]) -> dict[str, list[str]]:
@@ -271,6 +287,7 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
             attack = f"; attack: {rows[0]['robust_attack']}" if rows[0].get("robust_attack") and attacked else ""
             lines += ["", f"### Robust accuracy, {key} ({rows[0].get('robust_images', '?')} test images{attack})", ""]
             lines += markdown_lines(["variant", *ROBUST], [[v, *study.robust_cells(v, key)] for v in study.by_variant])
+        lines += overfitting_lines(study)
         lines += ["", *flagged(study)] if flagged(study) else []
         lines += ["", *masking(study)] if masking(study) else []
         lines += ["", *conclusion(study, seeds)]
@@ -278,6 +295,25 @@ def summarise(rows: list[dict], seeds: int, health: list[str] = ()) -> str:
     if health:
         lines += ["## Generator training health", "", *[f"- {line}" for line in health], ""]
     return "\n".join(lines)
+
+
+def overfitting_lines(study: Study) -> list[str]:
+    """Robust overfitting per variant (--select robust): validation robust accuracy at the kept checkpoint and at the
+    last step, and the gap between them, compared with the baseline's gap."""
+    variants = scored(study.by_variant, list(study.by_variant), None, "val_robust_gap")
+    if not variants:
+        return []
+    body = []
+    for v in variants:
+        best, last, gap = (study.robust_cells(v, key) for key in OVERFITTING)
+        body.append([v, gap[0], best[1], last[1], *gap[1:5]])
+    columns = ["variant", "baseline", "best", "last", "gap", "Δ gap vs baseline", "p (paired t)", "p (Holm)"]
+    return [
+        "",
+        "### Robust overfitting: validation robust accuracy at the kept checkpoint (best) and at the last step",
+        "",
+        *markdown_lines(columns, body),
+    ]
 
 
 def why_some_tests_run(study: Study) -> list[str]:
