@@ -45,6 +45,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[5, 10], help="per data set, in --data order")
     parser.add_argument("--limits", type=int, nargs="+", default=[50, 10], help="images per class")
     parser.add_argument("--generators", nargs="+", default=["dcgan", "diffusion"])
+    parser.add_argument("--classic-kind", default="auto", help="augment --classic-kind (auto: chosen on validation)")
+    parser.add_argument("--adversarial", nargs="+", default=["none", "fgsm"], help="augment --adversarial")
     parser.add_argument("--generator-steps", type=int, default=1000)
     parser.add_argument("--fraction", type=float, default=0.5, help="share of every batch from the generated pool")
     parser.add_argument("--eps", type=float, default=0.1, help="L-inf budget in [0, 1] pixel units (train and test)")
@@ -64,8 +66,8 @@ def main() -> None:
     summaries, start, rows = [], time.time(), []
     for data in args.data:
         cfg = config(
-            args, data, seeds[data], args.out / data, classic_kind="auto", classic_only=True,
-            adversarial=["none", "fgsm"], train_generator=args.generators, generator_steps=args.generator_steps,
+            args, data, seeds[data], args.out / data, classic_kind=args.classic_kind, classic_only=True,
+            adversarial=args.adversarial, train_generator=args.generators, generator_steps=args.generator_steps,
             synthetic_fraction=args.fraction, generator_set=GENERATOR_SET, attack=args.attack, pool=args.pool,
         )  # fmt: skip
         run_experiment(cfg, log=lambda line: print(line, flush=True))
