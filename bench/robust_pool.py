@@ -14,7 +14,8 @@ The tables are augment's own: OUT/DATA/summary.md (clean and every robust column
 variant's baseline, paired t with Holm, McNemar, the conclusion) and report.html; OUT/table.md gathers them, and
 OUT/headline.md is the README's table, read from the same statistics. --jobs N gives each experiment N worker
 processes of one thread each (on this 2-core CPU: 2); a stopped bench keeps every finished cell, and the same
-command continues it. Measured on the 2-core CPU (--jobs 2, defaults): mnist10k 54 min, digits ... min.
+command continues it. Measured on the 2-core CPU (--jobs 2, defaults): mnist10k 54 min, digits 17 min; a
+continue of the finished bench 13 s.
     flock /tmp/bench.lock python bench/robust_pool.py --out runs/bench-robust-pool
 A reduced run:
     python bench/robust_pool.py --data digits --seeds 3 --limits 10 --generators dcgan --out runs/bench-reduced
@@ -27,9 +28,11 @@ import re
 import time
 from pathlib import Path
 
+from deepgen.augmentation.cells import AUTO, plan, read_cell, reported
 from deepgen.augmentation.config import AugmentConfig
 from deepgen.augmentation.experiment import run_experiment
 from deepgen.augmentation.summary import studies
+from deepgen.classify.classic import CLASSIC
 from deepgen.classify.config import AdversarialConfig, FitConfig
 from deepgen.config import DataConfig
 from deepgen.report import Table, markdown
@@ -73,13 +76,34 @@ def main() -> None:
         run_experiment(cfg, log=lambda line: print(line, flush=True))
         summaries.append((cfg.out / "summary.md").read_text().replace("# ", f"# {data}: ", 1))
         rows += headline(data, cfg.out / "results.csv", args)
-        print(f"{data} done; {time.time() - start:.0f} s so far", flush=True)
+        spent, again = unshared(cfg)
+        print(f"{data} done; {time.time() - start:.0f} s so far; its classifier cells took {spent:.0f} core-s, and "
+              f"the earlier unshared plan would train them again for {again:.0f} core-s more", flush=True)  # fmt: skip
     (args.out / "table.md").write_text("\n".join(summaries))
     robust = [f"robust {k}" for k in robust_keys(args)]
     columns = ["data", "per class", "variant", "baseline", "clean", *robust, "Δ clean (p)"]
     columns += [f"Δ {r} (p)" for r in robust]
     (args.out / "headline.md").write_text(markdown(Table(columns, rows)))
     print(f"wrote {args.out / 'table.md'} and {args.out / 'headline.md'} in {time.time() - start:.0f} s")
+
+
+def unshared(cfg: AugmentConfig) -> tuple[float, float]:
+    """Core-seconds of the experiment's classifier cells, and what the bench's earlier plan (an experiment per
+    classic kind, then one per generator) would add by training again, per size and seed, the real-only baseline
+    per classic kind and per generator, the chosen classic per generator, and real+AT and classic+AT per generator:
+    the same cells, timed here."""
+    generators, kinds = len(cfg.train_generator), len(CLASSIC) if cfg.classic_kind == AUTO else 1
+    spent = again = 0.0
+    for cell in plan(cfg):
+        found = read_cell(cfg, cell).get("rows", [])
+        if not found:
+            continue
+        seconds = found[0]["seconds"]
+        spent += seconds
+        if cell.kind == "baseline" and reported(cfg, cell):
+            real = cell.mode == "none" and not cell.classic
+            again += seconds * (kinds - 1 + generators if real else generators - (cell.mode != "none"))
+    return spent, again
 
 
 def robust_keys(args: argparse.Namespace) -> list[str]:
