@@ -24,7 +24,6 @@ A reduced run:
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def headline(data: str, results: Path, args: argparse.Namespace) -> list[list[st
     robust accuracy (mean ± 95% CI), and the difference from the variant's baseline with its p (paired t, Holm)."""
     body = []
     for study in studies(read_csv_rows(results)):
-        per_class = re.search(r"(\d+) per class", study.classifier).group(1)
+        per_class = next(iter(study.by_variant.values()))[0]["per_class"]  # a study is one size
         for variant in study.by_variant:
             scores = [study.robust_cells(variant, key) for key in ["accuracy", *robust_keys(args)]]
             differences = [f"{c[2].split(' ±')[0]} ({c[4]})" if c[2] else "" for c in scores]
