@@ -256,7 +256,7 @@ def classic_line(rows: list[dict]) -> str:
     choices = {int(r["seed"]): json.loads(r["classic_choice"]) for r in rows if r.get("classic_choice")}
     if not choices:
         return f"classic = {', '.join(kinds)} augmentation." if kinds else ""
-    picked = {s: max(scores, key=scores.get) for s, scores in sorted(choices.items())}
+    picked = {int(r["seed"]): r["classic_kind"] for r in rows if r.get("classic_choice")}  # the chosen candidates
     per_kind = [f"{k} on seed(s) {', '.join(str(s) for s in picked if picked[s] == k)}" for k in kinds]
     means = [f"{k} {100 * mean_ci([c[k] for c in choices.values()])[0]:.2f}" for k in next(iter(choices.values()))]
     return (
